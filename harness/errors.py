@@ -1,0 +1,28 @@
+"""The harness's exception types.
+
+Two families, as in the NixOS test driver: ``UsageError`` is bad input from the user (the CLI prints one
+line and exits 2, having created nothing), ``InfraError`` is the harness or the guest failing to do what
+was asked (boot timeouts, lost SSH connections, dead QEMU processes).
+"""
+
+
+class HarnessError(Exception):
+    """Base class of every error the harness raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(HarnessError):
+    """Bad input: wrong arguments, missing files, missing rights or tools. Exit code 2."""
+
+    exit_code = 2
+
+
+class InfraError(HarnessError):
+    """The machinery failed: a VM did not boot, a node stopped answering, a command timed out."""
+
+    exit_code = 1
+
+
+class CommandTimeout(InfraError):
+    """A command on a node did not finish in time. The message names the node and has its console tail."""
