@@ -1,0 +1,95 @@
+"""The VM backend interface: what the cluster needs from any way of running a node.
+
+A backend turns a ``VMConfig`` (plain data) into a running ``VM``. The cluster never builds command
+lines or talks to a hypervisor itself, so a libvirt backend (or one spanning hosts) can replace QEMU
+without touching it.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class VMConfig:
+    """One node's VM, as plain data."""
+
+    name: str  # unique on the host, carries the run id, e.g. "phc-gw0-1a2b3c4d-node0"
+    kernel: Path
+    initrd: Path
+    cmdline: str
+    memory_mb: int
+    cpus: int
+    accel: str  # "kvm" or "tcg" (resolved, never "auto")
+    mac: str
+    tap_fd: int
+    console_path: Path
+    qmp_path: Path
+    gdb_port: int | None = None
+    die_with_parent: bool = True
+
+
+class VM(abc.ABC):
+    """A running (or finished) VM."""
+
+    config: VMConfig
+
+    @property
+    @abc.abstractmethod
+    def pid(self) -> int:
+        """Host process id of the VM."""
+
+    @abc.abstractmethod
+    def alive(self) -> bool:
+        """True while the VM process runs."""
+
+    @abc.abstractmethod
+    def exit_code(self) -> int | None:
+        """The process exit code once it ended (None while running or when unknown)."""
+
+    @abc.abstractmethod
+    def monitor(self, command: str, **arguments) -> object:
+        """Send one monitor (QMP) command; return its result."""
+
+    @abc.abstractmethod
+    def pause(self) -> None:
+        """Stop the vCPUs (the guest freezes, its network stays up)."""
+
+    @abc.abstractmethod
+    def resume(self) -> None:
+        """Continue the vCPUs after ``pause``."""
+
+    @abc.abstractmethod
+    def power_off(self, timeout: float = 10.0) -> None:
+        """End the VM at once (power loss); kill the process if it does not go."""
+
+    def console_text(self) -> str:
+        """Everything the guest printed on its serial console so far."""
+        try:
+            return self.config.console_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def console_tail(self, lines: int = 30) -> str:
+        """The last ``lines`` lines of the console."""
+        return "\n".join(self.console_text().splitlines()[-lines:])
+
+
+class Backend(abc.ABC):
+    """Starts VMs."""
+
+    name: str
+
+    @abc.abstractmethod
+    def preflight(self) -> None:
+        """Raise ``UsageError`` if this backend cannot run here (tool missing, no rights)."""
+
+    @abc.abstractmethod
+    def launch(self, config: VMConfig) -> VM:
+        """Start a VM; return at once (boot continues in the background)."""
+
+    @abc.abstractmethod
+    def attach(self, config: VMConfig, pid: int) -> VM:
+        """Re-attach to a VM started by an earlier process (a detached CLI cluster)."""

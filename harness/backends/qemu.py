@@ -1,0 +1,170 @@
+"""The QEMU backend: the command line (pure), the process, and QMP.
+
+Each node is one ``qemu-system-x86_64`` booting ``-kernel``/``-initrd`` directly, with ``-no-reboot``
+and ``panic=-1`` so a guest panic ends the process at once, its serial console in a file, a QMP socket,
+its NIC on a tap handed over as a file descriptor, and optionally a gdb stub on loopback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from qemu.qmp.legacy import QEMUMonitorProtocol
+
+from harness.backends.base import VM, Backend, VMConfig
+from harness.errors import InfraError, UsageError
+from harness.runtime import process_alive
+
+_PR_SET_PDEATHSIG = 1
+
+
+def qemu_binary() -> str:
+    """The QEMU system emulator to run (``POPCORN_HARNESS_QEMU`` overrides)."""
+    return os.environ.get("POPCORN_HARNESS_QEMU", "qemu-system-x86_64")
+
+
+def qemu_command(config: VMConfig, binary: str | None = None) -> list[str]:
+    """Build the QEMU command line for one node. Pure: no side effects."""
+    cpu = "host" if config.accel == "kvm" else "max"
+    cmd = [
+        binary or qemu_binary(),
+        "-name", f"{config.name},debug-threads=on",
+        "-machine", "q35",
+        "-accel", config.accel,
+        "-cpu", cpu,
+        "-m", str(config.memory_mb),
+        "-smp", str(config.cpus),
+        "-nodefaults", "-no-user-config", "-display", "none",
+        "-no-reboot",
+        "-kernel", str(config.kernel),
+        "-initrd", str(config.initrd),
+        "-append", config.cmdline,
+        "-chardev", f"file,id=console,path={config.console_path}",
+        "-serial", "chardev:console",
+        "-qmp", f"unix:{config.qmp_path},server=on,wait=off",
+        "-netdev", f"tap,id=net0,fd={config.tap_fd}",
+        "-device", f"virtio-net-pci,netdev=net0,mac={config.mac}",
+        "-device", "virtio-rng-pci",
+    ]
+    if config.gdb_port:
+        cmd += ["-gdb", f"tcp:127.0.0.1:{config.gdb_port}"]
+    return cmd
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec: QEMU gets SIGKILL when the harness dies.
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class QemuVM(VM):
+    """A QEMU process driven through its QMP socket."""
+
+    def __init__(self, config: VMConfig, process: subprocess.Popen | None = None, pid: int | None = None):
+        self.config = config
+        self._process = process
+        self._pid = process.pid if process else pid
+        self._exit_code: int | None = None
+
+    @property
+    def pid(self) -> int:
+        """Host process id of QEMU."""
+        return self._pid
+
+    def alive(self) -> bool:
+        """True while QEMU runs."""
+        if self._process is not None:
+            code = self._process.poll()
+            if code is not None:
+                self._exit_code = code
+            return code is None
+        return process_alive(self._pid)
+
+    def exit_code(self) -> int | None:
+        """QEMU's exit code once it ended (only known for a process this harness started)."""
+        self.alive()
+        return self._exit_code
+
+    def monitor(self, command: str, **arguments) -> object:
+        """Run one QMP command (``query-status``, ``stop``, ``human-monitor-command``...)."""
+        if not self.alive():
+            raise InfraError(f"{self.config.name}: QEMU is not running")
+        qmp = QEMUMonitorProtocol(str(self.config.qmp_path))
+        try:
+            qmp.connect()
+            qmp.settimeout(10)
+            return qmp.cmd(command, **arguments)
+        except Exception as exc:
+            raise InfraError(f"{self.config.name}: QMP {command} failed: {exc}") from exc
+        finally:
+            with contextlib.suppress(Exception):  # EOF races with `quit`
+                qmp.close()
+
+    def pause(self) -> None:
+        """Freeze the vCPUs (QMP ``stop``)."""
+        self.monitor("stop")
+
+    def resume(self) -> None:
+        """Continue the vCPUs (QMP ``cont``)."""
+        self.monitor("cont")
+
+    def power_off(self, timeout: float = 10.0) -> None:
+        """QMP ``quit``; SIGKILL if QEMU is still there after ``timeout``. Safe on a dead VM."""
+        if self.alive():
+            try:
+                self.monitor("quit")
+            except InfraError:
+                pass
+        deadline = time.monotonic() + timeout
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.alive():
+            try:
+                os.kill(self._pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            if self._process is not None:
+                self._process.wait(timeout=10)
+            else:
+                while process_alive(self._pid):
+                    time.sleep(0.05)
+        if self._process is not None:
+            self._exit_code = self._process.wait()
+
+
+class QemuBackend(Backend):
+    """Runs each node as a local QEMU process."""
+
+    name = "qemu"
+
+    def preflight(self) -> None:
+        """QEMU must be installed and we must be root (taps, namespaces)."""
+        if shutil.which(qemu_binary()) is None:
+            raise UsageError(f"{qemu_binary()} not found: install QEMU (apt-get install qemu-system-x86)")
+
+    def launch(self, config: VMConfig) -> QemuVM:
+        """Start QEMU. With ``die_with_parent`` it is killed if the harness dies, even by SIGKILL."""
+        log = config.console_path.with_suffix(".qemu.log").open("wb")
+        try:
+            process = subprocess.Popen(
+                qemu_command(config),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=(config.tap_fd,),
+                preexec_fn=_die_with_parent if config.die_with_parent else None,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        return QemuVM(config, process)
+
+    def attach(self, config: VMConfig, pid: int) -> QemuVM:
+        """Attach to a QEMU started by another harness process."""
+        return QemuVM(config, pid=pid)

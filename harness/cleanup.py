@@ -1,0 +1,107 @@
+"""Find and remove what earlier runs left behind: QEMU processes, namespaces, work dirs, records.
+
+A run is stale when its owner process is gone (or, for a detached CLI cluster, all its QEMU processes
+are). Resources that carry the ``phc-`` prefix but belong to no live run (a run killed before it could
+write its record, or whose record was lost) are removed too. Every removal re-checks that no live
+record claims the resource, so a sweep never touches a run that is starting at the same moment.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import signal
+import tempfile
+import time
+from pathlib import Path
+
+from harness.network import namespace_exists, remove_namespace
+from harness.runtime import PREFIX, RunRecord, process_alive
+
+log = logging.getLogger(__name__)
+_RUN_IN_NAME = re.compile(rf"^{PREFIX}-[\w.]+-([0-9a-f]{{8}})(?:-|$)")
+
+
+def _run_id_of(name: str) -> str | None:
+    match = _RUN_IN_NAME.match(name)
+    return match.group(1) if match else None
+
+
+def _record_exists(run_id: str) -> bool:
+    return (RunRecord.directory() / f"{run_id}.json").exists()
+
+
+def qemu_processes() -> dict[int, str]:
+    """Harness QEMU processes on this machine: pid -> the ``-name`` they were given."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if not argv or b"qemu-system" not in argv[0]:
+            continue
+        for flag, value in zip(argv, argv[1:]):
+            if flag == b"-name" and value.startswith(f"{PREFIX}-".encode()):
+                found[int(entry.name)] = value.decode().split(",")[0]
+    return found
+
+
+def kill_processes(pids: list[int], timeout: float = 10.0) -> None:
+    """SIGKILL ``pids`` and wait until they are gone (zombies of other parents count as gone)."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while any(process_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def release_run(record: RunRecord) -> list[str]:
+    """Remove everything ``record`` names; return what was removed."""
+    removed = []
+    pids = [pid for pid, name in qemu_processes().items() if _run_id_of(name) == record.run_id]
+    if pids:
+        kill_processes(pids)
+        removed.append(f"QEMU processes {pids}")
+    if record.netns and namespace_exists(record.netns):
+        remove_namespace(record.netns)
+        removed.append(f"namespace {record.netns}")
+    if record.workdir and Path(record.workdir).exists():
+        shutil.rmtree(record.workdir, ignore_errors=True)
+        removed.append(f"work dir {record.workdir}")
+    record.delete()
+    return removed
+
+
+def sweep_stale() -> list[str]:
+    """Remove leftovers of dead runs; return a description of each thing removed."""
+    removed: list[str] = []
+    for record in RunRecord.all():
+        if record.is_stale():
+            log.info("removing stale run %s", record.run_id)
+            removed += release_run(record)
+    orphan_pids = [pid for pid, name in qemu_processes().items()
+                   if (rid := _run_id_of(name)) and not _record_exists(rid)]
+    if orphan_pids:
+        kill_processes(orphan_pids)
+        removed.append(f"orphan QEMU processes {orphan_pids}")
+    from pyroute2 import netns as _netns
+
+    for name in _netns.listnetns():
+        rid = _run_id_of(name)
+        if rid and not _record_exists(rid):
+            remove_namespace(name)
+            removed.append(f"orphan namespace {name}")
+    for path in Path(tempfile.gettempdir()).glob(f"{PREFIX}-*"):
+        rid = _run_id_of(path.name)
+        if rid and path.is_dir() and not _record_exists(rid):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(f"orphan work dir {path}")
+    return removed

@@ -1,0 +1,75 @@
+"""The ``popcorn-harness`` command line: a thin face over the library.
+
+Each sub-command lives in its own module under ``harness/commands/`` and exposes
+``register(subparsers)``; this module only assembles them and turns harness errors into one-line
+messages with the error's exit code (2 for bad input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from harness.errors import HarnessError
+
+#: Sub-command modules, in the order ``--help`` lists them.
+COMMAND_MODULES = (
+    "harness.commands.run",
+    "harness.commands.cluster",
+    "harness.commands.kernel",
+    "harness.commands.clean",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse parser whose usage errors are one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # noqa: D401 - argparse API
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the full argument parser with every registered sub-command."""
+    parser = _Parser(
+        prog="popcorn-harness",
+        description=(
+            "Build a Popcorn Linux kernel, boot it on a cluster of QEMU VMs in an isolated network "
+            "namespace, bring the Popcorn mesh up and test it."
+        ),
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except HarnessError as exc:
+        print(f"popcorn-harness: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("popcorn-harness: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

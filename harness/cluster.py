@@ -1,0 +1,345 @@
+"""The cluster: boots the nodes of a ``ClusterSpec`` in parallel, drives them, and tears them down.
+
+``Cluster(spec)`` is a context manager. Start-up checks the input before creating anything (so bad
+input leaves nothing behind), sweeps leftovers of dead runs, registers the run, builds the image,
+creates the network, starts every VM at once, waits for each guest's ready marker and SSH, and writes
+the Popcorn nodes file on every node. Teardown always runs, releases every resource even when one
+release fails, and reports all failures together.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Protocol
+
+from harness import image
+from harness.accel import resolve_accel
+from harness.backends import get_backend
+from harness.backends.base import VM, VMConfig
+from harness.cleanup import sweep_stale
+from harness.errors import InfraError, UsageError
+from harness.kernel.image import KernelImage, locate_kernel
+from harness.keys import RunKeys, generate_keys
+from harness.network import ClusterNetwork
+from harness.runtime import PREFIX, RunRecord, netns_name, new_run_id, worker_id
+from harness.spec import ClusterSpec
+from harness.ssh import CommandResult, NodeConnection
+
+log = logging.getLogger(__name__)
+
+NODES_FILE = "/etc/popcorn/nodes"
+_POLL = 0.1
+
+
+class Reporter(Protocol):
+    """Receives progress: the CLI shows it with rich, tests log it."""
+
+    def phase(self, node: str, text: str) -> None:
+        """Node ``node`` entered a phase ("booting", "ready in 3.1s"...)."""
+
+    def info(self, text: str) -> None:
+        """A one-line message for the user."""
+
+
+class LogReporter:
+    """A ``Reporter`` that writes to the ``harness.cluster`` logger."""
+
+    def phase(self, node: str, text: str) -> None:
+        """Log a node's phase."""
+        log.info("%s: %s", node, text)
+
+    def info(self, text: str) -> None:
+        """Log a message."""
+        log.warning("%s", text)
+
+
+class Node:
+    """One node of a running cluster: its VM and its SSH connection."""
+
+    def __init__(self, index: int, address: str, mac: str, vm: VM, connection: NodeConnection):
+        self.index = index
+        self.name = ClusterSpec.node_name(index)
+        self.address = address
+        self.mac = mac
+        self.vm = vm
+        self.ssh = connection
+
+    def __repr__(self) -> str:
+        return f"<Node {self.name} {self.address}>"
+
+    def run(self, command: str, timeout: float = 60.0, stdin: bytes | None = None) -> CommandResult:
+        """Run a shell command; the result has exit code, stdout and stderr."""
+        return self.ssh.run(command, timeout=timeout, stdin=stdin)
+
+    def succeed(self, command: str, timeout: float = 60.0) -> str:
+        """Run a command that must exit 0; return its stdout."""
+        return self.run(command, timeout).check().stdout
+
+    def put(self, local: Path, remote: str, mode: int | None = None) -> None:
+        """Copy a host file to the node."""
+        self.ssh.put(local, remote, mode)
+
+    def get(self, remote: str, local: Path) -> None:
+        """Copy a file from the node to the host."""
+        self.ssh.get(remote, local)
+
+    def alive(self) -> bool:
+        """True while the node's VM runs."""
+        return self.vm.alive()
+
+    def console_text(self) -> str:
+        """The node's serial console output so far."""
+        return self.vm.console_text()
+
+    def console_tail(self, lines: int = 30) -> str:
+        """The last lines of the node's console."""
+        return self.vm.console_tail(lines)
+
+
+def require_root() -> None:
+    """Namespaces and taps need root: say so in one line otherwise."""
+    if os.geteuid() != 0:
+        raise UsageError("popcorn-harness needs root (it creates network namespaces and tap devices)")
+
+
+def _free_local_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    """A running cluster of ``spec.nodes`` VMs. Use as a context manager."""
+
+    def __init__(self, spec: ClusterSpec, *, detached: bool = False, name: str = "",
+                 reporter: Reporter | None = None):
+        self.spec = spec
+        self.detached = detached
+        self.name = name
+        self.reporter = reporter or LogReporter()
+        self.run_id = new_run_id()
+        self.netns = netns_name(self.run_id)
+        self.nodes: list[Node] = []
+        self.kernel: KernelImage | None = None
+        self.accel = ""
+        self.keys: RunKeys | None = None
+        self.workdir: Path | None = None
+        self.network: ClusterNetwork | None = None
+        self.record: RunRecord | None = None
+        self.boot_seconds: dict[str, float] = {}
+        self.guest_uptime: dict[str, float] = {}
+        self._vms: list[VM] = []
+        self._started = False
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def __enter__(self) -> "Cluster":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def preflight(self) -> KernelImage:
+        """Check all input and the host before anything is created; return the kernel."""
+        self.spec.validate()
+        require_root()
+        backend = get_backend(self.spec.backend)
+        backend.preflight()
+        recipe = image.Recipe.load()
+        for binary in recipe.binaries.values():
+            image.find_binary(binary)
+        return locate_kernel(self.spec.kernel)
+
+    def start(self) -> "Cluster":
+        """Boot the cluster. On any failure, everything created so far is released."""
+        self.kernel = self.preflight()
+        try:
+            self._start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        started = time.monotonic()
+        for leftover in sweep_stale():
+            self.reporter.info(f"removed leftover of a dead run: {leftover}")
+        self.record = RunRecord.new(self.run_id, self.netns, "", detached=self.detached, name=self.name,
+                                    spec=self.spec.to_dict())
+        self.record.save()
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}-{worker_id()}-{self.run_id}-"))
+        self.record.workdir = str(self.workdir)
+        self.record.save()
+        self.keys = generate_keys(self.workdir / "keys")
+        initrd = self._build_initrd()
+        self.accel = resolve_accel(self.spec.accel, self.kernel.bzimage, say=self.reporter.info)
+        self.network = ClusterNetwork(self.netns, self.spec.harness_address, self.spec.prefixlen)
+        self.network.create()
+        backend = get_backend(self.spec.backend)
+        for index in range(self.spec.nodes):
+            tap_fd = self.network.open_tap(index)
+            try:
+                vm = backend.launch(self._vm_config(index, initrd, tap_fd))
+            finally:
+                os.close(tap_fd)
+            self._vms.append(vm)
+            self.record.qemu_pids.append(vm.pid)
+            self.reporter.phase(ClusterSpec.node_name(index), "booting")
+        self.record.extra = {"accel": self.accel, "host_public": self.keys.host_public,
+                             "kernel": str(self.kernel.bzimage)}
+        self.record.save()
+        self._wait_ready(started)
+        self._connect_all()
+        self._started = True
+        self.write_nodes_file()
+
+    def _build_initrd(self) -> Path:
+        recipe = image.Recipe.load()
+        modules = image.resolve_modules(self.kernel.modules_root, recipe.load_modules + self.spec.load_modules)
+        base = image.base_image(recipe, modules)
+        extra = [(Path(host), guest) for host, guest in self.spec.extra_files]
+        carried = image.resolve_modules(self.kernel.modules_root, self.spec.load_modules).files
+        overlay = image.build_overlay(self.keys.host_key, self.keys.client_public, extra, carried)
+        return image.assemble_initrd(base, overlay, self.workdir / "initrd.cpio")
+
+    def _vm_config(self, index: int, initrd: Path, tap_fd: int) -> VMConfig:
+        name = ClusterSpec.node_name(index)
+        address = self.spec.node_address(index)
+        cmdline = " ".join(filter(None, [
+            "console=ttyS0 panic=-1 printk.time=1 random.trust_cpu=on",
+            f"{image.PARAM_PREFIX}name={name}",
+            f"{image.PARAM_PREFIX}addr={address}/{self.spec.prefixlen}",
+            f"{image.PARAM_PREFIX}mac={ClusterSpec.node_mac(index)}",
+            self.spec.cmdline,
+        ]))
+        return VMConfig(
+            name=f"{self.netns}-{name}",
+            kernel=self.kernel.bzimage,
+            initrd=initrd,
+            cmdline=cmdline,
+            memory_mb=self.spec.memory_mb,
+            cpus=self.spec.cpus,
+            accel=self.accel,
+            mac=ClusterSpec.node_mac(index),
+            tap_fd=tap_fd,
+            console_path=self.workdir / f"{name}.console.log",
+            qmp_path=self.workdir / f"{name}.qmp",
+            gdb_port=_free_local_port() if self.spec.gdb else None,
+            die_with_parent=not self.detached,
+        )
+
+    def _wait_ready(self, started: float) -> None:
+        marker = image.Recipe.load().ready_marker
+        deadline = time.monotonic() + self.spec.boot_timeout
+        pending = {ClusterSpec.node_name(i): vm for i, vm in enumerate(self._vms)}
+        while pending:
+            for name, vm in list(pending.items()):
+                text = vm.console_text()
+                if marker in text:
+                    line = text[text.index(marker):].splitlines()[0]
+                    self.boot_seconds[name] = time.monotonic() - started
+                    with contextlib.suppress(ValueError, IndexError):
+                        self.guest_uptime[name] = float(line.split("uptime=")[1])
+                    self.reporter.phase(name, f"guest ready after {self.boot_seconds[name]:.1f}s")
+                    del pending[name]
+                elif not vm.alive():
+                    raise InfraError(f"{name}: QEMU exited (code {vm.exit_code()}) before the guest was ready"
+                                     f"{self._qemu_stderr(vm)}\nconsole tail:\n{vm.console_tail()}")
+            if pending and time.monotonic() > deadline:
+                tails = "\n".join(f"--- {n} console tail:\n{vm.console_tail(15)}" for n, vm in pending.items())
+                raise InfraError(f"nodes {', '.join(pending)} not ready within {self.spec.boot_timeout:.0f}s\n{tails}")
+            time.sleep(_POLL)
+
+    @staticmethod
+    def _qemu_stderr(vm: VM) -> str:
+        path = vm.config.console_path.with_suffix(".qemu.log")
+        text = path.read_text(errors="replace").strip() if path.exists() else ""
+        return f": {text.splitlines()[-1]}" if text else ""
+
+    def _connection(self, index: int, vm: VM) -> NodeConnection:
+        return NodeConnection(ClusterSpec.node_name(index), self.spec.node_address(index),
+                              self.network.connect, self.keys.client_key, self.keys.host_public,
+                              console_tail=vm.console_tail)
+
+    def _connect_all(self) -> None:
+        connections = [self._connection(i, vm) for i, vm in enumerate(self._vms)]
+        self.nodes = [Node(i, self.spec.node_address(i), ClusterSpec.node_mac(i), vm, conn)
+                      for i, (vm, conn) in enumerate(zip(self._vms, connections))]
+        with ThreadPoolExecutor(max_workers=len(connections)) as pool:
+            for node, future in [(n, pool.submit(n.ssh.connect, 120.0)) for n in self.nodes]:
+                future.result()
+                self.reporter.phase(node.name, "SSH up")
+
+    def stop(self) -> None:
+        """Release everything: connections, VMs, network, work dir, record. Errors are collected."""
+        errors: list[str] = []
+
+        def attempt(what: str, fn: Callable[[], object]) -> None:
+            try:
+                fn()
+            except Exception as exc:  # keep releasing the rest
+                errors.append(f"{what}: {exc}")
+
+        for node in self.nodes:
+            attempt(f"{node.name} ssh", node.ssh.close)
+        if self._vms:
+            with ThreadPoolExecutor(max_workers=len(self._vms)) as pool:
+                futures = [(vm, pool.submit(vm.power_off)) for vm in self._vms]
+            for vm, future in futures:
+                attempt(f"{vm.config.name} power off", future.result)
+        if self.network is not None:
+            attempt("network", self.network.destroy)
+        if self.workdir is not None:
+            attempt("work dir", lambda: shutil.rmtree(self.workdir))
+        if self.record is not None:
+            attempt("run record", self.record.delete)
+        self.nodes, self._vms, self.network, self.workdir, self.record = [], [], None, None, None
+        self._started = False
+        if errors:
+            raise InfraError("teardown incomplete: " + "; ".join(errors))
+
+    # -- operations ---------------------------------------------------------------------------
+
+    def node(self, name_or_index: str | int) -> Node:
+        """A node by index, ``nodeN`` name or address."""
+        for node in self.nodes:
+            if name_or_index in (node.index, node.name, node.address, str(node.index)):
+                return node
+        raise UsageError(f"no node {name_or_index!r} (this cluster has {', '.join(n.name for n in self.nodes)})")
+
+    def nodes_file_text(self) -> str:
+        """The Popcorn nodes file: one IPv4 address a line, in node-id order."""
+        return image.render_template("nodes.j2", addresses=[n.address for n in self.nodes])
+
+    def write_nodes_file(self) -> None:
+        """Write ``/etc/popcorn/nodes`` on every node."""
+        text = self.nodes_file_text().encode()
+        self.parallel(lambda node: node.ssh.put_bytes(text, NODES_FILE, 0o644))
+
+    def parallel(self, fn: Callable[[Node], object]) -> list[object]:
+        """Call ``fn(node)`` for every node concurrently; return results in node order."""
+        with ThreadPoolExecutor(max_workers=max(1, len(self.nodes))) as pool:
+            return [f.result() for f in [pool.submit(fn, node) for node in self.nodes]]
+
+    def health(self, timeout: float = 20.0) -> list[str]:
+        """Problems that make the cluster unfit for the next test (empty list = healthy)."""
+        problems = []
+        for node in self.nodes:
+            if not node.alive():
+                problems.append(f"{node.name}: QEMU exited (code {node.vm.exit_code()})")
+                continue
+            try:
+                node.run("true", timeout=timeout).check()
+            except Exception as exc:
+                problems.append(f"{node.name}: not answering SSH ({str(exc).splitlines()[0]})")
+        return problems

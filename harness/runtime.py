@@ -1,0 +1,145 @@
+"""Run identity and the run registry: who owns which resources, so leftovers can be found.
+
+Every cluster gets a run id; all it creates (network namespace, QEMU processes, work dir) carries that
+id in its name, and a record under ``/run/popcorn-harness/runs/<run id>.json`` says which process owns
+them. A record whose owner is gone (and, for a detached CLI cluster, whose QEMU processes are gone too)
+is stale: ``harness.cleanup`` removes what it names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+#: Prefix of every name the harness gives to host resources.
+PREFIX = "phc"
+
+
+def state_root() -> Path:
+    """Directory holding run records and cluster state (``POPCORN_HARNESS_RUNDIR`` overrides)."""
+    return Path(os.environ.get("POPCORN_HARNESS_RUNDIR", "/run/popcorn-harness"))
+
+
+def cache_root() -> Path:
+    """Directory for caches that outlive runs (images, kernels)."""
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "popcorn-harness"
+    return Path(os.environ.get("POPCORN_HARNESS_CACHE", default))
+
+
+def new_run_id() -> str:
+    """Return a fresh 8-hex-digit run id."""
+    return secrets.token_hex(4)
+
+
+def worker_id() -> str:
+    """The pytest-xdist worker id (``gw0``...), or ``main`` outside xdist."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def netns_name(run_id: str, worker: str | None = None) -> str:
+    """Name of a run's network namespace: ``phc-<worker>-<run id>``."""
+    return f"{PREFIX}-{worker or worker_id()}-{run_id}"
+
+
+def process_start_time(pid: int) -> int | None:
+    """Start time (clock ticks since boot) of ``pid``, or None if it does not exist."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name may contain spaces and parentheses: split after the last ')'.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[19])
+
+
+def process_alive(pid: int, start_time: int | None = None) -> bool:
+    """True if ``pid`` runs (and, when given, started at ``start_time``: no pid reuse) and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    if stat[stat.rindex(")") + 2] == "Z":
+        return False
+    return start_time is None or process_start_time(pid) == start_time
+
+
+@dataclass
+class RunRecord:
+    """What one run owns. Saved before any resource is created, updated as they appear."""
+
+    run_id: str
+    owner_pid: int
+    owner_start: int | None
+    netns: str
+    workdir: str
+    detached: bool = False
+    name: str = ""
+    qemu_pids: list[int] = field(default_factory=list)
+    spec: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def new(cls, run_id: str, netns: str, workdir: str, **kwargs) -> "RunRecord":
+        """A record owned by this process."""
+        pid = os.getpid()
+        return cls(run_id, pid, process_start_time(pid), netns, workdir, **kwargs)
+
+    @staticmethod
+    def directory() -> Path:
+        """Where run records live."""
+        return state_root() / "runs"
+
+    @property
+    def path(self) -> Path:
+        """This record's file."""
+        return self.directory() / f"{self.run_id}.json"
+
+    def save(self) -> None:
+        """Write the record atomically."""
+        self.directory().mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.directory(), prefix=".tmp-")
+        with os.fdopen(fd, "w") as f:
+            json.dump(asdict(self), f, indent=1)
+        os.replace(tmp, self.path)
+
+    def delete(self) -> None:
+        """Remove the record file."""
+        self.path.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, path: Path) -> "RunRecord":
+        """Read a record file."""
+        return cls(**json.loads(path.read_text()))
+
+    @classmethod
+    def all(cls) -> list["RunRecord"]:
+        """Every readable record on this machine."""
+        records = []
+        for path in sorted(cls.directory().glob("*.json")):
+            try:
+                records.append(cls.load(path))
+            except (OSError, ValueError, TypeError):
+                continue
+        return records
+
+    def owner_alive(self) -> bool:
+        """True while the process that created the run lives."""
+        return process_alive(self.owner_pid, self.owner_start)
+
+    def is_stale(self) -> bool:
+        """True when nobody can still be using this run's resources."""
+        if self.detached:
+            return not any(process_alive(pid) and _is_our_qemu(pid, self.run_id) for pid in self.qemu_pids)
+        return not self.owner_alive()
+
+
+def _is_our_qemu(pid: int, run_id: str) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return run_id.encode() in cmdline

@@ -1,0 +1,113 @@
+"""The cluster spec: plain data describing a cluster, and its validation.
+
+A ``ClusterSpec`` is what a test, the CLI or a repro bundle says it wants; it converts to and from a
+dict so it can be written to a state file or a bundle and read back. Addresses and MACs are derived
+from it deterministically: node *i* gets the *i*-th host address of the subnet, the harness takes the
+last one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import UsageError
+
+#: Popcorn's msg_socket reads at most this many nodes (module parameter ``max_nodes``, default 32).
+MAX_NODES = 32
+ACCELERATORS = ("auto", "kvm", "tcg")
+BACKENDS = ("qemu",)
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """Everything needed to boot a cluster, as plain data."""
+
+    nodes: int = 2
+    kernel: str = ""
+    memory_mb: int = 256
+    cpus: int = 1
+    accel: str = "auto"
+    backend: str = "qemu"
+    subnet: str = "10.77.0.0/24"
+    boot_timeout: float = 300.0
+    cmdline: str = ""
+    gdb: bool = False
+    #: Extra files for the guest image: pairs of (host path, guest path).
+    extra_files: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    #: Kernel modules (by name) loaded at boot, after the image's own ones.
+    load_modules: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict:
+        """Return the spec as JSON-ready plain data."""
+        data = dataclasses.asdict(self)
+        data["extra_files"] = [list(pair) for pair in self.extra_files]
+        data["load_modules"] = list(self.load_modules)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ClusterSpec":
+        """Build a spec from ``to_dict`` output; unknown keys are an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise UsageError(f"unknown cluster spec keys: {', '.join(sorted(unknown))}")
+        data = dict(data)
+        data["extra_files"] = tuple(tuple(p) for p in data.get("extra_files", ()))
+        data["load_modules"] = tuple(data.get("load_modules", ()))
+        return cls(**data)
+
+    def validate(self) -> None:
+        """Raise ``UsageError`` for any value the harness cannot boot. Touches nothing."""
+        if not 1 <= self.nodes <= MAX_NODES:
+            raise UsageError(f"--nodes must be between 1 and {MAX_NODES} (Popcorn's max_nodes), got {self.nodes}")
+        if self.accel not in ACCELERATORS:
+            raise UsageError(f"--accel must be one of {', '.join(ACCELERATORS)}, got {self.accel!r}")
+        if self.backend not in BACKENDS:
+            raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.memory_mb < 64:
+            raise UsageError(f"memory must be at least 64 MiB, got {self.memory_mb}")
+        if self.cpus < 1:
+            raise UsageError(f"cpus must be at least 1, got {self.cpus}")
+        try:
+            net = ipaddress.IPv4Network(self.subnet)
+        except ValueError as exc:
+            raise UsageError(f"bad subnet {self.subnet!r}: {exc}") from None
+        if net.num_addresses - 2 < self.nodes + 1:
+            raise UsageError(f"subnet {self.subnet} is too small for {self.nodes} nodes and the harness")
+        for host_path, _ in self.extra_files:
+            if not Path(host_path).is_file():
+                raise UsageError(f"extra file not found: {host_path}")
+
+    # -- derived addressing -------------------------------------------------------------------
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        """The cluster's subnet."""
+        return ipaddress.IPv4Network(self.subnet)
+
+    def node_address(self, index: int) -> str:
+        """IPv4 address of node ``index`` (the index-th host address of the subnet)."""
+        return str(self.network.network_address + 1 + index)
+
+    @property
+    def harness_address(self) -> str:
+        """The harness's own address on the cluster bridge (the last host address)."""
+        return str(self.network.broadcast_address - 1)
+
+    @property
+    def prefixlen(self) -> int:
+        """Prefix length of the subnet."""
+        return self.network.prefixlen
+
+    @staticmethod
+    def node_mac(index: int) -> str:
+        """Deterministic, locally administered MAC of node ``index``."""
+        return f"52:54:00:7c:{index // 256:02x}:{index % 256:02x}"
+
+    @staticmethod
+    def node_name(index: int) -> str:
+        """Host name of node ``index``."""
+        return f"node{index}"

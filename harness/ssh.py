@@ -1,0 +1,195 @@
+"""SSH to the nodes with paramiko: run commands with a timeout, copy files in and out.
+
+Connections are opened from inside the cluster's network namespace (the socket is made there and handed
+to paramiko), authenticated with the run's client key, and the guest's host key is pinned: no
+passwords, no trust on first use. Copies go through ``cat`` on an exec channel, so the guest needs no
+SFTP server.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import shlex
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import paramiko
+
+from harness.errors import CommandTimeout, InfraError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command on a node did."""
+
+    node: str
+    command: str
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        """True if the command exited 0."""
+        return self.exit_code == 0
+
+    def check(self) -> "CommandResult":
+        """Return self, or raise ``InfraError`` with the output if the command failed."""
+        if not self.ok:
+            raise InfraError(
+                f"{self.node}: `{self.command}` exited {self.exit_code}\n"
+                f"stdout: {self.stdout[-2000:]}\nstderr: {self.stderr[-2000:]}"
+            )
+        return self
+
+
+class NodeConnection:
+    """One SSH connection to one node."""
+
+    def __init__(
+        self,
+        node: str,
+        address: str,
+        open_socket: Callable[[str, int, float], socket.socket],
+        client_key: Path,
+        host_public: str,
+        console_tail: Callable[[], str] = lambda: "",
+    ):
+        self.node = node
+        self.address = address
+        self._open_socket = open_socket
+        self._pkey = paramiko.Ed25519Key.from_private_key_file(str(client_key))
+        key_type, key_b64 = host_public.split()[:2]
+        self._host_key = paramiko.PKey.from_type_string(key_type, base64.b64decode(key_b64))
+        self._console_tail = console_tail
+        self._client: paramiko.SSHClient | None = None
+
+    def connect(self, timeout: float = 60.0) -> None:
+        """Connect, retrying until ``timeout`` (sshd may still be starting)."""
+        deadline = time.monotonic() + timeout
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            try:
+                self._client = self._connect_once(min(30.0, max(1.0, deadline - time.monotonic())))
+                return
+            except (OSError, paramiko.SSHException, EOFError) as exc:
+                last_error = exc
+                time.sleep(0.3)
+        raise InfraError(
+            f"{self.node}: no SSH connection to {self.address} within {timeout:.0f}s ({last_error})\n"
+            f"console tail:\n{self._console_tail()}"
+        )
+
+    def _connect_once(self, timeout: float) -> paramiko.SSHClient:
+        sock = self._open_socket(self.address, 22, timeout)
+        client = paramiko.SSHClient()
+        client.get_host_keys().add(self.address, self._host_key.get_name(), self._host_key)
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        try:
+            client.connect(
+                self.address, username="root", pkey=self._pkey, sock=sock, timeout=timeout,
+                banner_timeout=timeout, auth_timeout=timeout, allow_agent=False, look_for_keys=False,
+            )
+        except BaseException:
+            client.close()
+            sock.close()
+            raise
+        client.get_transport().set_keepalive(5)
+        return client
+
+    @property
+    def connected(self) -> bool:
+        """True if the transport is up."""
+        transport = self._client.get_transport() if self._client else None
+        return bool(transport and transport.is_active())
+
+    def _channel(self) -> paramiko.Channel:
+        if not self.connected:
+            raise InfraError(f"{self.node}: SSH connection lost\nconsole tail:\n{self._console_tail()}")
+        return self._client.get_transport().open_session(timeout=30)
+
+    def run(self, command: str, timeout: float = 60.0, stdin: bytes | None = None) -> CommandResult:
+        """Run ``command`` with ``sh -c`` semantics; raise ``CommandTimeout`` after ``timeout`` seconds."""
+        channel = self._channel()
+        try:
+            channel.exec_command(command)
+            if stdin is not None:
+                channel.sendall(stdin)
+            channel.shutdown_write()
+            out, err = bytearray(), bytearray()
+            deadline = time.monotonic() + timeout
+            while True:
+                got = False
+                while channel.recv_ready():
+                    out += channel.recv(65536)
+                    got = True
+                while channel.recv_stderr_ready():
+                    err += channel.recv_stderr(65536)
+                    got = True
+                if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+                    break
+                if time.monotonic() > deadline:
+                    raise CommandTimeout(
+                        f"{self.node}: `{command}` did not finish within {timeout:g}s\n"
+                        f"console tail:\n{self._console_tail()}"
+                    )
+                if not self.connected:
+                    raise InfraError(f"{self.node}: SSH connection lost during `{command}`\n"
+                                     f"console tail:\n{self._console_tail()}")
+                if not got:
+                    time.sleep(0.01)
+            return CommandResult(self.node, command, channel.recv_exit_status(),
+                                 out.decode(errors="replace"), err.decode(errors="replace"))
+        finally:
+            channel.close()
+
+    def put_bytes(self, data: bytes, remote: str, mode: int = 0o644, timeout: float = 120.0) -> None:
+        """Write ``data`` to ``remote`` on the node (parents created)."""
+        quoted = shlex.quote(remote)
+        self.run(f"mkdir -p \"$(dirname {quoted})\" && cat > {quoted} && chmod {mode:o} {quoted}",
+                 timeout=timeout, stdin=data).check()
+
+    def put(self, local: Path, remote: str, mode: int | None = None, timeout: float = 120.0) -> None:
+        """Copy a host file to the node, keeping its permission bits unless ``mode`` is given."""
+        local = Path(local)
+        self.put_bytes(local.read_bytes(), remote, mode if mode is not None else local.stat().st_mode & 0o777, timeout)
+
+    def get_bytes(self, remote: str, timeout: float = 120.0) -> bytes:
+        """Read a file from the node."""
+        channel = self._channel()
+        try:
+            channel.exec_command(f"cat {shlex.quote(remote)}")
+            channel.settimeout(timeout)
+            data = bytearray()
+            while chunk := channel.recv(65536):
+                data += chunk
+            if channel.recv_exit_status() != 0:
+                raise InfraError(f"{self.node}: cannot read {remote}: {channel.recv_stderr(4096).decode().strip()}")
+            return bytes(data)
+        except socket.timeout:
+            raise CommandTimeout(f"{self.node}: reading {remote} took over {timeout:g}s") from None
+        finally:
+            channel.close()
+
+    def get(self, remote: str, local: Path, timeout: float = 120.0) -> None:
+        """Copy a file from the node to the host."""
+        Path(local).write_bytes(self.get_bytes(remote, timeout))
+
+    def interactive(self) -> int:
+        """Open a login shell with a pty on this terminal until it exits; return its exit status."""
+        from harness.terminal import interactive_channel
+
+        channel = self._channel()
+        return interactive_channel(channel)
+
+    def close(self) -> None:
+        """Close the connection."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
