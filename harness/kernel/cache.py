@@ -1,0 +1,93 @@
+"""The content-addressed kernel cache: where sources, patched trees and artifacts live.
+
+Layout under the cache root (``$POPCORN_HARNESS_CACHE`` or ``~/.cache/popcorn-harness/kernels``)::
+
+    sources/<source-id>/tree/     pristine source trees (unpacked tarballs, git checkouts, copies)
+    trees/<tree-id>/              pristine tree + patch series applied (hard-linked copies)
+    artifacts/<key>/              finished artifacts: bzImage, vmlinux, System.map, .config, ...
+    git/<url-hash>.git            bare clones of remote git sources
+    locks/                        flock files (one kernel build at a time on this machine)
+
+Build directories (``O=``) live inside the tree they build (``<tree>/_build-<config-key>``): the
+kernel then uses a relative ``srctree`` (``..``), so ccache hits across copies of the same tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+#: Environment variable that overrides the cache root.
+CACHE_ENV = "POPCORN_HARNESS_CACHE"
+
+#: Bump when the artifact layout or the build recipe changes, so old artifacts are not reused.
+RECIPE_VERSION = 1
+
+
+def cache_root() -> Path:
+    """Return the cache root, creating it: ``$POPCORN_HARNESS_CACHE`` or the per-user default."""
+    env = os.environ.get(CACHE_ENV)
+    root = Path(env) if env else Path.home() / ".cache" / "popcorn-harness" / "kernels"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Return the hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """Return the hex SHA-256 of a file's content, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def key_of(inputs: object) -> str:
+    """Return a short stable key for JSON-serialisable ``inputs`` (sorted keys, SHA-256, 20 hex)."""
+    text = json.dumps(inputs, sort_keys=True, separators=(",", ":"))
+    return sha256_bytes(text.encode())[:20]
+
+
+def artifact_dir(key: str, root: Path | None = None) -> Path:
+    """Return where the artifact with this key lives (it may not exist yet)."""
+    return (root or cache_root()) / "artifacts" / key
+
+
+def is_complete_artifact(path: Path) -> bool:
+    """True when ``path`` holds a finished artifact (its manifest is written last)."""
+    return (path / "manifest.json").is_file() and (path / "bzImage").is_file()
+
+
+def publish_artifact(staging: Path, final: Path) -> None:
+    """Move a fully written staging directory to its final place (atomic rename, old copy replaced)."""
+    if final.exists():
+        shutil.rmtree(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(staging, final)
+
+
+@contextlib.contextmanager
+def exclusive_lock(name: str, root: Path | None = None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` named ``name`` under the cache root for the ``with`` block.
+
+    The builder takes ``build`` around every make run, so two builds on this machine never compete
+    for its two cores; a second one waits for the first.
+    """
+    locks = (root or cache_root()) / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"{name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
