@@ -129,12 +129,13 @@ class _Reader:
         current = self.current
         if isinstance(current, list):  # a menu's or choice's own "depends on"
             if word == "depends" and rest.startswith("on "):
-                current[1] = f"({current[1]}) && ({rest[3:].strip()})" if current[1] else rest[3:].strip()
+                condition = " ".join(rest[3:].split())
+                current[1] = f"({current[1]}) && ({condition})" if current[1] else condition
             return
         if current is None:
             return
         if word == "depends" and rest.startswith("on "):
-            current.depends.append(rest[3:].strip())
+            current.depends.append(" ".join(rest[3:].split()))
         elif word in TYPE_KEYWORDS and rest.startswith(('"', "'")):
             current.has_prompt = True
         elif word == "prompt":
@@ -200,6 +201,8 @@ def symbol_value(name: str, final: dict[str, str]) -> str:
         return name
     if name.startswith(("'", '"')):
         return _unquote(name)
+    if re.fullmatch(r"-?(0x[0-9a-fA-F]+|[0-9]+)", name):
+        return name
     return final.get(f"CONFIG_{name}", "n").strip('"')
 
 

@@ -93,7 +93,7 @@ class MakeRunner:
         settings.log.parent.mkdir(parents=True, exist_ok=True)
         if not self.console.is_terminal:
             self.console.print(f"[kernel] {phase}", highlight=False, markup=False)
-        with open(settings.log, "a") as log, Progress(
+        with open(settings.log, "a", buffering=1) as log, Progress(
             SpinnerColumn(), TextColumn("[bold]{task.description}"), TextColumn("{task.fields[count]} files"),
             TextColumn("[dim]{task.fields[last]}"), TimeElapsedColumn(), console=self.console, transient=True,
             disable=not self.console.is_terminal,
