@@ -189,14 +189,16 @@ class Cluster:
         for index in range(self.spec.nodes):
             tap_fd = self.network.open_tap(index)
             try:
-                vm = backend.launch(self._vm_config(index, initrd, tap_fd))
+                gdb_port = _free_local_port() if self.spec.gdb else None
+                vm = backend.launch(self._vm_config(index, initrd, tap_fd, gdb_port))
             finally:
                 os.close(tap_fd)
             self._vms.append(vm)
             self.record.qemu_pids.append(vm.pid)
             self.reporter.phase(ClusterSpec.node_name(index), "booting")
         self.record.extra = {"accel": self.accel, "host_public": self.keys.host_public,
-                             "kernel": str(self.kernel.bzimage)}
+                             "kernel": str(self.kernel.bzimage),
+                             "gdb_ports": [vm.config.gdb_port for vm in self._vms]}
         self.record.save()
         self._wait_ready(started)
         self._connect_all()
@@ -212,7 +214,7 @@ class Cluster:
         overlay = image.build_overlay(self.keys.host_key, self.keys.client_public, extra, carried)
         return image.assemble_initrd(base, overlay, self.workdir / "initrd.cpio")
 
-    def _vm_config(self, index: int, initrd: Path, tap_fd: int) -> VMConfig:
+    def _vm_config(self, index: int, initrd: Path, tap_fd: int, gdb_port: int | None) -> VMConfig:
         name = ClusterSpec.node_name(index)
         address = self.spec.node_address(index)
         cmdline = " ".join(filter(None, [
@@ -234,7 +236,7 @@ class Cluster:
             tap_fd=tap_fd,
             console_path=self.workdir / f"{name}.console.log",
             qmp_path=self.workdir / f"{name}.qmp",
-            gdb_port=_free_local_port() if self.spec.gdb else None,
+            gdb_port=gdb_port,
             die_with_parent=not self.detached,
         )
 
@@ -307,6 +309,48 @@ class Cluster:
         self._started = False
         if errors:
             raise InfraError("teardown incomplete: " + "; ".join(errors))
+
+    @classmethod
+    def find_record(cls, name: str) -> RunRecord | None:
+        """The live detached cluster called ``name``, if any."""
+        for record in RunRecord.all():
+            if record.detached and record.name == name and not record.is_stale():
+                return record
+        return None
+
+    @classmethod
+    def attach(cls, name: str, reporter: Reporter | None = None, connect: bool = True) -> "Cluster":
+        """Re-open a detached cluster (``cluster up``) from its run record."""
+        record = cls.find_record(name)
+        if record is None:
+            raise UsageError(f"no cluster named {name!r} is up (start one with: popcorn-harness cluster up)")
+        cluster = cls(ClusterSpec.from_dict(record.spec), detached=True, name=name, reporter=reporter)
+        cluster.run_id, cluster.netns, cluster.record = record.run_id, record.netns, record
+        cluster.workdir = Path(record.workdir)
+        cluster.accel = record.extra.get("accel", "")
+        cluster.kernel = locate_kernel(record.extra["kernel"])
+        keydir = cluster.workdir / "keys"
+        cluster.keys = RunKeys(keydir / "host_key", record.extra["host_public"], keydir / "client_key", "")
+        cluster.network = ClusterNetwork(record.netns, cluster.spec.harness_address, cluster.spec.prefixlen)
+        backend = get_backend(cluster.spec.backend)
+        gdb_ports = record.extra.get("gdb_ports") or [None] * len(record.qemu_pids)
+        cluster._vms = [
+            backend.attach(cluster._vm_config(i, cluster.workdir / "initrd.cpio", -1, gdb_ports[i]), pid)
+            for i, pid in enumerate(record.qemu_pids)
+        ]
+        cluster.nodes = [Node(i, cluster.spec.node_address(i), ClusterSpec.node_mac(i), vm, cluster._connection(i, vm))
+                         for i, vm in enumerate(cluster._vms)]
+        if connect:
+            for node in cluster.nodes:
+                if node.alive():
+                    with contextlib.suppress(InfraError):
+                        node.ssh.connect(timeout=10)
+        return cluster
+
+    def detach(self) -> None:
+        """Leave a detached cluster running: close connections only."""
+        for node in self.nodes:
+            node.ssh.close()
 
     # -- operations ---------------------------------------------------------------------------
 

@@ -1,0 +1,3 @@
+"""Root conftest: load the harness's pytest plugin (options, cluster fixtures, artifacts)."""
+
+pytest_plugins = ["harness.pytest_plugin"]

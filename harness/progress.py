@@ -1,0 +1,39 @@
+"""A rich progress display for long steps (booting nodes), used by the CLI."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+
+class RichReporter:
+    """A cluster ``Reporter`` that shows one spinner line per node on stderr. Use as a context manager."""
+
+    def __init__(self, title: str = "booting"):
+        self.console = Console(stderr=True)
+        self._progress = Progress(
+            SpinnerColumn(), TextColumn("[bold]{task.fields[node]:>7}"), TextColumn("{task.description}"),
+            TimeElapsedColumn(), console=self.console, transient=False,
+        )
+        self._tasks: dict[str, int] = {}
+        self.title = title
+
+    def __enter__(self) -> "RichReporter":
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for task in self._tasks.values():
+            self._progress.stop_task(task)
+        self._progress.stop()
+
+    def phase(self, node: str, text: str) -> None:
+        """Show ``node``'s current phase."""
+        if node not in self._tasks:
+            self._tasks[node] = self._progress.add_task(text, node=node, total=None)
+        else:
+            self._progress.update(self._tasks[node], description=text)
+
+    def info(self, text: str) -> None:
+        """Print a message above the progress lines."""
+        self._progress.console.print(text, markup=False, highlight=False, soft_wrap=True)

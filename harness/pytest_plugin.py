@@ -1,0 +1,153 @@
+"""The pytest face of the harness: options, the per-worker cluster pool, artifacts on failure.
+
+Each xdist worker keeps one cluster and hands it to test after test; it is rebooted when a test left it
+unhealthy (a node died or stopped answering) or when a test asks for another size. When a test fails,
+every node's console log and dmesg go to ``<artifacts>/<test id>/``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from harness.cluster import Cluster
+from harness.errors import HarnessError
+from harness.runtime import state_root
+from harness.spec import ClusterSpec
+
+log = logging.getLogger(__name__)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register --kernel, --nodes, --accel, --artifacts, --boot-timeout."""
+    group = parser.getgroup("popcorn-harness")
+    group.addoption("--kernel", default=os.environ.get("POPCORN_HARNESS_KERNEL", ""),
+                    help="bzImage or kernel artifact dir to boot (env POPCORN_HARNESS_KERNEL; "
+                         "default: Debian's stock linux-image-amd64, downloaded once)")
+    group.addoption("--nodes", type=int, default=2, help="default cluster size (default 2)")
+    group.addoption("--accel", default="auto", choices=("auto", "kvm", "tcg"), help="accelerator (default auto)")
+    group.addoption("--artifacts", default="artifacts", help="where failure artifacts and JUnit XML go")
+    group.addoption("--boot-timeout", type=float, default=600.0, help="seconds for a cluster to boot")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Resolve the kernel once (in the controller), set the JUnit path, register markers."""
+    config.addinivalue_line("markers", "nodes(n): the test needs a cluster of n nodes")
+    config.addinivalue_line("markers", "xdist_group(name): run in the same xdist worker as its group")
+    artifacts = Path(config.getoption("artifacts")).resolve()
+    config.option.artifacts = str(artifacts)
+    if not getattr(config.option, "xmlpath", None) and not hasattr(config, "workerinput"):
+        artifacts.mkdir(parents=True, exist_ok=True)
+        config.option.xmlpath = str(artifacts / "junit.xml")
+    if not config.getoption("kernel") and not hasattr(config, "workerinput") and not config.option.collectonly:
+        kernel = default_kernel()
+        if kernel:
+            config.option.kernel = kernel
+            os.environ["POPCORN_HARNESS_KERNEL"] = kernel  # inherited by xdist workers
+
+
+def default_kernel() -> str:
+    """The stock Debian kernel artifact (fetched once, under a lock), or "" if it cannot be had."""
+    from harness.kernel.stock import stock_kernel
+
+    state_root().mkdir(parents=True, exist_ok=True)
+    with open(state_root() / "stock-kernel.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return str(stock_kernel())
+        except HarnessError as exc:
+            log.warning("no default kernel: %s", exc)
+            return ""
+
+
+class ClusterPool:
+    """One reusable cluster per worker."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.cluster: Cluster | None = None
+
+    def spec(self, nodes: int) -> ClusterSpec:
+        """The spec for a cluster of ``nodes`` from the command-line options."""
+        return ClusterSpec(nodes=nodes, kernel=self.config.getoption("kernel"),
+                           accel=self.config.getoption("accel"),
+                           boot_timeout=self.config.getoption("boot_timeout"))
+
+    def get(self, nodes: int) -> Cluster:
+        """A healthy cluster of ``nodes`` nodes, booting one if needed."""
+        if self.cluster is not None and self.cluster.spec.nodes != nodes:
+            self.discard()
+        if self.cluster is None:
+            if not self.config.getoption("kernel"):
+                pytest.skip("no kernel: pass --kernel or set POPCORN_HARNESS_KERNEL")
+            self.cluster = Cluster(self.spec(nodes)).start()
+        return self.cluster
+
+    def discard(self) -> None:
+        """Stop the current cluster (the next ``get`` boots a fresh one)."""
+        cluster, self.cluster = self.cluster, None
+        if cluster is not None:
+            cluster.stop()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    """Keep each phase's report on the item, so fixtures can see whether the test failed."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+@pytest.fixture(scope="session")
+def cluster_pool(request: pytest.FixtureRequest):
+    """The worker's cluster pool; stops its cluster at the end of the session."""
+    pool = ClusterPool(request.config)
+    yield pool
+    pool.discard()
+
+
+def _test_dir(artifacts: str, nodeid: str) -> Path:
+    return Path(artifacts) / re.sub(r"[^\w.-]+", "_", nodeid).strip("_")
+
+
+def save_artifacts(cluster: Cluster, directory: Path) -> None:
+    """Save every node's console log and dmesg (when it still answers) under ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for node in cluster.nodes:
+        (directory / f"{node.name}.console.log").write_text(node.console_text())
+        try:
+            dmesg = node.run("dmesg", timeout=20).stdout if node.alive() else "(node is down)\n"
+        except HarnessError as exc:
+            dmesg = f"(dmesg failed: {exc})\n"
+        (directory / f"{node.name}.dmesg").write_text(dmesg)
+
+
+@pytest.fixture
+def cluster(request: pytest.FixtureRequest, cluster_pool: ClusterPool):
+    """A healthy cluster: ``@pytest.mark.nodes(n)`` or an indirect parameter sets its size."""
+    marker = request.node.get_closest_marker("nodes")
+    nodes = getattr(request, "param", None) or (marker.args[0] if marker else request.config.getoption("nodes"))
+    current = cluster_pool.get(nodes)
+    yield current
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        save_artifacts(current, _test_dir(request.config.getoption("artifacts"), request.node.nodeid))
+    problems = current.health()
+    if problems:
+        log.warning("cluster unhealthy after %s, rebooting: %s", request.node.nodeid, "; ".join(problems))
+        cluster_pool.discard()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In the controller: remove leftovers of workers that were killed (their owner is gone)."""
+    if hasattr(session.config, "workerinput") or os.geteuid() != 0:
+        return
+    from harness.cleanup import sweep_stale
+
+    for item in sweep_stale():
+        log.warning("removed leftover of a dead run: %s", item)

@@ -1,0 +1,118 @@
+"""Integration tests of the cluster on real QEMU VMs: boot, reachability, nodes file, control, isolation."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import secrets
+import time
+
+import pytest
+
+from harness.cluster import Cluster
+from harness.errors import CommandTimeout
+from harness.network import namespace_exists
+from support import leftovers
+
+
+@pytest.mark.parametrize("cluster", [
+    pytest.param(2, id="2nodes", marks=pytest.mark.xdist_group("cluster2")),
+    pytest.param(4, id="4nodes", marks=pytest.mark.xdist_group("cluster4")),
+], indirect=True)
+class TestBootAndReach:
+    """Run once on a 2-node and once on a 4-node cluster."""
+
+    def test_every_node_boots_with_its_name_and_address(self, cluster):
+        for node in cluster.nodes:
+            assert node.succeed("hostname").strip() == node.name
+            assert f"inet {node.address}/24" in node.succeed("ip -4 addr show")
+        assert len(cluster.nodes) == cluster.spec.nodes
+
+    def test_every_node_pings_every_other(self, cluster):
+        for src, dst in itertools.permutations(cluster.nodes, 2):
+            result = src.run(f"ping -c 1 -W 5 {dst.address}", timeout=30)
+            assert result.ok, f"{src.name} -> {dst.name}: {result.stdout}{result.stderr}"
+
+    def test_tcp_connection_between_every_pair(self, cluster):
+        for src, dst in itertools.permutations(cluster.nodes, 2):
+            token = secrets.token_hex(8)
+            dst.succeed("rm -f /tmp/received; (nc -l -p 5555 > /tmp/received &) ; sleep 0.3")
+            src.succeed(f"echo {token} | nc -w 3 {dst.address} 5555", timeout=30)
+            received = dst.run("for i in 1 2 3 4 5 6 7 8 9 10; do [ -s /tmp/received ] && break; sleep 0.2; done;"
+                               " cat /tmp/received", timeout=30).stdout
+            assert received.strip() == token, f"{src.name} -> {dst.name}"
+
+    def test_nodes_file_is_identical_everywhere_and_lists_addresses_in_order(self, cluster):
+        expected = "".join(f"{node.address}\n" for node in cluster.nodes)
+        for node in cluster.nodes:
+            assert node.succeed("cat /etc/popcorn/nodes") == expected, node.name
+
+
+@pytest.mark.xdist_group("cluster2")
+class TestControl:
+    """Commands, timeouts and copies on the shared 2-node cluster."""
+
+    def test_exit_code_stdout_and_stderr_are_separate(self, cluster):
+        result = cluster.nodes[1].run("echo out; echo err >&2; exit 7")
+        assert (result.exit_code, result.stdout, result.stderr) == (7, "out\n", "err\n")
+
+    def test_timeout_names_the_node_and_shows_its_console(self, cluster):
+        node = cluster.nodes[1]
+        with pytest.raises(CommandTimeout) as info:
+            node.run("sleep 30", timeout=1.5)
+        message = str(info.value)
+        assert message.startswith("node1: `sleep 30` did not finish within 1.5s")
+        assert "console tail:" in message and "popcorn-harness: guest ready node1" in message
+
+    def test_copy_in_and_out_preserves_bytes_and_mode(self, cluster, tmp_path):
+        data = os.urandom(300_000)
+        local = tmp_path / "blob"
+        local.write_bytes(data)
+        local.chmod(0o750)
+        node = cluster.nodes[0]
+        node.put(local, "/tmp/sub/blob")
+        assert node.succeed("stat -c %a /tmp/sub/blob").strip() == "750"
+        assert node.succeed("sha256sum /tmp/sub/blob").split()[0] == hashlib.sha256(data).hexdigest()
+        node.get("/tmp/sub/blob", tmp_path / "back")
+        assert (tmp_path / "back").read_bytes() == data
+
+
+@pytest.mark.xdist_group("isolation")
+def test_two_clusters_run_at_once_without_clashing(cluster_pool):
+    """Same subnet, same node names, separate namespaces: each sees only its own nodes."""
+    spec = cluster_pool.spec(1)
+    if not spec.kernel:
+        pytest.skip("no kernel")
+    with Cluster(spec) as first, Cluster(spec) as second:
+        assert first.netns != second.netns
+        assert first.nodes[0].address == second.nodes[0].address == "10.77.0.1"
+        first.nodes[0].succeed("echo first > /tmp/who")
+        second.nodes[0].succeed("echo second > /tmp/who")
+        assert first.nodes[0].succeed("cat /tmp/who") == "first\n"
+        assert second.nodes[0].succeed("cat /tmp/who") == "second\n"
+        assert first.nodes[0].vm.pid != second.nodes[0].vm.pid
+    assert not namespace_exists(first.netns) and not namespace_exists(second.netns)
+    assert leftovers(first.run_id) == [] and leftovers(second.run_id) == []
+
+
+@pytest.mark.xdist_group("panic")
+def test_guest_panic_ends_the_node_and_teardown_leaves_nothing(cluster_pool):
+    spec = cluster_pool.spec(2)
+    if not spec.kernel:
+        pytest.skip("no kernel")
+    with Cluster(spec) as cluster:
+        node = cluster.nodes[0]
+        with pytest.raises(Exception):
+            node.run("echo c > /proc/sysrq-trigger", timeout=60)
+        for _ in range(300):
+            if not node.alive():
+                break
+            time.sleep(0.1)
+        assert not node.alive(), "QEMU should exit on a guest panic (panic=-1, -no-reboot)"
+        assert "Kernel panic" in node.console_text()
+        problems = cluster.health(timeout=10)
+        assert problems and problems[0].startswith("node0: QEMU exited"), problems
+        assert cluster.nodes[1].succeed("hostname").strip() == "node1"
+        run_id = cluster.run_id
+    assert leftovers(run_id) == []

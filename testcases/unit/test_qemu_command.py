@@ -1,0 +1,47 @@
+"""Unit tests of the QEMU command line (pure function)."""
+
+from pathlib import Path
+
+from harness.backends.base import VMConfig
+from harness.backends.qemu import qemu_command
+
+
+def _config(**overrides):
+    values = dict(name="phc-gw0-deadbeef-node1", kernel=Path("/k/bzImage"), initrd=Path("/w/initrd"),
+                  cmdline="console=ttyS0 panic=-1", memory_mb=256, cpus=1, accel="tcg",
+                  mac="52:54:00:7c:00:01", tap_fd=7, console_path=Path("/w/node1.console.log"),
+                  qmp_path=Path("/w/node1.qmp"))
+    values.update(overrides)
+    return VMConfig(**values)
+
+
+def _value(cmd, flag):
+    return cmd[cmd.index(flag) + 1]
+
+
+def test_direct_kernel_boot_that_ends_on_panic():
+    cmd = qemu_command(_config(), binary="qemu")
+    assert _value(cmd, "-kernel") == "/k/bzImage" and _value(cmd, "-initrd") == "/w/initrd"
+    assert "panic=-1" in _value(cmd, "-append")
+    assert "-no-reboot" in cmd
+    assert _value(cmd, "-accel") == "tcg" and _value(cmd, "-cpu") == "max"
+
+
+def test_console_qmp_and_tap_fd():
+    cmd = qemu_command(_config(), binary="qemu")
+    assert _value(cmd, "-chardev") == "file,id=console,path=/w/node1.console.log"
+    assert _value(cmd, "-qmp") == "unix:/w/node1.qmp,server=on,wait=off"
+    assert _value(cmd, "-netdev") == "tap,id=net0,fd=7"
+    assert "virtio-net-pci,netdev=net0,mac=52:54:00:7c:00:01" in cmd
+    assert _value(cmd, "-name").startswith("phc-gw0-deadbeef-node1")
+
+
+def test_gdb_stub_only_when_asked_and_on_loopback():
+    assert "-gdb" not in qemu_command(_config(), binary="qemu")
+    cmd = qemu_command(_config(gdb_port=1234), binary="qemu")
+    assert _value(cmd, "-gdb") == "tcp:127.0.0.1:1234"
+
+
+def test_kvm_uses_the_host_cpu():
+    cmd = qemu_command(_config(accel="kvm"), binary="qemu")
+    assert _value(cmd, "-accel") == "kvm" and _value(cmd, "-cpu") == "host"
