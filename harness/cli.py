@@ -56,7 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # argparse cannot give a positional list after options and "--" (exec NODE --name X -- CMD);
+        # sub-commands that take a trailing command declare it with ``trailing="cmd"``.
+        trailing = getattr(args, "trailing", None)
+        if not trailing:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        if extra[0] == "--":
+            extra = extra[1:]
+        setattr(args, trailing, getattr(args, trailing) + extra)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s: %(message)s",

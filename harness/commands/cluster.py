@@ -33,10 +33,10 @@ def register(subparsers) -> None:
 
     exe = sub.add_parser("exec", help="run a command on a node; exits with the command's exit code")
     exe.add_argument("node", help="node name (node0), index (0), address, or 'all'")
-    exe.add_argument("cmd", nargs=argparse.REMAINDER, help="the shell command")
+    exe.add_argument("cmd", nargs="*", help="the shell command; put -- before it if it has options (exec node0 -- ls -l)")
     exe.add_argument("--name", default=DEFAULT_NAME, help="cluster name")
     exe.add_argument("--timeout", type=float, default=60.0, help="seconds before the command fails (default 60)")
-    exe.set_defaults(func=cmd_exec)
+    exe.set_defaults(func=cmd_exec, trailing="cmd")
 
     status = sub.add_parser("status", help="show each node's VM and SSH state")
     status.add_argument("--name", default=DEFAULT_NAME, help="cluster name")

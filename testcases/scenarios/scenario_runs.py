@@ -1,0 +1,24 @@
+"""Scenario tests run by the leak tests in a nested pytest (never collected by the main run).
+
+Each one uses the real cluster fixture; the outer test then kills, interrupts or inspects the run and
+checks what it left on the machine.
+"""
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.nodes(1)
+def test_fails_after_booting(cluster):
+    cluster.nodes[0].succeed("echo scenario-was-here > /dev/kmsg")
+    assert False, "this scenario fails on purpose"
+
+
+@pytest.mark.nodes(1)
+def test_holds_the_cluster(cluster):
+    """Signal the outer test through a flag file, then wait to be interrupted or killed."""
+    Path(os.environ["PHC_SCENARIO_FLAG"]).write_text(cluster.run_id)
+    time.sleep(600)

@@ -1,0 +1,79 @@
+"""Nothing leaks: a failed test, Ctrl-C and a killed run, each in a nested pytest on real VMs."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+
+import pytest
+
+from support import harness_env, leftovers, new_tag, pytest_command, run_cli
+
+
+@pytest.fixture
+def kernel(request):
+    value = request.config.getoption("kernel")
+    if not value:
+        pytest.skip("no kernel: pass --kernel or set POPCORN_HARNESS_KERNEL")
+    return value
+
+
+def _start_holding_run(kernel, tmp_path, tag):
+    flag = tmp_path / "flag"
+    proc = subprocess.Popen(
+        pytest_command("scenario_runs.py::test_holds_the_cluster", kernel, tmp_path / "artifacts"),
+        env=harness_env(tag, PHC_SCENARIO_FLAG=str(flag)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 600
+    while not flag.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"nested run never held its cluster:\n{proc.stdout.read().decode()[-3000:]}")
+        time.sleep(0.2)
+    assert any("qemu" in item for item in leftovers(tag)), "the nested run should have a live cluster"
+    return proc
+
+
+@pytest.mark.xdist_group("leak-fail")
+def test_failed_test_saves_artifacts_and_leaves_nothing(kernel, tmp_path):
+    tag = new_tag()
+    artifacts = tmp_path / "artifacts"
+    proc = subprocess.run(pytest_command("scenario_runs.py::test_fails_after_booting", kernel, artifacts),
+                          env=harness_env(tag), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert "this scenario fails on purpose" in proc.stdout
+    saved = artifacts / "testcases_scenarios_scenario_runs.py_test_fails_after_booting"
+    assert "popcorn-harness: guest ready node0" in (saved / "node0.console.log").read_text()
+    dmesg = (saved / "node0.dmesg").read_text()
+    assert "Linux version" in dmesg and "scenario-was-here" in dmesg
+    assert (artifacts / "junit.xml").is_file()
+    assert leftovers(tag) == []
+
+
+@pytest.mark.xdist_group("leak-int")
+def test_interrupted_run_cleans_up(kernel, tmp_path):
+    tag = new_tag()
+    proc = _start_holding_run(kernel, tmp_path, tag)
+    proc.send_signal(signal.SIGINT)
+    out = proc.communicate(timeout=120)[0].decode()
+    assert "KeyboardInterrupt" in out, out[-3000:]
+    assert leftovers(tag) == []
+
+
+@pytest.mark.xdist_group("leak-kill")
+def test_killed_run_loses_its_vms_and_the_next_run_sweeps_the_rest(kernel, tmp_path):
+    tag = new_tag()
+    proc = _start_holding_run(kernel, tmp_path, tag)
+    proc.kill()
+    proc.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while any("qemu" in item for item in leftovers(tag)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    remaining = leftovers(tag)
+    assert not any("qemu" in item for item in remaining), "QEMU must die with its harness"
+    assert any("netns" in item for item in remaining), "a SIGKILLed run cannot remove its namespace itself"
+    result = run_cli("clean")
+    assert result.returncode == 0, result.stderr
+    assert f"phc-{tag}-" in result.stdout
+    assert leftovers(tag) == []

@@ -1,0 +1,100 @@
+"""The CLI on real VMs, and its one-line errors (exit code 2, nothing left behind) for bad input."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from support import harness_env, leftovers, new_tag, run_cli
+
+
+@pytest.fixture
+def kernel(request):
+    value = request.config.getoption("kernel")
+    if not value:
+        pytest.skip("no kernel: pass --kernel or set POPCORN_HARNESS_KERNEL")
+    return value
+
+
+def _assert_usage_error(result, tag, expected):
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("popcorn-harness: error: ") and expected in lines[0], lines[0]
+    assert result.stdout == ""
+    assert leftovers(tag) == []
+
+
+@pytest.mark.parametrize("nodes", ["0", "33"])
+def test_node_count_out_of_range(kernel, nodes):
+    tag = new_tag()
+    result = run_cli("cluster", "up", "--nodes", nodes, "--kernel", kernel, "--name", tag, env=harness_env(tag))
+    _assert_usage_error(result, tag, "--nodes must be between 1 and 32")
+
+
+def test_missing_kernel_file(tmp_path):
+    tag = new_tag()
+    result = run_cli("cluster", "up", "--kernel", str(tmp_path / "nope"), "--name", tag, env=harness_env(tag))
+    _assert_usage_error(result, tag, "kernel not found")
+
+
+def test_non_kernel_file():
+    tag = new_tag()
+    result = run_cli("cluster", "up", "--kernel", "/etc/passwd", "--name", tag, env=harness_env(tag))
+    _assert_usage_error(result, tag, "is not an x86 kernel image")
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="unshare (util-linux) missing")
+def test_no_root_rights(kernel):
+    tag = new_tag()
+    # An unmapped user namespace: same files readable, but the effective uid is no longer 0.
+    result = subprocess.run(["unshare", "--user", sys.executable, "-m", "harness", "cluster", "up", "--kernel", kernel,
+                             "--name", tag], env=harness_env(tag), capture_output=True, text=True, timeout=120)
+    _assert_usage_error(result, tag, "needs root")
+
+
+def test_no_qemu_installed(kernel):
+    tag = new_tag()
+    result = run_cli("cluster", "up", "--kernel", kernel, "--name", tag, env=harness_env(tag, PATH="/usr/sbin:/sbin"))
+    _assert_usage_error(result, tag, "qemu-system-x86_64 not found")
+
+
+def test_unknown_cluster_name_is_a_usage_error():
+    tag = new_tag()
+    result = run_cli("cluster", "status", "--name", tag, env=harness_env(tag))
+    _assert_usage_error(result, tag, f"no cluster named '{tag}' is up")
+
+
+@pytest.mark.parametrize("args", [[], ["cluster"], ["cluster", "up"], ["cluster", "exec"], ["clean"]])
+def test_help_explains_itself(args):
+    result = run_cli(*args, "--help")
+    assert result.returncode == 0 and "usage: popcorn-harness" in result.stdout
+    assert len(result.stdout.splitlines()) > 5
+
+
+@pytest.mark.xdist_group("cli")
+def test_up_status_exec_down_across_invocations(kernel):
+    tag = new_tag()
+    env = harness_env(tag)
+    try:
+        up = run_cli("cluster", "up", "--nodes", "2", "--kernel", kernel, "--accel", "tcg", "--name", tag, env=env)
+        assert up.returncode == 0, up.stderr[-3000:]
+        assert "node0  10.77.0.1" in up.stdout and "node1  10.77.0.2" in up.stdout
+        assert f"cluster ssh node1 --name {tag}" in up.stdout
+        status = run_cli("cluster", "status", "--name", tag, env=env)
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert status.stdout.count("SSH up") == 2
+        exe = run_cli("cluster", "exec", "node1", "--name", tag, "--", "hostname; exit 5", env=env)
+        assert (exe.returncode, exe.stdout) == (5, "node1\n")
+        shell = run_cli("cluster", "ssh", "0", "--name", tag, env=env, input="cat /etc/popcorn/nodes\nexit\n")
+        assert "10.77.0.1\n10.77.0.2" in shell.stdout.replace("\r", "")
+        everywhere = run_cli("cluster", "exec", "all", "--name", tag, "--", "ping -c1 -W5 10.77.0.2 >/dev/null && echo ok", env=env)
+        assert everywhere.returncode == 0 and everywhere.stdout == "[node0] ok\n[node1] ok\n"
+        assert leftovers(tag), "a cluster that is up owns resources"
+    finally:
+        down = run_cli("cluster", "down", "--name", tag, env=env)
+    assert down.returncode == 0, down.stderr
+    assert leftovers(tag) == []
