@@ -7,6 +7,8 @@ import os
 
 from harness.spec import ACCELERATORS
 
+ACCEL_HELP = "auto: use KVM only if a probe guest really boots with it, else TCG (default auto)"
+
 
 def add_cluster_arguments(parser: argparse.ArgumentParser, default_nodes: int = 2) -> None:
     """Options that describe a cluster: --nodes, --kernel, --accel, --memory, --boot-timeout..."""
@@ -14,7 +16,7 @@ def add_cluster_arguments(parser: argparse.ArgumentParser, default_nodes: int = 
     parser.add_argument("--kernel", default=os.environ.get("POPCORN_HARNESS_KERNEL", ""),
                         help="bzImage file or kernel artifact dir (env POPCORN_HARNESS_KERNEL)")
     parser.add_argument("--accel", choices=ACCELERATORS, default="auto",
-                        help="auto: use KVM only if a probe guest boots with it, else TCG (default auto)")
+                        help=ACCEL_HELP)
     parser.add_argument("--memory", type=int, default=256, metavar="MIB", help="memory per node (default 256)")
     parser.add_argument("--cpus", type=int, default=1, help="vCPUs per node (default 1)")
     parser.add_argument("--boot-timeout", type=float, default=300.0, metavar="S",

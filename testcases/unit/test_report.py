@@ -1,0 +1,36 @@
+"""The run summary is read from a JUnit file that a real pytest run wrote."""
+
+import subprocess
+import sys
+
+from harness.report import summarize_junit, write_report
+
+SAMPLE = '''
+import pytest
+
+def test_ok(): pass
+def test_bad(): assert 1 == 2, "one is not two"
+@pytest.mark.skip(reason="no popcorn kernel")
+def test_skipped(): pass
+@pytest.mark.xfail(strict=True, reason="known defect")
+def test_known(): assert False
+@pytest.fixture
+def broken(): raise RuntimeError("setup exploded")
+def test_error(broken): pass
+'''
+
+
+def test_counts_failures_and_skip_reasons(tmp_path):
+    (tmp_path / "test_sample.py").write_text(SAMPLE)
+    junit = tmp_path / "junit.xml"
+    subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "-q", "-o", "addopts=",
+                    "-c", "/dev/null", f"--junitxml={junit}", str(tmp_path / "test_sample.py")],
+                   cwd=tmp_path, capture_output=True)
+    summary = summarize_junit(junit)
+    assert summary.counts == {"passed": 1, "failed": 1, "error": 1, "skipped": 1, "xfailed": 1}
+    assert summary.line() == "1 passed, 1 failed, 1 skipped, 1 xfailed, 1 error"
+    assert [name.split("::")[-1] for name, _ in summary.failures] == ["test_bad", "test_error"]
+    assert "one is not two" in summary.failures[0][1]
+    assert list(summary.skip_reasons.values()) == [1] and "no popcorn kernel" in next(iter(summary.skip_reasons))
+    report = write_report(tmp_path, summary, {"kernel": "k"})
+    assert '"total": 5' in report.read_text()
