@@ -88,6 +88,18 @@ class ClusterPool:
             self.cluster = Cluster(self.spec(nodes)).start()
         return self.cluster
 
+    def after_test(self, nodeid: str, failed: bool) -> list[str]:
+        """Save artifacts if the test failed; reboot (discard) an unhealthy cluster. Return its problems."""
+        if self.cluster is None:
+            return []
+        if failed:
+            save_artifacts(self.cluster, _test_dir(self.config.getoption("artifacts"), nodeid))
+        problems = self.cluster.health()
+        if problems:
+            log.warning("cluster unhealthy after %s, rebooting: %s", nodeid, "; ".join(problems))
+            self.discard()
+        return problems
+
     def discard(self) -> None:
         """Stop the current cluster (the next ``get`` boots a fresh one)."""
         cluster, self.cluster = self.cluster, None
@@ -132,15 +144,9 @@ def cluster(request: pytest.FixtureRequest, cluster_pool: ClusterPool):
     """A healthy cluster: ``@pytest.mark.nodes(n)`` or an indirect parameter sets its size."""
     marker = request.node.get_closest_marker("nodes")
     nodes = getattr(request, "param", None) or (marker.args[0] if marker else request.config.getoption("nodes"))
-    current = cluster_pool.get(nodes)
-    yield current
+    yield cluster_pool.get(nodes)
     report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        save_artifacts(current, _test_dir(request.config.getoption("artifacts"), request.node.nodeid))
-    problems = current.health()
-    if problems:
-        log.warning("cluster unhealthy after %s, rebooting: %s", request.node.nodeid, "; ".join(problems))
-        cluster_pool.discard()
+    cluster_pool.after_test(request.node.nodeid, failed=report is not None and report.failed)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -7,6 +7,7 @@ import itertools
 import os
 import secrets
 import time
+from pathlib import Path
 
 import pytest
 
@@ -116,3 +117,25 @@ def test_guest_panic_ends_the_node_and_teardown_leaves_nothing(cluster_pool):
         assert cluster.nodes[1].succeed("hostname").strip() == "node1"
         run_id = cluster.run_id
     assert leftovers(run_id) == []
+
+
+@pytest.mark.xdist_group("reboot")
+def test_pool_reboots_a_cluster_a_test_left_unhealthy(cluster_pool, tmp_path):
+    """What the cluster fixture does after each test: a dead node means a fresh cluster next time."""
+    first = cluster_pool.get(1)
+    assert cluster_pool.after_test("healthy-test", failed=False) == []
+    assert cluster_pool.get(1) is first, "a healthy cluster is reused"
+    with pytest.raises(Exception):
+        first.nodes[0].run("echo c > /proc/sysrq-trigger", timeout=60)
+    deadline = time.monotonic() + 60
+    while first.nodes[0].alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    problems = cluster_pool.after_test("panicking-test", failed=True)
+    assert problems and "node0: QEMU exited" in problems[0]
+    artifacts = Path(cluster_pool.config.getoption("artifacts")) / "panicking-test"
+    assert "Kernel panic" in (artifacts / "node0.console.log").read_text()
+    assert (artifacts / "node0.dmesg").read_text() == "(node is down)\n"
+    second = cluster_pool.get(1)
+    assert second is not first and second.run_id != first.run_id
+    assert second.nodes[0].succeed("hostname").strip() == "node0"
+    assert leftovers(first.run_id) == []
