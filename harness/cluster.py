@@ -207,10 +207,10 @@ class Cluster:
 
     def _build_initrd(self) -> Path:
         recipe = image.Recipe.load()
-        modules = image.resolve_modules(self.kernel.modules_root, recipe.load_modules + self.spec.load_modules)
+        modules = image.resolve_modules(self.kernel.modules_root, recipe.load_modules)
         base = image.base_image(recipe, modules)
         extra = [(Path(host), guest) for host, guest in self.spec.extra_files]
-        carried = image.resolve_modules(self.kernel.modules_root, self.spec.load_modules).files
+        carried = image.resolve_modules(self.kernel.modules_root, self.spec.modules).files
         overlay = image.build_overlay(self.keys.host_key, self.keys.client_public, extra, carried)
         return image.assemble_initrd(base, overlay, self.workdir / "initrd.cpio")
 

@@ -18,6 +18,9 @@ import pytest
 from harness.cluster import Cluster
 from harness.errors import HarnessError
 from harness.runtime import state_root
+from harness.guest import build_guest_programs, image_files
+from harness.popcorn.abi import PROFILES
+from harness.popcorn.bringup import PopcornSupport, bring_up, detect
 from harness.spec import ClusterSpec
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--accel", default="auto", choices=("auto", "kvm", "tcg"), help="accelerator (default auto)")
     group.addoption("--artifacts", default="artifacts", help="where failure artifacts and JUnit XML go")
     group.addoption("--boot-timeout", type=float, default=600.0, help="seconds for a cluster to boot")
+    group.addoption("--abi", default=None, help="Popcorn ABI profile (ssrg-5.2, rfc-2020); default: from the kernel")
+    group.addoption("--mesh-timeout", type=float, default=300.0, help="seconds for the Popcorn mesh to come up")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -66,17 +71,20 @@ def default_kernel() -> str:
 
 
 class ClusterPool:
-    """One reusable cluster per worker."""
+    """One reusable cluster per worker; Popcorn is brought up on it when the kernel has Popcorn."""
 
     def __init__(self, config: pytest.Config):
         self.config = config
         self.cluster: Cluster | None = None
+        self.support: PopcornSupport | None = None
 
     def spec(self, nodes: int) -> ClusterSpec:
-        """The spec for a cluster of ``nodes`` from the command-line options."""
+        """The spec for a cluster of ``nodes`` from the command-line options, with the guest programs."""
         return ClusterSpec(nodes=nodes, kernel=self.config.getoption("kernel"),
                            accel=self.config.getoption("accel"),
-                           boot_timeout=self.config.getoption("boot_timeout"))
+                           boot_timeout=self.config.getoption("boot_timeout"),
+                           extra_files=image_files(build_guest_programs()),
+                           modules=tuple(sorted({p.module for p in PROFILES.values()})))
 
     def get(self, nodes: int) -> Cluster:
         """A healthy cluster of ``nodes`` nodes, booting one if needed."""
@@ -86,6 +94,10 @@ class ClusterPool:
             if not self.config.getoption("kernel"):
                 pytest.skip("no kernel: pass --kernel or set POPCORN_HARNESS_KERNEL")
             self.cluster = Cluster(self.spec(nodes)).start()
+            self.support = None
+            self.support = detect(self.cluster, self.config.getoption("abi"))
+            if self.support.available:
+                bring_up(self.cluster, self.support.profile, self.config.getoption("mesh_timeout"))
         return self.cluster
 
     def after_test(self, nodeid: str, failed: bool) -> list[str]:
@@ -139,14 +151,50 @@ def save_artifacts(cluster: Cluster, directory: Path) -> None:
         (directory / f"{node.name}.dmesg").write_text(dmesg)
 
 
+def _requested_nodes(request: pytest.FixtureRequest) -> int:
+    marker = request.node.get_closest_marker("nodes")
+    return getattr(request, "param", None) or (marker.args[0] if marker else request.config.getoption("nodes"))
+
+
+def _after(request: pytest.FixtureRequest, pool: ClusterPool) -> None:
+    report = getattr(request.node, "rep_call", None)
+    pool.after_test(request.node.nodeid, failed=report is not None and report.failed)
+
+
 @pytest.fixture
 def cluster(request: pytest.FixtureRequest, cluster_pool: ClusterPool):
-    """A healthy cluster: ``@pytest.mark.nodes(n)`` or an indirect parameter sets its size."""
-    marker = request.node.get_closest_marker("nodes")
-    nodes = getattr(request, "param", None) or (marker.args[0] if marker else request.config.getoption("nodes"))
-    yield cluster_pool.get(nodes)
-    report = getattr(request.node, "rep_call", None)
-    cluster_pool.after_test(request.node.nodeid, failed=report is not None and report.failed)
+    """A healthy cluster (Popcorn mesh up if the kernel has it): ``@pytest.mark.nodes(n)`` or an
+    indirect parameter sets its size."""
+    yield cluster_pool.get(_requested_nodes(request))
+    _after(request, cluster_pool)
+
+
+class PopcornCluster:
+    """A cluster whose Popcorn mesh is up, with the ABI profile the kernel speaks."""
+
+    def __init__(self, cluster: Cluster, support: PopcornSupport):
+        self.cluster = cluster
+        self.nodes = cluster.nodes
+        self.support = support
+        self.profile = support.profile
+
+    def command(self, program: str, *args: str) -> str:
+        """Shell command running guest program ``program`` with the profile's syscall numbers."""
+        import shlex
+
+        from harness.guest import GUEST_BIN
+
+        return f"{self.profile.shell_exports()} {GUEST_BIN}/{program} {' '.join(map(shlex.quote, args))}"
+
+
+@pytest.fixture
+def popcorn(request: pytest.FixtureRequest, cluster_pool: ClusterPool):
+    """A cluster with the Popcorn mesh up; skips (saying what kernel is missing) on a non-Popcorn kernel."""
+    cluster = cluster_pool.get(_requested_nodes(request))
+    if not cluster_pool.support.available:
+        pytest.skip(f"needs a Popcorn kernel: {cluster_pool.support.reason}")
+    yield PopcornCluster(cluster, cluster_pool.support)
+    _after(request, cluster_pool)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

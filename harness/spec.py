@@ -37,14 +37,15 @@ class ClusterSpec:
     gdb: bool = False
     #: Extra files for the guest image: pairs of (host path, guest path).
     extra_files: tuple[tuple[str, str], ...] = field(default_factory=tuple)
-    #: Kernel modules (by name) loaded at boot, after the image's own ones.
-    load_modules: tuple[str, ...] = field(default_factory=tuple)
+    #: Kernel modules (by name, with their dependencies) carried in the image, not loaded at boot:
+    #: the harness or a test loads them (``insmod /lib/modules/NAME.ko``). Missing ones are skipped.
+    modules: tuple[str, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict:
         """Return the spec as JSON-ready plain data."""
         data = dataclasses.asdict(self)
         data["extra_files"] = [list(pair) for pair in self.extra_files]
-        data["load_modules"] = list(self.load_modules)
+        data["modules"] = list(self.modules)
         return data
 
     @classmethod
@@ -56,7 +57,7 @@ class ClusterSpec:
             raise UsageError(f"unknown cluster spec keys: {', '.join(sorted(unknown))}")
         data = dict(data)
         data["extra_files"] = tuple(tuple(p) for p in data.get("extra_files", ()))
-        data["load_modules"] = tuple(data.get("load_modules", ()))
+        data["modules"] = tuple(data.get("modules", ()))
         return cls(**data)
 
     def validate(self) -> None:

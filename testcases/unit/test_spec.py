@@ -43,7 +43,7 @@ def test_bad_accel_and_subnet_are_rejected():
 
 
 def test_spec_round_trips_through_plain_data():
-    spec = ClusterSpec(nodes=3, kernel="/k", extra_files=(("/a", "/b"),), load_modules=("lkdtm",))
+    spec = ClusterSpec(nodes=3, kernel="/k", extra_files=(("/a", "/b"),), modules=("lkdtm",))
     assert ClusterSpec.from_dict(spec.to_dict()) == spec
 
 

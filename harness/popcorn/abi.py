@@ -1,0 +1,98 @@
+"""Popcorn ABI profiles: everything that differs between Popcorn kernels, as one table of data.
+
+``ssrg-5.2`` is the 5.2.21 tree (ssrg-vt/popcorn-kernel), read from its source: syscalls 434..437
+(``arch/x86/entry/syscalls/syscall_64.tbl``), ``popcorn_get_node_info(int *my_nid, info)`` with two
+arguments writing all 32 (MAX_POPCORN_NODES) entries, a 4-int thread status, ``propose_migration``,
+and the socket message layer at top-level ``msg_layer/``. ``rfc-2020`` is the April 2020 RFC posting
+as LWN describes it (3-argument get_node_info bounded by ``len``, 62 nodes, 3-int thread status,
+``drivers/msg_layer``); its syscall numbers are not verified against a tree we can build.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.errors import UsageError
+
+
+@dataclass(frozen=True)
+class AbiProfile:
+    """What the harness expects of one Popcorn ABI."""
+
+    name: str
+    syscalls: dict[str, int]  # migrate, propose_migration, thread_status, node_info
+    node_info_args: int
+    max_nodes: int  # entries get_node_info writes / node ids it accepts
+    thread_status_fields: tuple[str, ...]
+    has_propose_migration: bool
+    module: str  # the socket message layer module
+    module_dir: str  # where the module sits in the source tree
+    verified: bool  # read from a source tree (True) or only from a description (False)
+    notes: str = ""
+
+    def environment(self) -> dict[str, str]:
+        """Environment for the guest programs (``popcorn.h`` reads the syscall numbers from it)."""
+        names = {"migrate": "PCN_NR_MIGRATE", "propose_migration": "PCN_NR_PROPOSE",
+                 "thread_status": "PCN_NR_THREAD_STATUS", "node_info": "PCN_NR_NODE_INFO"}
+        env = {names[k]: str(v) for k, v in self.syscalls.items()}
+        env["PCN_MAX_NODES"] = str(self.max_nodes)
+        env["PCN_NODE_INFO_ARGS"] = str(self.node_info_args)
+        env["PCN_THREAD_STATUS_INTS"] = str(len(self.thread_status_fields))
+        return env
+
+    def shell_exports(self) -> str:
+        """``export A=1 B=2;`` for a shell command line."""
+        return "export " + " ".join(f"{k}={v}" for k, v in sorted(self.environment().items())) + ";"
+
+
+PROFILES: dict[str, AbiProfile] = {
+    "ssrg-5.2": AbiProfile(
+        name="ssrg-5.2",
+        syscalls={"migrate": 434, "propose_migration": 435, "thread_status": 436, "node_info": 437},
+        node_info_args=2,
+        max_nodes=32,
+        thread_status_fields=("current_nid", "proposed_nid", "peer_nid", "peer_pid"),
+        has_propose_migration=True,
+        module="msg_socket",
+        module_dir="msg_layer",
+        verified=True,
+        notes="bad user pointers give EINVAL, not EFAULT; no signal forwarding hooks in kernel/signal.c",
+    ),
+    "rfc-2020": AbiProfile(
+        name="rfc-2020",
+        syscalls={"migrate": 434, "propose_migration": 435, "thread_status": 436, "node_info": 437},
+        node_info_args=3,
+        max_nodes=62,
+        thread_status_fields=("current_nid", "peer_nid", "peer_pid"),
+        has_propose_migration=False,
+        module="msg_socket",
+        module_dir="drivers/msg_layer",
+        verified=False,
+        notes="from the LWN description of the RFC posting; syscall numbers unverified",
+    ),
+}
+
+DEFAULT_PROFILE = "ssrg-5.2"
+
+
+def get_profile(name: str) -> AbiProfile:
+    """The profile called ``name``; ``UsageError`` listing the known ones otherwise."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise UsageError(f"unknown ABI profile {name!r} (known: {', '.join(PROFILES)})") from None
+
+
+def select_profile(module_paths: list[str], override: str | None = None) -> AbiProfile:
+    """Pick the profile: ``override`` if given, else by where the kernel's message-layer module sits.
+
+    ``module_paths`` are paths relative to ``lib/modules/<release>/`` (``kernel/msg_layer/msg_socket.ko``
+    for the 5.2 tree, ``kernel/drivers/msg_layer/msg_socket.ko`` for the RFC layout).
+    """
+    if override:
+        return get_profile(override)
+    for profile in sorted(PROFILES.values(), key=lambda p: -len(p.module_dir)):
+        suffix = f"{profile.module_dir}/{profile.module}.ko"
+        if any(path.endswith(suffix) for path in module_paths):
+            return profile
+    return PROFILES[DEFAULT_PROFILE]

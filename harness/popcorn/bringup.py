@@ -1,0 +1,127 @@
+"""Detect Popcorn on a booted cluster and bring its message-layer mesh up.
+
+Detection: the kernel must carry the message-layer module and answer ``get_node_info`` as Popcorn does
+(a probe program fills a sentinel buffer: Popcorn writes ``my_nid`` and the node table; a 5.2 kernel
+without Popcorn gives ENOSYS; on kernels >= 5.6 the number is ``openat2``, which fails and writes
+nothing). Bring-up: ``insmod msg_socket.ko`` on every node at once, in node-id order (insmod blocks
+until that node's part of the mesh is connected), wait for every insmod under one deadline, then check
+through ``get_node_info`` that every node knows its id and sees every node online.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import InfraError
+from harness.guest import GUEST_BIN
+from harness.popcorn.abi import AbiProfile, select_profile
+
+ARCH_X86 = 1
+READY_LINE = "Ready on TCP/IP"
+_RC_FILE = "/run/phc-insmod.rc"
+_LOG_FILE = "/run/phc-insmod.log"
+
+
+@dataclass(frozen=True)
+class PopcornSupport:
+    """Whether a kernel is Popcorn, and why (or why not)."""
+
+    available: bool
+    reason: str
+    profile: AbiProfile
+    probe: dict = field(default_factory=dict)
+
+
+def module_paths(modules_root: Path | None) -> list[str]:
+    """Module paths (relative to lib/modules/<release>) of the kernel, from modules.dep."""
+    if modules_root is None or not (modules_root / "modules.dep").is_file():
+        return []
+    return [line.split(":", 1)[0] for line in (modules_root / "modules.dep").read_text().splitlines() if ":" in line]
+
+
+def run_probe(node, profile: AbiProfile) -> dict:
+    """Run ``pcn_probe`` on ``node``; return its JSON."""
+    result = node.run(f"{profile.shell_exports()} {GUEST_BIN}/pcn_probe", timeout=30).check()
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def detect(cluster, profile_override: str | None = None) -> PopcornSupport:
+    """Decide whether the cluster's kernel has Popcorn (needs a booted node with ``pcn_probe``)."""
+    paths = module_paths(cluster.kernel.modules_root)
+    profile = select_profile(paths, profile_override)
+    probe = run_probe(cluster.nodes[0], profile)
+    release = cluster.kernel.release or "?"
+    has_module = any(p.endswith(f"/{profile.module}.ko") for p in paths)
+    speaks = probe["ret"] == 0 and probe["my_nid_written"] and probe["entries_written"] > 0
+    if speaks and has_module:
+        return PopcornSupport(True, f"kernel {release} speaks Popcorn ({profile.name})", profile, probe)
+    syscall = (f"syscall {probe['nr']} (get_node_info) answered as Popcorn" if speaks else
+               f"syscall {probe['nr']} is not Popcorn's get_node_info here (returned {probe['ret']}, "
+               f"errno {probe['errno_name'] or probe['errno']}, wrote nothing)")
+    module = f"{profile.module}.ko is present" if has_module else f"it has no {profile.module}.ko module"
+    return PopcornSupport(False, f"kernel {release} is not a Popcorn kernel: {syscall}; {module}", profile, probe)
+
+
+def load_module_everywhere(cluster, profile: AbiProfile) -> None:
+    """Start ``insmod`` on every node in node-id order, each in the background."""
+    module = shlex.quote(f"/lib/modules/{profile.module}.ko")
+    for node in cluster.nodes:
+        node.run(f"rm -f {_RC_FILE}; (insmod {module} > {_LOG_FILE} 2>&1; echo $? > {_RC_FILE}) "
+                 f"</dev/null >/dev/null 2>&1 &", timeout=30).check()
+
+
+def wait_for_mesh(cluster, timeout: float) -> None:
+    """Wait until every node's insmod returned 0; name the nodes that never joined otherwise."""
+    deadline = time.monotonic() + timeout
+    pending = {node.name: node for node in cluster.nodes}
+    failed: dict[str, str] = {}
+    while pending and time.monotonic() < deadline:
+        for name, node in list(pending.items()):
+            if not node.alive():
+                failed[name] = f"QEMU exited (code {node.vm.exit_code()})"
+                del pending[name]
+                continue
+            result = node.run(f"cat {_RC_FILE} 2>/dev/null", timeout=20)
+            if result.stdout.strip():
+                if result.stdout.strip() != "0":
+                    log = node.run(f"cat {_LOG_FILE}", timeout=20).stdout.strip()
+                    failed[name] = f"insmod exited {result.stdout.strip()}: {log}"
+                del pending[name]
+        if pending:
+            time.sleep(0.5)
+    if pending or failed:
+        lines = [f"{name}: never joined within {timeout:.0f}s" for name in pending]
+        lines += [f"{name}: {why}" for name, why in failed.items()]
+        tails = "\n".join(f"--- {n.name} console tail:\n{n.console_tail(12)}" for n in cluster.nodes
+                          if n.name in pending or n.name in failed)
+        raise InfraError("Popcorn mesh did not come up: " + "; ".join(lines) + "\n" + tails)
+
+
+def verify_mesh(cluster, profile: AbiProfile) -> list[dict]:
+    """Every node knows its own id and sees exactly the cluster's nodes online, as x86."""
+    problems, probes = [], []
+    for node in cluster.nodes:
+        probe = run_probe(node, profile)
+        probes.append(probe)
+        statuses = [entry["status"] for entry in probe["nodes"]]
+        expected = [1] * len(cluster.nodes) + [0] * (len(statuses) - len(cluster.nodes))
+        if probe["ret"] != 0 or probe["my_nid"] != node.index:
+            problems.append(f"{node.name}: get_node_info gave ret {probe['ret']}, my_nid {probe['my_nid']}")
+        elif statuses != expected:
+            problems.append(f"{node.name}: online table {statuses}, expected {expected}")
+        elif any(entry["arch"] != ARCH_X86 for entry in probe["nodes"][: len(cluster.nodes)]):
+            problems.append(f"{node.name}: arch of online nodes {[e['arch'] for e in probe['nodes']]}")
+    if problems:
+        raise InfraError("Popcorn mesh is up but inconsistent: " + "; ".join(problems))
+    return probes
+
+
+def bring_up(cluster, profile: AbiProfile, timeout: float = 180.0) -> list[dict]:
+    """Load the message layer on every node, wait for the mesh, verify it; return each node's probe."""
+    load_module_everywhere(cluster, profile)
+    wait_for_mesh(cluster, timeout)
+    return verify_mesh(cluster, profile)
