@@ -62,7 +62,7 @@ def run_build(args: argparse.Namespace) -> int:
     from harness.kernel.build import build_kernel
 
     _check_common(args)
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     artifact = build_kernel(args.source, ref=args.ref, series=args.series, fragments=args.fragments,
                             base=args.base, jobs=args.jobs, nice=args.nice, use_cache=not args.no_cache,
                             out=args.out, allow_dropped=args.allow_dropped, console=console)
@@ -81,7 +81,7 @@ def run_bisect(args: argparse.Namespace) -> int:
     _check_common(args)
     if not args.series:
         raise UsageError("bisect-build needs --series")
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     report = bisect_build(args.source, args.series, ref=args.ref, fragments=args.fragments, base=args.base,
                           jobs=args.jobs, nice=args.nice, boot=args.boot, keep_going=args.keep_going,
                           console=console)

@@ -66,7 +66,7 @@ def bisect_build(source: str, series: str, ref: str | None = None, fragments: Se
     Stops at the first patch that does not apply, does not build or does not boot, unless
     ``keep_going`` (a patch that does not apply always stops it).
     """
-    console = console or Console(stderr=True)
+    console = console or Console(stderr=True, soft_wrap=True)
     root = cache.cache_root()
     plan = plan_build(source, ref, None, fragments, base, root)
     loaded = load_series(series)

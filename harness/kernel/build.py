@@ -157,7 +157,7 @@ def build_kernel(source: str, ref: str | None = None, series: str | None = None,
     copies the artifact there. Raises ``UsageError`` for bad inputs, dropped options and patches that
     do not apply, ``InfraError`` (``BuildFailed``) when make fails.
     """
-    console = console or Console(stderr=True)
+    console = console or Console(stderr=True, soft_wrap=True)
     root = cache.cache_root()
     plan = plan_build(source, ref, series, fragments, base, root)
     for note in plan.notes:
@@ -243,6 +243,7 @@ def _build_in(plan: BuildPlan, tree: Path, final: Path, jobs: int, nice: int, al
     modules_enabled = parse_config_text((objtree / ".config").read_text()).get("CONFIG_MODULES") == "y"
     compile_kernel(runner, modules_enabled)
     staging = Path(tempfile.mkdtemp(prefix=f".{plan.key}-", dir=final.parent if final.parent.exists() else _mkdir(final.parent)))
+    staging.chmod(0o755)
     try:
         modules_dir = _install_modules(runner, staging) if modules_enabled else None
         shutil.copyfile(objtree / BZIMAGE[plan.arch], staging / "bzImage")

@@ -71,7 +71,7 @@ class BuildFailed(InfraError):
 
 def error_excerpt(lines: list[str], limit: int = EXCERPT_LINES) -> list[str]:
     """The first ``limit`` error lines of a make log (falling back to its last lines when none match)."""
-    hits = [line.rstrip() for line in lines if ERROR_LINE.search(line)]
+    hits = [line.rstrip() for line in lines if ERROR_LINE.search(line) and "Waiting for unfinished jobs" not in line]
     return hits[:limit] if hits else [line.rstrip() for line in lines[-limit:]]
 
 

@@ -1,0 +1,93 @@
+"""Real builds of Debian's linux-source-6.1 through the builder (one cached build shared by the session)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.kernel.bisect import BASE_STEP, bisect_build
+from harness.kernel.build import build_kernel
+from harness.kernel.ci import CI_FRAGMENTS, build_ci_kernel
+from harness.kernel.config import ConfigOptionsDropped, parse_config_text
+from harness.kernel.series import PatchDoesNotApply
+
+pytestmark = pytest.mark.kernel_build
+
+DATA = Path(__file__).with_name("data")
+
+
+def test_ci_kernel_artifact_has_the_promised_layout(ci_kernel):
+    for name in ("bzImage", "vmlinux", "System.map", ".config", "build.log", "manifest.json"):
+        assert (ci_kernel.dir / name).is_file(), name
+    assert ci_kernel.bzimage.read_bytes()[0x202:0x206] == b"HdrS"  # the x86 boot protocol magic
+    assert ci_kernel.vmlinux.read_bytes()[:4] == b"\x7fELF"
+    assert " T start_kernel" in (ci_kernel.dir / "System.map").read_text()
+    manifest = ci_kernel.manifest
+    assert manifest["kernel_release"].startswith("6.1.")
+    assert manifest["source"]["kind"] == "tarball" and len(manifest["source"]["sha256"]) == 64
+    assert [f["name"] for f in manifest["config"]["fragments"]] == list(CI_FRAGMENTS)
+    assert manifest["config"]["dropped"] == []
+    assert manifest["toolchain"]["compiler"] == "gcc" and "Binutils" in manifest["toolchain"]["binutils"]
+    assert manifest["build"]["elapsed_s"] > 0
+
+
+def test_ci_kernel_config_has_what_the_fragments_asked(ci_kernel):
+    final = parse_config_text(ci_kernel.config.read_text())
+    for option in ("LKDTM", "RUNTIME_TESTING_MENU", "DEBUG_FS", "PROVE_LOCKING", "DETECT_HUNG_TASK",
+                   "SOFTLOCKUP_DETECTOR", "VIRTIO_NET", "SERIAL_8250_CONSOLE", "DEVTMPFS_MOUNT", "MAGIC_SYSRQ"):
+        assert final.get(f"CONFIG_{option}") == "y", option
+
+
+def test_same_inputs_are_a_cache_hit(ci_kernel):
+    started = time.monotonic()
+    again = build_ci_kernel()
+    assert again.cache_hit and again.dir == ci_kernel.dir
+    assert time.monotonic() - started < 30  # hashing is memoised; only the source check remains
+
+
+def test_cli_prints_the_artifact_dir_last(ci_kernel, debian_source):
+    cmd = [sys.executable, "-m", "harness", "kernel", "build", "--source", debian_source,
+           *[arg for name in CI_FRAGMENTS for arg in ("--fragment", name)]]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == str(ci_kernel.dir)
+    assert "cache hit" in result.stderr
+
+
+def test_cli_rejects_an_unknown_fragment_in_one_line(debian_source):
+    cmd = [sys.executable, "-m", "harness", "kernel", "build", "--source", debian_source, "--fragment", "nope"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "no config fragment 'nope'" in result.stderr
+
+
+def test_an_option_that_cannot_be_set_is_reported_with_its_reason(debian_source, tmp_path):
+    fragment = tmp_path / "impossible.config"
+    fragment.write_text("CONFIG_LKDTM=y\n# CONFIG_RUNTIME_TESTING_MENU is not set\nCONFIG_NO_SUCH_OPTION_AT_ALL=y\n")
+    with pytest.raises(ConfigOptionsDropped) as dropped:
+        build_kernel(debian_source, fragments=["qemu-guest", str(fragment)])
+    reasons = {d.option: d.reason for d in dropped.value.dropped}
+    assert set(reasons) == {"CONFIG_LKDTM", "CONFIG_NO_SUCH_OPTION_AT_ALL"}
+    assert "RUNTIME_TESTING_MENU=n" in reasons["CONFIG_LKDTM"]
+    assert reasons["CONFIG_NO_SUCH_OPTION_AT_ALL"] == "no such option in this kernel's Kconfig"
+
+
+def test_a_patch_that_does_not_apply_is_named_and_stops(debian_source):
+    with pytest.raises(PatchDoesNotApply) as failure:
+        build_kernel(debian_source, series=str(DATA / "bad-series"), fragments=list(CI_FRAGMENTS))
+    assert failure.value.index == 2
+    assert "patch 2/2 '0002-wrong-context.patch' does not apply" in str(failure.value)
+
+
+def test_bisect_build_stops_at_the_patch_that_breaks_the_build(debian_source, ci_kernel):
+    report = bisect_build(debian_source, str(DATA / "bisect-series"), fragments=list(CI_FRAGMENTS))
+    rows = [(s.index, s.name, s.builds) for s in report.steps]
+    assert rows == [(0, BASE_STEP, True), (1, "0001-harmless-comment.patch", True),
+                    (2, "0002-break-panic-c.patch", False)]
+    failure = report.first_failure
+    assert failure.index == 2
+    assert "kernel/panic.c" in failure.error and "error" in failure.error
