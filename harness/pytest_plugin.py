@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness.cluster import Cluster
+from harness.console import ConsoleMark
 from harness.errors import HarnessError
 from harness.runtime import state_root
 from harness.guest import build_guest_programs, image_files
@@ -156,17 +157,25 @@ def _requested_nodes(request: pytest.FixtureRequest) -> int:
     return getattr(request, "param", None) or (marker.args[0] if marker else request.config.getoption("nodes"))
 
 
-def _after(request: pytest.FixtureRequest, pool: ClusterPool) -> None:
+def _after(request: pytest.FixtureRequest, pool: ClusterPool, mark: ConsoleMark) -> None:
+    """After a test: save artifacts on failure, reboot an unhealthy cluster, fail on console findings."""
+    findings = mark.findings_since()
     report = getattr(request.node, "rep_call", None)
-    pool.after_test(request.node.nodeid, failed=report is not None and report.failed)
+    pool.after_test(request.node.nodeid, failed=bool(findings) or (report is not None and report.failed))
+    if findings:
+        first = findings[0]
+        pytest.fail(f"kernel failure on {first.node} during the test: {first.title}\n{first.excerpt}"
+                    + "".join(f"\nalso on {f.node}: {f.title}" for f in findings[1:]), pytrace=False)
 
 
 @pytest.fixture
 def cluster(request: pytest.FixtureRequest, cluster_pool: ClusterPool):
     """A healthy cluster (Popcorn mesh up if the kernel has it): ``@pytest.mark.nodes(n)`` or an
     indirect parameter sets its size."""
-    yield cluster_pool.get(_requested_nodes(request))
-    _after(request, cluster_pool)
+    current = cluster_pool.get(_requested_nodes(request))
+    mark = ConsoleMark(current.nodes)
+    yield current
+    _after(request, cluster_pool, mark)
 
 
 class PopcornCluster:
@@ -193,8 +202,9 @@ def popcorn(request: pytest.FixtureRequest, cluster_pool: ClusterPool):
     cluster = cluster_pool.get(_requested_nodes(request))
     if not cluster_pool.support.available:
         pytest.skip(f"needs a Popcorn kernel: {cluster_pool.support.reason}")
+    mark = ConsoleMark(cluster.nodes)
     yield PopcornCluster(cluster, cluster_pool.support)
-    _after(request, cluster_pool)
+    _after(request, cluster_pool, mark)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -79,3 +79,16 @@ def test_killed_run_loses_its_vms_and_the_next_run_sweeps_the_rest(kernel, tmp_p
     # way, the sweep has removed every leftover of the killed run.
     assert f"phc-{tag}-" in result.stdout or "nothing to clean" in result.stdout
     assert leftovers(tag) == []
+
+
+@pytest.mark.xdist_group("leak-warn")
+def test_kernel_warning_on_the_console_fails_the_test(kernel, tmp_path):
+    tag = new_tag()
+    artifacts = tmp_path / "artifacts"
+    proc = subprocess.run(pytest_command("scenario_runs.py::test_provokes_a_kernel_warning", kernel, artifacts),
+                          env=harness_env(tag), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert "kernel failure on node0 during the test: WARNING: CPU: 0 PID:" in proc.stdout, proc.stdout[-3000:]
+    saved = artifacts / "testcases_scenarios_scenario_runs.py_test_provokes_a_kernel_warning"
+    assert "WARNING: CPU: 0" in (saved / "node0.console.log").read_text()
+    assert leftovers(tag) == []

@@ -22,3 +22,15 @@ def test_holds_the_cluster(cluster):
     """Signal the outer test through a flag file, then wait to be interrupted or killed."""
     Path(os.environ["PHC_SCENARIO_FLAG"]).write_text(cluster.run_id)
     time.sleep(600)
+
+
+@pytest.mark.nodes(1)
+def test_provokes_a_kernel_warning(cluster):
+    """Passes on its own; the console watcher must fail it. Uses LKDTM when the kernel has it."""
+    node = cluster.nodes[0]
+    lkdtm = "/sys/kernel/debug/provoke-crash/DIRECT"
+    if node.run(f"test -w {lkdtm}").ok:
+        node.run(f"echo WARNING > {lkdtm}", timeout=30)
+    else:
+        node.succeed("echo '<4>WARNING: CPU: 0 PID: 1 at harness/scenario.c:1 provoked+0x0/0x1' > /dev/kmsg")
+    time.sleep(1)
