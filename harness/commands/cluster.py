@@ -24,6 +24,10 @@ def register(subparsers) -> None:
     up = sub.add_parser("up", help="boot a cluster and leave it running")
     add_cluster_arguments(up)
     up.add_argument("--name", default=DEFAULT_NAME, help="name to find the cluster by (default 'default')")
+    up.add_argument("--popcorn", action="store_true",
+                    help="bring the Popcorn mesh up (insmod msg_socket.ko everywhere, verify node info)")
+    up.add_argument("--abi", help="Popcorn ABI profile (default: from the kernel)")
+    up.add_argument("--mesh-timeout", type=float, default=300.0, metavar="S", help="seconds for the mesh (default 300)")
     up.set_defaults(func=cmd_up)
 
     ssh = sub.add_parser("ssh", help="open a shell on a node")
@@ -61,6 +65,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     with RichReporter() as reporter:
         cluster.reporter = reporter
         cluster.start()
+        if args.popcorn:
+            _popcorn_up(cluster, args, reporter)
     flag = "" if args.name == DEFAULT_NAME else f" --name {args.name}"
     print(f"cluster {args.name!r} is up: {spec.nodes} node(s), {cluster.accel}, kernel {cluster.kernel.release}, "
           f"namespace {cluster.netns}")
@@ -71,6 +77,25 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"stop it with: popcorn-harness cluster down{flag}")
     cluster.detach()
     return 0
+
+
+def _popcorn_up(cluster, args: argparse.Namespace, reporter) -> None:
+    """Detect Popcorn and bring the mesh up; a non-Popcorn kernel is a one-line error (cluster removed)."""
+    from harness.errors import UsageError
+    from harness.popcorn.bringup import bring_up, detect
+
+    try:
+        support = detect(cluster, args.abi)
+        if not support.available:
+            raise UsageError(f"--popcorn: {support.reason}")
+        for node in cluster.nodes:
+            reporter.phase(node.name, f"loading {support.profile.module}.ko")
+        bring_up(cluster, support.profile, args.mesh_timeout)
+    except BaseException:
+        cluster.stop()
+        raise
+    for node in cluster.nodes:
+        reporter.phase(node.name, f"Popcorn node {node.index} online ({support.profile.name})")
 
 
 def cmd_ssh(args: argparse.Namespace) -> int:
