@@ -18,7 +18,7 @@
 #include "popcorn.h" /* first: it defines _GNU_SOURCE */
 #include <stddef.h>
 #include <stdint.h>
-#include <pthread.h>
+#include "thread.h"
 
 
 /* Offsets in the x86_64 register set, shared with the assembly below (checked against the struct). */
@@ -108,15 +108,13 @@ struct phc_status {
 /* The calling thread's Popcorn status (4-int layout of the 5.2 tree); 0 or -errno. */
 static inline int phc_thread_status(struct phc_status *st)
 {
-	long ret = syscall(PCN_NR_THREAD_STATUS, st);
-	return ret < 0 ? -errno : 0;
+	return (int)phc_raw_syscall(PCN_NR_THREAD_STATUS, (long)st, 0, 0, 0);
 }
 
 /* propose_migration(pid, nid): 0 or -errno. */
 static inline int phc_propose(pid_t pid, int nid)
 {
-	long ret = syscall(PCN_NR_PROPOSE, pid, nid);
-	return ret < 0 ? -errno : 0;
+	return (int)phc_raw_syscall(PCN_NR_PROPOSE, pid, nid, 0, 0);
 }
 
 /* This node's id, -1 if get_node_info fails. */
@@ -125,7 +123,7 @@ static inline int phc_my_nid(void)
 	struct pcn_node_info info[PCN_MAX_TABLE];
 	int nid = -1;
 
-	return pcn_get_node_info(&nid, info, PCN_MAX_TABLE) == 0 ? nid : -1;
+	return phc_raw_syscall(PCN_NR_NODE_INFO, (long)&nid, (long)info, 0, 0) == 0 ? nid : -1;
 }
 
 #endif

@@ -11,6 +11,8 @@
 
 #include "popcorn.h" /* first: it defines _GNU_SOURCE */
 #include <pthread.h>
+
+#include "thread.h"
 #include <stdarg.h>
 #include <stdint.h>
 #include <time.h>
@@ -29,7 +31,7 @@ static struct phc_record_entry phc_records[PHC_MAX_RECORDS];
 static unsigned int phc_nrecords, phc_records_flushed;
 static pthread_mutex_t phc_records_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Store one check observed on node `node` (no system call); returns ok. */
+/* Store one check observed on node `node` (no system call unless contended); returns ok. */
 static inline int phc_record(const char *name, int node, int ok, const char *expected, const char *fmt, ...)
 {
 	struct phc_record_entry *e;
@@ -62,7 +64,7 @@ static inline void phc_flush(void)
 	phc_node = saved;
 }
 
-static void *phc_watchdog_main(void *arg)
+static int phc_watchdog_main(void *arg)
 {
 	struct timespec ts = { .tv_sec = (long)(intptr_t)arg };
 
@@ -71,17 +73,15 @@ static void *phc_watchdog_main(void *arg)
 	phc_flush();
 	phc_check("watchdog", 0, "program finished in time", "still running after %lds", (long)(intptr_t)arg);
 	_exit(124);
-	return NULL;
+	return 0;
 }
 
 /* Bound the program's runtime: after `seconds`, a failed check and exit 124. */
 static inline void phc_watchdog(int seconds)
 {
-	pthread_t thread;
+	static struct phc_thread watchdog;
 
-	if (pthread_create(&thread, NULL, phc_watchdog_main, (void *)(intptr_t)seconds) == 0)
-		pthread_detach(thread);
-	else
+	if (phc_thread_start(&watchdog, phc_watchdog_main, (void *)(intptr_t)seconds) != 0)
 		alarm(seconds);
 }
 

@@ -1,0 +1,279 @@
+/* pcn_migrate: popcorn_migrate and what a migrated thread keeps.
+ *
+ * usage: pcn_migrate roundtrip|errors|propose|third|threads NODE_ID NR_NODES
+ *   roundtrip  to every other node and back: thread status at each step; stack, heap, globals,
+ *              thread-local data and values held in callee-saved registers intact there; what the
+ *              remote side wrote is seen at the origin afterwards.
+ *   errors     EINVAL for ids out of range, EBUSY for the current node, EAGAIN for an offline id,
+ *              EINVAL for migrate(-1) without a proposal; at the origin and at a remote node.
+ *   propose    propose_migration(0, d) then migrate(-1) lands on d; the proposal is consumed.
+ *   threads    one thread per other node, all migrated at once and back.
+ *   third      a remote thread asks for a third node: refused (only the origin is allowed).
+ */
+#include "migrate.h"
+#include "record.h"
+
+#include <limits.h>
+
+#define PATTERN 0x5eed0000u
+#define HEAP_WORDS 4096
+
+static int origin, nr_nodes, max_nodes;
+static unsigned int global_words[1024] = { 1, 2, 3 };
+static __thread unsigned int tls_word = 77;
+static __thread char tls_text[32] = "thread-local";
+
+static char *name_of(char *buf, const char *what, int nid)
+{
+	sprintf(buf, "%s_%d", what, nid);
+	return buf;
+}
+
+/* One round trip origin -> d -> origin, with every promise checked. */
+static void roundtrip(int d)
+{
+	char name[64];
+	unsigned int stack_words[256], *heap = malloc(HEAP_WORDS * sizeof(*heap));
+	unsigned long reg_a = 0x1111222233334444UL * (unsigned)d, reg_b = (unsigned long)d << 40 | 0xabc;
+	pid_t tid = gettid();
+	struct phc_status st;
+	int i, ret, here, ok;
+
+	for (i = 0; i < 256; i++)
+		stack_words[i] = PATTERN + i + d;
+	for (i = 0; i < HEAP_WORDS; i++)
+		heap[i] = PATTERN ^ (i * 7 + d);
+	for (i = 0; i < 1024; i++)
+		global_words[i] = PATTERN + 3 * i + d;
+	tls_word = PATTERN + d;
+
+	ret = phc_migrate(d);
+	here = phc_my_nid();
+	phc_thread_status(&st);
+	phc_record(name_of(name, "migrate_returns_0_to", d), here, ret == 0, "0", "%s", phc_errname(-ret));
+	if (ret != 0)
+		return;
+	phc_record(name_of(name, "runs_on", d), here, here == d, "get_node_info says the destination", "%d", here);
+	phc_record(name_of(name, "status_during_on", d), here,
+		   st.current_nid == d && st.peer_nid == origin && st.peer_pid == tid && st.proposed_nid == -1,
+		   "current = destination, peer = origin node and origin tid, proposed -1",
+		   "current %d peer %d/%d (origin %d/%d) proposed %d", st.current_nid, st.peer_nid, st.peer_pid,
+		   origin, tid, st.proposed_nid);
+	for (ok = 1, i = 0; i < 256; i++)
+		ok &= stack_words[i] == PATTERN + i + d;
+	phc_record(name_of(name, "stack_intact_on", d), here, ok, "origin's stack words", "%s", ok ? "intact" : "differ");
+	for (ok = 1, i = 0; i < HEAP_WORDS; i++)
+		ok &= heap[i] == (PATTERN ^ (i * 7 + d));
+	phc_record(name_of(name, "heap_intact_on", d), here, ok, "origin's heap words", "%s", ok ? "intact" : "differ");
+	for (ok = 1, i = 0; i < 1024; i++)
+		ok &= global_words[i] == PATTERN + 3 * i + d;
+	phc_record(name_of(name, "globals_intact_on", d), here, ok, "origin's globals", "%s", ok ? "intact" : "differ");
+	phc_record(name_of(name, "tls_intact_on", d), here, tls_word == PATTERN + d && !strcmp(tls_text, "thread-local"),
+		   "thread-local word and text", "%#x '%s'", tls_word, tls_text);
+	phc_record(name_of(name, "callee_saved_intact_on", d), here,
+		   reg_a == 0x1111222233334444UL * (unsigned)d && reg_b == ((unsigned long)d << 40 | 0xabc),
+		   "locals kept across the call", "%#lx %#lx", reg_a, reg_b);
+	/* Write from the remote side; the origin must see it. */
+	for (i = 0; i < 256; i++)
+		stack_words[i] = ~(PATTERN + i + d);
+	for (i = 0; i < HEAP_WORDS; i++)
+		heap[i] = i + d;
+	for (i = 0; i < 1024; i++)
+		global_words[i] = ~(PATTERN + 3 * i + d);
+	tls_word = ~(PATTERN + d);
+
+	ret = phc_migrate(origin);
+	here = phc_my_nid();
+	phc_thread_status(&st);
+	phc_record(name_of(name, "migrate_back_returns_0_from", d), here, ret == 0 && here == origin,
+		   "0, running at the origin", "%s, on %d", phc_errname(-ret), here);
+	phc_record(name_of(name, "status_after_back_from", d), here,
+		   st.current_nid == origin && st.peer_nid == -1 && st.peer_pid == -1 && st.proposed_nid == -1,
+		   "current = origin, peer -1/-1, proposed -1", "current %d peer %d/%d proposed %d", st.current_nid,
+		   st.peer_nid, st.peer_pid, st.proposed_nid);
+	phc_record(name_of(name, "same_tid_after_back_from", d), here, gettid() == tid, "origin tid", "%d (was %d)",
+		   gettid(), tid);
+	for (ok = 1, i = 0; i < 256; i++)
+		ok &= stack_words[i] == ~(PATTERN + i + d);
+	for (i = 0; i < HEAP_WORDS; i++)
+		ok &= heap[i] == (unsigned)(i + d);
+	for (i = 0; i < 1024; i++)
+		ok &= global_words[i] == ~(PATTERN + 3 * i + d);
+	ok &= tls_word == ~(PATTERN + d);
+	phc_record(name_of(name, "remote_writes_seen_at_origin_from", d), here, ok,
+		   "stack, heap, globals, TLS as written remotely", "%s", ok ? "as written" : "differ");
+	free(heap);
+	phc_flush();
+}
+
+static void mode_roundtrip(void)
+{
+	struct phc_status st;
+	int d;
+
+	phc_thread_status(&st);
+	phc_check("status_before", st.current_nid == origin && st.peer_nid == -1 && st.peer_pid == -1,
+		  "current = origin, peer -1/-1", "current %d peer %d/%d", st.current_nid, st.peer_nid, st.peer_pid);
+	for (d = 0; d < nr_nodes; d++)
+		if (d != origin)
+			roundtrip(d);
+}
+
+/* One refused migration: the id asked and the errno expected. */
+struct refusal {
+	const char *name;
+	int nid;
+	int err;
+};
+
+static void refusals(const struct refusal *cases, size_t n, int here)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		int ret = phc_migrate(cases[i].nid);
+		char expected[32];
+
+		snprintf(expected, sizeof(expected), "-%s", phc_errname(cases[i].err));
+		phc_record(cases[i].name, here, ret == -cases[i].err && phc_my_nid() == here, expected, "%s%s, on %d",
+			   ret < 0 ? "-" : "", phc_errname(ret < 0 ? -ret : 0), phc_my_nid());
+	}
+}
+
+static void mode_errors(void)
+{
+	int peer = (origin + 1) % nr_nodes;
+	const struct refusal at_origin[] = {
+		{ "origin_nid_minus_2_einval", -2, EINVAL },
+		{ "origin_nid_int_min_einval", INT_MIN, EINVAL },
+		{ "origin_nid_max_einval", max_nodes, EINVAL },
+		{ "origin_nid_1000_einval", 1000, EINVAL },
+		{ "origin_own_nid_ebusy", origin, EBUSY },
+		{ "origin_first_unlisted_eagain", nr_nodes, EAGAIN },
+		{ "origin_last_id_eagain", max_nodes - 1, EAGAIN },
+		{ "origin_minus_1_without_proposal_einval", -1, EINVAL },
+	};
+	const struct refusal at_remote[] = {
+		{ "remote_nid_max_einval", max_nodes, EINVAL },
+		{ "remote_own_nid_ebusy", peer, EBUSY },
+		{ "remote_first_unlisted_eagain", nr_nodes, EAGAIN },
+		{ "remote_minus_1_without_proposal_einval", -1, EINVAL },
+	};
+	int ret;
+
+	refusals(at_origin, sizeof(at_origin) / sizeof(at_origin[0]), origin);
+	phc_flush();
+	ret = phc_migrate(peer);
+	phc_record("migrate_to_peer", phc_my_nid(), ret == 0, "0", "%s", phc_errname(-ret));
+	if (ret == 0) {
+		refusals(at_remote, sizeof(at_remote) / sizeof(at_remote[0]), peer);
+		ret = phc_migrate(origin);
+		phc_record("migrate_back", phc_my_nid(), ret == 0 && phc_my_nid() == origin, "0 at origin", "%s on %d",
+			   phc_errname(-ret), phc_my_nid());
+	}
+	phc_flush();
+}
+
+static void mode_propose(void)
+{
+	int peer = (origin + 1) % nr_nodes, ret, here;
+	struct phc_status st;
+
+	ret = phc_propose(0, peer);
+	phc_check("propose_peer", ret == 0, "0", "%s", phc_errname(-ret));
+	ret = phc_migrate(-1);
+	here = phc_my_nid();
+	phc_thread_status(&st);
+	phc_record("migrate_minus_1_goes_to_proposed", here, ret == 0 && here == peer, "0, on the proposed node",
+		   "%s, on %d", phc_errname(-ret), here);
+	phc_record("proposal_not_carried_to_remote", here, st.proposed_nid == -1, "-1", "%d", st.proposed_nid);
+	ret = phc_migrate(origin);
+	here = phc_my_nid();
+	phc_thread_status(&st);
+	phc_record("back_at_origin", here, ret == 0 && here == origin, "0, at origin", "%s, on %d", phc_errname(-ret),
+		   here);
+	phc_record("proposal_consumed", here, st.proposed_nid == -1, "-1", "%d", st.proposed_nid);
+	phc_flush();
+}
+
+static int thread_trip(void *arg)
+{
+	int d = (int)(intptr_t)arg, ret = phc_migrate(d), here = phc_my_nid();
+	char name[64];
+
+	phc_record(name_of(name, "thread_on", d), here, ret == 0 && here == d, "0, on its node", "%s, on %d",
+		   phc_errname(-ret), here);
+	if (ret == 0) {
+		ret = phc_migrate(origin);
+		here = phc_my_nid();
+		phc_record(name_of(name, "thread_back_from", d), here, ret == 0 && here == origin, "0, at origin",
+			   "%s, on %d", phc_errname(-ret), here);
+	}
+	return 0;
+}
+
+static void mode_threads(void)
+{
+	static struct phc_thread threads[PCN_MAX_TABLE];
+	char name[64];
+	int d, ret;
+
+	for (d = 0; d < nr_nodes; d++)
+		if (d != origin) {
+			ret = phc_thread_start(&threads[d], thread_trip, (void *)(intptr_t)d);
+			phc_check(name_of(name, "thread_started_for", d), ret == 0, "0", "%s", phc_errname(-ret));
+		}
+	for (d = 0; d < nr_nodes; d++)
+		if (d != origin && threads[d].stack) {
+			ret = phc_thread_join(&threads[d], 60);
+			phc_check(name_of(name, "thread_joined_for", d), ret == 0, "0", "%s", phc_errname(-ret));
+		}
+	phc_flush();
+}
+
+static void mode_third(void)
+{
+	int first = (origin + 1) % nr_nodes, third = (origin + 2) % nr_nodes, ret, here;
+
+	ret = phc_migrate(first);
+	phc_record("migrate_to_first", phc_my_nid(), ret == 0, "0", "%s", phc_errname(-ret));
+	if (ret != 0) {
+		phc_flush();
+		return;
+	}
+	ret = phc_migrate(third);
+	here = phc_my_nid();
+	phc_record("remote_to_third_refused", here, ret < 0 && here == first,
+		   "refused (-errno), still on the first node", "%d, on %d", ret, here);
+	ret = phc_migrate(origin);
+	here = phc_my_nid();
+	phc_record("back_at_origin", here, ret == 0 && here == origin, "0, at origin", "%s, on %d", phc_errname(-ret),
+		   here);
+	phc_flush();
+}
+
+static const struct { const char *mode; void (*run)(void); } modes[] = {
+	{ "roundtrip", mode_roundtrip }, { "errors", mode_errors }, { "propose", mode_propose },
+	{ "threads", mode_threads }, { "third", mode_third },
+};
+
+int main(int argc, char **argv)
+{
+	size_t i;
+
+	phc_watchdog(90);
+	if (argc != 4) {
+		fprintf(stderr, "usage: %s MODE NODE_ID NR_NODES\n", argv[0]);
+		return 2;
+	}
+	origin = phc_node = atoi(argv[2]);
+	nr_nodes = atoi(argv[3]);
+	max_nodes = (int)pcn_nr("PCN_MAX_NODES", 32);
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (!strcmp(argv[1], modes[i].mode)) {
+			modes[i].run();
+			return 0;
+		}
+	fprintf(stderr, "unknown mode %s\n", argv[1]);
+	return 2;
+}

@@ -1,0 +1,64 @@
+/* thread.h: threads without pthread_create, which fails on the Popcorn 5.2 kernel.
+ *
+ * glibc >= 2.34 creates threads with clone3 (syscall 435 since Linux 5.3) and falls back to clone only
+ * on ENOSYS. The 5.2 Popcorn tree gives 435 to popcorn_propose_migration, which answers glibc's
+ * clone3(args, 88) with EINVAL (nid 88 out of range), so pthread_create fails with EINVAL. These
+ * threads use the plain clone system call instead; they share the creator's thread-local storage
+ * (no CLONE_SETTLS), so in them: no malloc, no stdio, no errno (use phc_raw_syscall and phc_record).
+ * pthread mutexes, condition variables and barriers work on them (normal types).
+ */
+#ifndef PHC_THREAD_H
+#define PHC_THREAD_H
+
+#include "popcorn.h" /* first: it defines _GNU_SOURCE */
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/mman.h>
+
+#define PHC_THREAD_STACK (256 * 1024)
+
+struct phc_thread {
+	volatile pid_t tid; /* cleared by the kernel when the thread exits (CLONE_CHILD_CLEARTID) */
+	void *stack;
+};
+
+/* A system call without errno: the result, or -errno. */
+static inline long phc_raw_syscall(long nr, long a, long b, long c, long d)
+{
+	long ret;
+	register long r10 __asm__("r10") = d;
+
+	__asm__ volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10) : "rcx", "r11", "memory");
+	return ret;
+}
+
+/* Start fn(arg) in a new thread of this process; 0 or -errno. */
+static inline int phc_thread_start(struct phc_thread *t, int (*fn)(void *), void *arg)
+{
+	const int flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
+			  CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID;
+	int ret;
+
+	t->stack = mmap(NULL, PHC_THREAD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (t->stack == MAP_FAILED)
+		return -errno;
+	ret = clone(fn, (char *)t->stack + PHC_THREAD_STACK, flags, arg, &t->tid, NULL, &t->tid);
+	return ret < 0 ? -errno : 0;
+}
+
+/* Wait until the thread has exited (its tid word cleared), at most timeout_s seconds; 0 or -ETIMEDOUT. */
+static inline int phc_thread_join(struct phc_thread *t, int timeout_s)
+{
+	struct timespec ts = { .tv_sec = 1 };
+	int waited = 0;
+	pid_t tid;
+
+	while ((tid = t->tid) != 0) {
+		if (waited++ >= timeout_s)
+			return -ETIMEDOUT;
+		phc_raw_syscall(SYS_futex, (long)&t->tid, FUTEX_WAIT, tid, (long)&ts);
+	}
+	return 0;
+}
+
+#endif
