@@ -11,14 +11,16 @@
  *   third      a remote thread asks for a third node: refused (only the origin is allowed).
  */
 #include "migrate.h"
-#include "record.h"
+#include "program.h"
 
 #include <limits.h>
 
 #define PATTERN 0x5eed0000u
 #define HEAP_WORDS 4096
 
-static int origin, nr_nodes, max_nodes;
+#define origin phc_origin
+#define nr_nodes phc_nr_nodes
+#define max_nodes phc_max_nodes
 static unsigned int global_words[1024] = { 1, 2, 3 };
 static __thread unsigned int tls_word = 77;
 static __thread char tls_text[32] = "thread-local";
@@ -252,28 +254,12 @@ static void mode_third(void)
 	phc_flush();
 }
 
-static const struct { const char *mode; void (*run)(void); } modes[] = {
+static const struct phc_mode modes[] = {
 	{ "roundtrip", mode_roundtrip }, { "errors", mode_errors }, { "propose", mode_propose },
 	{ "threads", mode_threads }, { "third", mode_third },
 };
 
 int main(int argc, char **argv)
 {
-	size_t i;
-
-	phc_watchdog(90);
-	if (argc != 4) {
-		fprintf(stderr, "usage: %s MODE NODE_ID NR_NODES\n", argv[0]);
-		return 2;
-	}
-	origin = phc_node = atoi(argv[2]);
-	nr_nodes = atoi(argv[3]);
-	max_nodes = (int)pcn_nr("PCN_MAX_NODES", 32);
-	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
-		if (!strcmp(argv[1], modes[i].mode)) {
-			modes[i].run();
-			return 0;
-		}
-	fprintf(stderr, "unknown mode %s\n", argv[1]);
-	return 2;
+	return phc_main(argc, argv, modes, sizeof(modes) / sizeof(modes[0]), 90);
 }

@@ -9,7 +9,7 @@
  *           propose_migration sets and clears the proposal, refuses ids out of range and unknown pids.
  */
 #include "migrate.h"
-#include "record.h"
+#include "program.h"
 
 #include <sys/mman.h>
 
@@ -18,7 +18,9 @@
 #define ARCH_UNKNOWN (-1)
 #define KERNEL_ADDR ((void *)0xffff880000000000UL)
 
-static int my_id, nr_nodes, max_nodes;
+#define my_id phc_origin
+#define nr_nodes phc_nr_nodes
+#define max_nodes phc_max_nodes
 
 static void check_info(void)
 {
@@ -135,28 +137,11 @@ static void check_status(void)
 		  ret, st.proposed_nid);
 }
 
-/* mode -> its checks */
-static const struct { const char *mode; void (*run)(void); } modes[] = {
+static const struct phc_mode modes[] = {
 	{ "info", check_info }, { "badptr", check_badptr }, { "status", check_status },
 };
 
 int main(int argc, char **argv)
 {
-	size_t i;
-
-	phc_watchdog(60);
-	if (argc != 4) {
-		fprintf(stderr, "usage: %s info|badptr|status NODE_ID NR_NODES\n", argv[0]);
-		return 2;
-	}
-	my_id = phc_node = atoi(argv[2]);
-	nr_nodes = atoi(argv[3]);
-	max_nodes = (int)pcn_nr("PCN_MAX_NODES", 32);
-	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
-		if (!strcmp(argv[1], modes[i].mode)) {
-			modes[i].run();
-			return 0;
-		}
-	fprintf(stderr, "unknown mode %s\n", argv[1]);
-	return 2;
+	return phc_main(argc, argv, modes, sizeof(modes) / sizeof(modes[0]), 60);
 }
