@@ -158,6 +158,8 @@ def build_kernel(source: str, ref: str | None = None, series: str | None = None,
     do not apply, ``InfraError`` (``BuildFailed``) when make fails.
     """
     console = console or Console(stderr=True, soft_wrap=True)
+    if out is not None:
+        _check_out(Path(out))
     root = cache.cache_root()
     plan = plan_build(source, ref, series, fragments, base, root)
     for note in plan.notes:
@@ -286,14 +288,19 @@ def _mkdir(path: Path) -> Path:
     return path
 
 
+def _check_out(out: Path) -> None:
+    """``--out`` must be new, empty, or an earlier artifact directory (which is then replaced)."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "manifest.json").is_file())):
+        raise UsageError(f"--out {out} exists and is not a kernel artifact directory: refusing to replace it")
+
+
 def _deliver(artifact: KernelArtifact, out: Path | None) -> KernelArtifact:
     """Copy the artifact to ``out`` when asked (the cached copy stays)."""
     if out is None:
         return artifact
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        if not (out / "manifest.json").is_file():
-            raise UsageError(f"--out {out} exists and is not a kernel artifact directory: refusing to replace it")
+    _check_out(out)
+    if out.exists():
         shutil.rmtree(out)
     shutil.copytree(artifact.dir, out, symlinks=True, dirs_exist_ok=True)
     return KernelArtifact.load(out, cache_hit=artifact.cache_hit)

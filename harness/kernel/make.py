@@ -114,6 +114,9 @@ class MakeRunner:
                     progress.update(task, count=self.files_compiled, last=match.group(2)[-60:])
             code = proc.wait()
             log.write(f"### {phase}: exit {code} after {time.monotonic() - started:.1f}s\n")
+        if code == 0 and self.console.is_terminal:
+            self.console.print(f"[green]done[/green] {phase} ({time.monotonic() - started:.0f}s, "
+                               f"{self.files_compiled} files compiled so far)", highlight=False)
         if code != 0:
             excerpt = error_excerpt(output)
             self.console.print(f"[red]kernel build failed while {phase}[/red]; first error lines "

@@ -91,3 +91,15 @@ def test_bisect_build_stops_at_the_patch_that_breaks_the_build(debian_source, ci
     failure = report.first_failure
     assert failure.index == 2
     assert "kernel/panic.c" in failure.error and "error" in failure.error
+
+
+def test_bisect_build_boots_each_step_on_one_node(debian_source, ci_kernel, tmp_path):
+    pytest.importorskip("harness.cluster", reason="the cluster layer is not available")
+    series = tmp_path / "one-good-patch"
+    series.mkdir()
+    (series / "0001-harmless-comment.patch").write_bytes((DATA / "bisect-series" / "0001-harmless-comment.patch").read_bytes())
+    (series / "series").write_text("0001-harmless-comment.patch\n")
+    report = bisect_build(debian_source, str(series), fragments=list(CI_FRAGMENTS), boot=True)
+    assert [(s.index, s.builds, s.boots) for s in report.steps] == [(0, True, True), (1, True, True)], \
+        [s.error for s in report.steps]
+    assert report.first_failure is None
