@@ -109,14 +109,18 @@ class NodeConnection:
         transport = self._client.get_transport() if self._client else None
         return bool(transport and transport.is_active())
 
-    def _channel(self) -> paramiko.Channel:
+    def _channel(self, timeout: float = 30.0) -> paramiko.Channel:
         if not self.connected:
             raise InfraError(f"{self.node}: SSH connection lost\nconsole tail:\n{self._console_tail()}")
-        return self._client.get_transport().open_session(timeout=30)
+        try:
+            return self._client.get_transport().open_session(timeout=timeout)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise CommandTimeout(f"{self.node}: no SSH channel within {timeout:g}s ({exc})\n"
+                                 f"console tail:\n{self._console_tail()}") from None
 
     def run(self, command: str, timeout: float = 60.0, stdin: bytes | None = None) -> CommandResult:
         """Run ``command`` with ``sh -c`` semantics; raise ``CommandTimeout`` after ``timeout`` seconds."""
-        channel = self._channel()
+        channel = self._channel(min(timeout, 30.0))
         try:
             channel.exec_command(command)
             if stdin is not None:

@@ -4,10 +4,13 @@ kernel the harness says precisely why it is not Popcorn (and Popcorn tests skip 
 from __future__ import annotations
 
 import errno
+import time
 
 import pytest
 
-from harness.popcorn.bringup import detect, module_paths, run_probe
+from harness.cluster import Cluster
+from harness.errors import InfraError
+from harness.popcorn.bringup import bring_up, detect, module_paths, run_probe
 
 
 @pytest.mark.xdist_group("cluster2")
@@ -38,3 +41,24 @@ def test_mesh_is_up_on_every_node(popcorn):
         assert all(e["status"] == 0 for e in probe["nodes"][n:])
         dmesg = node.succeed("dmesg")
         assert "Ready on TCP/IP" in dmesg, node.name
+
+
+@pytest.mark.xdist_group("mesh-fail")
+def test_a_node_that_never_joins_is_named_with_its_console(cluster_pool):
+    """Node 1 is frozen (QMP stop) before insmod: the deadline ends the wait and names it."""
+    spec = cluster_pool.spec(2)
+    if not spec.kernel:
+        pytest.skip("no kernel")
+    with Cluster(spec) as cluster:
+        support = detect(cluster)
+        if not support.available:
+            pytest.skip(f"needs a Popcorn kernel: {support.reason}")
+        cluster.nodes[1].vm.pause()
+        started = time.monotonic()
+        with pytest.raises(InfraError) as info:
+            bring_up(cluster, support.profile, timeout=20)
+        message = str(info.value)
+        assert message.startswith("Popcorn mesh did not come up: ")
+        assert "node1: " in message and "--- node1 console tail:" in message
+        assert "node0: never joined within 20s" in message, "node0's insmod waits for node1 forever"
+        assert time.monotonic() - started < 120

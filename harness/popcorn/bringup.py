@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import InfraError
+from harness.errors import HarnessError, InfraError
 from harness.guest import GUEST_BIN
 from harness.popcorn.abi import AbiProfile, select_profile
 
@@ -66,30 +66,48 @@ def detect(cluster, profile_override: str | None = None) -> PopcornSupport:
     return PopcornSupport(False, f"kernel {release} is not a Popcorn kernel: {syscall}; {module}", profile, probe)
 
 
-def load_module_everywhere(cluster, profile: AbiProfile) -> None:
-    """Start ``insmod`` on every node in node-id order, each in the background."""
+def load_module_everywhere(cluster, profile: AbiProfile) -> dict[str, str]:
+    """Start ``insmod`` on every node in node-id order, each in the background.
+
+    Returns the nodes where it could not even be started (node name -> why).
+    """
     module = shlex.quote(f"/lib/modules/{profile.module}.ko")
+    failed = {}
     for node in cluster.nodes:
-        node.run(f"rm -f {_RC_FILE}; (insmod {module} > {_LOG_FILE} 2>&1; echo $? > {_RC_FILE}) "
-                 f"</dev/null >/dev/null 2>&1 &", timeout=30).check()
+        try:
+            node.run(f"rm -f {_RC_FILE}; (insmod {module} > {_LOG_FILE} 2>&1; echo $? > {_RC_FILE}) "
+                     f"</dev/null >/dev/null 2>&1 &", timeout=15).check()
+        except HarnessError as exc:
+            failed[node.name] = f"could not start insmod: {str(exc).splitlines()[0]}"
+    return failed
 
 
-def wait_for_mesh(cluster, timeout: float) -> None:
+def _insmod_state(node) -> str | None:
+    """None while insmod runs, "" when it returned 0, else why it failed."""
+    if not node.alive():
+        return f"QEMU exited (code {node.vm.exit_code()})"
+    try:
+        rc = node.run(f"cat {_RC_FILE} 2>/dev/null", timeout=10).stdout.strip()
+    except HarnessError:
+        return None  # not answering: still pending until the deadline
+    if not rc:
+        return None
+    if rc == "0":
+        return ""
+    return f"insmod exited {rc}: {node.run(f'cat {_LOG_FILE}', timeout=10).stdout.strip()}"
+
+
+def wait_for_mesh(cluster, timeout: float, failed: dict[str, str] | None = None) -> None:
     """Wait until every node's insmod returned 0; name the nodes that never joined otherwise."""
     deadline = time.monotonic() + timeout
-    pending = {node.name: node for node in cluster.nodes}
-    failed: dict[str, str] = {}
+    failed = dict(failed or {})
+    pending = {node.name: node for node in cluster.nodes if node.name not in failed}
     while pending and time.monotonic() < deadline:
         for name, node in list(pending.items()):
-            if not node.alive():
-                failed[name] = f"QEMU exited (code {node.vm.exit_code()})"
-                del pending[name]
-                continue
-            result = node.run(f"cat {_RC_FILE} 2>/dev/null", timeout=20)
-            if result.stdout.strip():
-                if result.stdout.strip() != "0":
-                    log = node.run(f"cat {_LOG_FILE}", timeout=20).stdout.strip()
-                    failed[name] = f"insmod exited {result.stdout.strip()}: {log}"
+            state = _insmod_state(node)
+            if state is not None:
+                if state:
+                    failed[name] = state
                 del pending[name]
         if pending:
             time.sleep(0.5)
@@ -122,6 +140,5 @@ def verify_mesh(cluster, profile: AbiProfile) -> list[dict]:
 
 def bring_up(cluster, profile: AbiProfile, timeout: float = 180.0) -> list[dict]:
     """Load the message layer on every node, wait for the mesh, verify it; return each node's probe."""
-    load_module_everywhere(cluster, profile)
-    wait_for_mesh(cluster, timeout)
+    wait_for_mesh(cluster, timeout, load_module_everywhere(cluster, profile))
     return verify_mesh(cluster, profile)
