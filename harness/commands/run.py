@@ -20,7 +20,7 @@ from harness.commands.common import ACCEL_HELP
 from harness.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[2]
-POPCORN_FRAGMENTS = ("qemu-guest", "popcorn", "popcorn-debug", "debug")
+POPCORN_FRAGMENTS = ("qemu-guest", "popcorn", "popcorn-debug")
 
 
 def register(subparsers) -> None:
