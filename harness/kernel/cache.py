@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,16 +77,20 @@ def publish_artifact(staging: Path, final: Path) -> None:
     os.rename(staging, final)
 
 
+#: Lock names that hold across every cache root of the machine, and where their files live.
+MACHINE_WIDE_LOCKS = {"build": Path(tempfile.gettempdir()) / "popcorn-harness-kernel-build.lock"}
+
+
 @contextlib.contextmanager
 def exclusive_lock(name: str, root: Path | None = None) -> Iterator[None]:
     """Hold an exclusive ``flock`` named ``name`` under the cache root for the ``with`` block.
 
-    The builder takes ``build`` around every make run, so two builds on this machine never compete
-    for its two cores; a second one waits for the first.
+    The builder takes ``build`` around every make run; that lock is machine-wide (even across cache
+    roots), so two builds never compete for the machine's cores: a second one waits for the first.
     """
-    locks = (root or cache_root()) / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    with open(locks / f"{name}.lock", "w") as handle:
+    path = MACHINE_WIDE_LOCKS.get(name) or (root or cache_root()) / "locks" / f"{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
