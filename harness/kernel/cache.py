@@ -70,11 +70,19 @@ def is_complete_artifact(path: Path) -> bool:
 
 
 def publish_artifact(staging: Path, final: Path) -> None:
-    """Move a fully written staging directory to its final place (atomic rename, old copy replaced)."""
-    if final.exists():
-        shutil.rmtree(final)
+    """Move a fully written staging directory to its final place, replacing an older copy.
+
+    The old copy is renamed away first and deleted last, so a reader sees the old or the new
+    artifact for all but the instant between two renames, never a half-deleted one.
+    """
     final.parent.mkdir(parents=True, exist_ok=True)
+    retired = None
+    if final.exists():
+        retired = Path(tempfile.mkdtemp(prefix=f".{final.name}-old-", dir=final.parent))
+        os.rename(final, retired / "artifact")
     os.rename(staging, final)
+    if retired is not None:
+        shutil.rmtree(retired, ignore_errors=True)
 
 
 #: Lock names that hold across every cache root of the machine, and where their files live.

@@ -60,6 +60,13 @@ def test_publish_makes_a_complete_artifact(tmp_path, private_cache):
     (staging / "manifest.json").write_text("{}")
     cache.publish_artifact(staging, final)
     assert cache.is_complete_artifact(final) and not staging.exists()
+    newer = tmp_path / "newer"
+    newer.mkdir()
+    (newer / "bzImage").write_bytes(b"k2")
+    (newer / "manifest.json").write_text("{}")
+    cache.publish_artifact(newer, final)
+    assert (final / "bzImage").read_bytes() == b"k2"
+    assert sorted(p.name for p in final.parent.iterdir()) == ["k1"]
 
 
 def test_source_kinds(tmp_path):
