@@ -134,6 +134,8 @@ def test_git_source_exports_the_commit_without_touching_the_repository(tmp_path)
     assert subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True).stdout == status_before
     with pytest.raises(UsageError, match="git ref 'nope' not found"):
         prepare_source(str(repo), ref="nope")
+    by_url = prepare_source(f"file://{repo}", ref=commit[:10])
+    assert by_url.source_id == prepared.source_id and by_url.description["location"] == f"file://{repo}"
 
 
 def test_error_excerpt_shows_the_first_errors_not_the_wall():
