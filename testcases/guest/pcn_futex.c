@@ -1,0 +1,170 @@
+/* pcn_futex: futexes across nodes (a remote futex operation is forwarded to the origin).
+ *
+ * usage: pcn_futex wait|pthread NODE_ID NR_NODES
+ *   wait     FUTEX_WAIT on a remote node woken by FUTEX_WAKE at the origin, and the reverse: the wait
+ *            returns 0 (woken, not timed out) and the wake reports one waiter woken.
+ *   pthread  a thread per other node and the origin share a pthread mutex (a counter incremented under
+ *            it), a condition variable (turn-taking) and a barrier (rounds).
+ */
+#include "program.h"
+
+#include <linux/futex.h>
+
+#define WAIT_S 20
+#define INCREMENTS 200
+#define TURNS 10
+#define ROUNDS 5
+
+static volatile int word, ready;
+
+static long futex(volatile int *addr, int op, int val, long timeout_s)
+{
+	struct timespec ts = { .tv_sec = timeout_s };
+
+	return phc_raw_syscall(SYS_futex, (long)addr, op, val, timeout_s ? (long)&ts : 0);
+}
+
+static int spin_until_set(volatile int *flag)
+{
+	struct timespec ts = { .tv_nsec = 5000000 };
+	int i;
+
+	for (i = 0; i < WAIT_S * 200 && !*flag; i++)
+		nanosleep(&ts, NULL);
+	return *flag;
+}
+
+/* Remote waiter: migrate, announce, wait; the origin wakes it. */
+static int remote_waiter(void *arg)
+{
+	int peer = (int)(intptr_t)arg;
+	long ret;
+
+	if (phc_migrate_recorded("waiter_migrated", peer) != 0)
+		return 0;
+	ready = 1;
+	ret = futex(&word, FUTEX_WAIT, 0, WAIT_S);
+	phc_record("remote_wait_woken_from_origin", phc_my_nid(), ret == 0 && word == 1, "0 (woken), word 1",
+		   "%s, word %d", ret ? phc_errname(-ret) : "0", word);
+	phc_migrate(phc_origin);
+	return 0;
+}
+
+/* Remote waker: migrate, wait for the origin to be waiting, wake it. */
+static int remote_waker(void *arg)
+{
+	int peer = (int)(intptr_t)arg;
+	struct timespec settle = { .tv_nsec = 300000000 };
+	long woken;
+
+	if (phc_migrate_recorded("waker_migrated", peer) != 0)
+		return 0;
+	if (spin_until_set(&ready)) {
+		nanosleep(&settle, NULL);
+		word = 1;
+		woken = futex(&word, FUTEX_WAKE, 1, 0);
+		phc_record("remote_wake_reaches_origin_waiter", phc_my_nid(), woken == 1, "1 waiter woken", "%ld", woken);
+	}
+	phc_migrate(phc_origin);
+	return 0;
+}
+
+static void mode_wait(void)
+{
+	int peer = (phc_origin + 1) % phc_nr_nodes;
+	struct timespec settle = { .tv_nsec = 300000000 };
+	struct phc_thread t;
+	long ret;
+
+	word = ready = 0;
+	phc_thread_start(&t, remote_waiter, (void *)(intptr_t)peer);
+	if (spin_until_set(&ready)) {
+		nanosleep(&settle, NULL);
+		word = 1;
+		ret = futex(&word, FUTEX_WAKE, 1, 0);
+		phc_check("origin_wake_reaches_remote_waiter", ret == 1, "1 waiter woken", "%ld", ret);
+	}
+	phc_check("remote_waiter_joined", phc_thread_join(&t, WAIT_S + 10) == 0, "0", "timed out");
+	phc_flush();
+
+	word = ready = 0;
+	phc_thread_start(&t, remote_waker, (void *)(intptr_t)peer);
+	ready = 1;
+	ret = futex(&word, FUTEX_WAIT, 0, WAIT_S);
+	phc_check("origin_wait_woken_from_remote", ret == 0 && word == 1, "0 (woken), word 1", "%s, word %d",
+		  ret ? phc_errname(-ret) : "0", word);
+	phc_check("remote_waker_joined", phc_thread_join(&t, WAIT_S + 10) == 0, "0", "timed out");
+}
+
+static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static pthread_barrier_t barrier;
+static volatile long counter;
+static volatile int turn, rounds_seen[PCN_MAX_TABLE];
+
+/* Work of participant `me` (0 = origin's main thread); `next` is whose turn follows its own. */
+static void participate(int me, int parties)
+{
+	int i, r;
+
+	for (r = 0; r < ROUNDS; r++) {
+		pthread_barrier_wait(&barrier);
+		rounds_seen[me]++;
+	}
+	for (i = 0; i < INCREMENTS; i++) {
+		pthread_mutex_lock(&mutex);
+		counter++;
+		pthread_mutex_unlock(&mutex);
+	}
+	for (i = 0; i < TURNS; i++) {
+		pthread_mutex_lock(&mutex);
+		while (turn % parties != me)
+			pthread_cond_wait(&cond, &mutex);
+		turn++;
+		pthread_cond_broadcast(&cond);
+		pthread_mutex_unlock(&mutex);
+	}
+	pthread_barrier_wait(&barrier);
+}
+
+static int participant(void *arg)
+{
+	int me = (int)(intptr_t)arg, d = me; /* participant i runs on node i (origin 0) */
+	char name[64];
+
+	snprintf(name, sizeof(name), "participant_%d_migrated", me);
+	if (phc_migrate_recorded(name, d) != 0)
+		return 0;
+	participate(me, phc_nr_nodes);
+	phc_migrate(phc_origin);
+	return 0;
+}
+
+static void mode_pthread(void)
+{
+	static struct phc_thread threads[PCN_MAX_TABLE];
+	int d, ok = 1;
+
+	pthread_barrier_init(&barrier, NULL, phc_nr_nodes);
+	for (d = 1; d < phc_nr_nodes; d++)
+		phc_thread_start(&threads[d], participant, (void *)(intptr_t)d);
+	participate(0, phc_nr_nodes);
+	for (d = 1; d < phc_nr_nodes; d++)
+		ok &= phc_thread_join(&threads[d], 60) == 0;
+	phc_flush();
+	phc_check("participants_joined", ok, "every thread back and exited", "%s", ok ? "yes" : "timed out");
+	phc_check("mutex_counter", counter == (long)INCREMENTS * phc_nr_nodes, "increments of every node",
+		  "%ld of %ld", counter, (long)INCREMENTS * phc_nr_nodes);
+	phc_check("condvar_turns", turn == TURNS * phc_nr_nodes, "every turn taken in order", "%d of %d", turn,
+		  TURNS * phc_nr_nodes);
+	for (d = 0; d < phc_nr_nodes; d++)
+		ok &= rounds_seen[d] == ROUNDS;
+	phc_check("barrier_rounds", ok, "every participant passed every round", "%d %d", rounds_seen[0], rounds_seen[1]);
+}
+
+static const struct phc_mode modes[] = { { "wait", mode_wait }, { "pthread", mode_pthread } };
+
+int main(int argc, char **argv)
+{
+	return phc_main(argc, argv, modes, sizeof(modes) / sizeof(modes[0]), 100);
+}

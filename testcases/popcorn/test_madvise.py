@@ -1,0 +1,30 @@
+"""MADV_RELEASE (advice 20): success keeps data coherent; bad arguments give madvise's errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from .checks import run_checks
+
+
+def _run(popcorn, mode: str, **kw):
+    return run_checks(popcorn, popcorn.nodes[0], "pcn_madvise", mode, "0", str(len(popcorn.nodes)), timeout=90, **kw)
+
+
+@pytest.mark.xdist_group("popcorn2")
+def test_madv_release_at_remote_and_origin_keeps_data(popcorn):
+    """MADV_RELEASE at a remote node and at the origin returns 0; data stays coherent."""
+    _run(popcorn, "remote", required=("release_at_remote", "remote_write_after_release_seen_at_origin",
+                                      "release_at_origin_of_distributed_process"))
+
+
+@pytest.mark.xdist_group("popcorn2")
+def test_madv_release_invalid_arguments(popcorn):
+    """EINVAL unaligned / wrapping length / unknown advice, ENOMEM unmapped, 0 for length 0; both sides."""
+    _run(popcorn, "errors", required=("origin_unmapped_range_enomem", "remote_unmapped_range_enomem"))
+
+
+@pytest.mark.xdist_group("popcorn2")
+def test_madv_release_in_undistributed_process(popcorn):
+    """MADV_RELEASE in a process that never migrated returns 0 and keeps its data."""
+    _run(popcorn, "local", required=("release_in_undistributed_process",))
