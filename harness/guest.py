@@ -53,6 +53,17 @@ def image_files(programs: dict[str, Path]) -> tuple[tuple[str, str], ...]:
     return tuple((str(path), f"{GUEST_BIN}/{name}") for name, path in sorted(programs.items()))
 
 
+def with_guest_payload(spec):
+    """The spec plus the guest programs (``/opt/phc/bin``) and Popcorn's message-layer module, so any
+    cluster (test or hand-started) can run what the suites run. Call after preflight: it compiles."""
+    import dataclasses
+
+    from harness.popcorn.abi import PROFILES
+
+    return dataclasses.replace(spec, extra_files=spec.extra_files + image_files(build_guest_programs()),
+                               modules=tuple(sorted(set(spec.modules) | {p.module for p in PROFILES.values()})))
+
+
 @dataclass(frozen=True)
 class Check:
     """One check line of a guest program."""

@@ -19,8 +19,7 @@ from harness.cluster import Cluster
 from harness.console import ConsoleMark
 from harness.errors import HarnessError
 from harness.runtime import state_root
-from harness.guest import build_guest_programs, image_files
-from harness.popcorn.abi import PROFILES
+from harness.guest import with_guest_payload
 from harness.popcorn.bringup import PopcornSupport, bring_up, detect
 from harness.spec import ClusterSpec
 
@@ -81,11 +80,9 @@ class ClusterPool:
 
     def spec(self, nodes: int) -> ClusterSpec:
         """The spec for a cluster of ``nodes`` from the command-line options, with the guest programs."""
-        return ClusterSpec(nodes=nodes, kernel=self.config.getoption("kernel"),
-                           accel=self.config.getoption("accel"),
-                           boot_timeout=self.config.getoption("boot_timeout"),
-                           extra_files=image_files(build_guest_programs()),
-                           modules=tuple(sorted({p.module for p in PROFILES.values()})))
+        return with_guest_payload(ClusterSpec(nodes=nodes, kernel=self.config.getoption("kernel"),
+                                              accel=self.config.getoption("accel"),
+                                              boot_timeout=self.config.getoption("boot_timeout")))
 
     def get(self, nodes: int) -> Cluster:
         """A healthy cluster of ``nodes`` nodes, booting one if needed."""

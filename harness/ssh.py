@@ -122,36 +122,43 @@ class NodeConnection:
         """Run ``command`` with ``sh -c`` semantics; raise ``CommandTimeout`` after ``timeout`` seconds."""
         channel = self._channel(min(timeout, 30.0))
         try:
-            channel.exec_command(command)
-            if stdin is not None:
-                channel.sendall(stdin)
-            channel.shutdown_write()
-            out, err = bytearray(), bytearray()
-            deadline = time.monotonic() + timeout
-            while True:
-                got = False
-                while channel.recv_ready():
-                    out += channel.recv(65536)
-                    got = True
-                while channel.recv_stderr_ready():
-                    err += channel.recv_stderr(65536)
-                    got = True
-                if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
-                    break
-                if time.monotonic() > deadline:
-                    raise CommandTimeout(
-                        f"{self.node}: `{command}` did not finish within {timeout:g}s\n"
-                        f"console tail:\n{self._console_tail()}"
-                    )
-                if not self.connected:
-                    raise InfraError(f"{self.node}: SSH connection lost during `{command}`\n"
-                                     f"console tail:\n{self._console_tail()}")
-                if not got:
-                    time.sleep(0.01)
-            return CommandResult(self.node, command, channel.recv_exit_status(),
-                                 out.decode(errors="replace"), err.decode(errors="replace"))
+            return self._run_on(channel, command, timeout, stdin)
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise InfraError(f"{self.node}: SSH failed during `{command}` ({exc})\n"
+                             f"console tail:\n{self._console_tail()}") from None
         finally:
             channel.close()
+
+    def _run_on(self, channel: paramiko.Channel, command: str, timeout: float, stdin: bytes | None) -> CommandResult:
+        """Execute on an open channel, collecting output until exit or the deadline."""
+        channel.exec_command(command)
+        if stdin is not None:
+            channel.sendall(stdin)
+        channel.shutdown_write()
+        out, err = bytearray(), bytearray()
+        deadline = time.monotonic() + timeout
+        while True:
+            got = False
+            while channel.recv_ready():
+                out += channel.recv(65536)
+                got = True
+            while channel.recv_stderr_ready():
+                err += channel.recv_stderr(65536)
+                got = True
+            if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+                break
+            if time.monotonic() > deadline:
+                raise CommandTimeout(
+                    f"{self.node}: `{command}` did not finish within {timeout:g}s\n"
+                    f"console tail:\n{self._console_tail()}"
+                )
+            if not self.connected:
+                raise InfraError(f"{self.node}: SSH connection lost during `{command}`\n"
+                                 f"console tail:\n{self._console_tail()}")
+            if not got:
+                time.sleep(0.01)
+        return CommandResult(self.node, command, channel.recv_exit_status(),
+                             out.decode(errors="replace"), err.decode(errors="replace"))
 
     def put_bytes(self, data: bytes, remote: str, mode: int = 0o644, timeout: float = 120.0) -> None:
         """Write ``data`` to ``remote`` on the node (parents created)."""

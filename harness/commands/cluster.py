@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from harness.commands.common import add_cluster_arguments, spec_from_args
+from harness.guest import with_guest_payload
 
 DEFAULT_NAME = "default"
 
@@ -62,6 +63,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         raise UsageError(f"a cluster named {args.name!r} is already up (popcorn-harness cluster down --name {args.name})")
     cluster = Cluster(spec, detached=True, name=args.name)
     cluster.preflight()  # bad input fails here, before any output or resource
+    cluster.spec = with_guest_payload(spec)
     with RichReporter() as reporter:
         cluster.reporter = reporter
         cluster.start()

@@ -26,17 +26,8 @@ def add_cluster_arguments(parser: argparse.ArgumentParser, default_nodes: int = 
 
 
 def spec_from_args(args: argparse.Namespace):
-    """Build a ``ClusterSpec`` from the options of ``add_cluster_arguments``.
-
-    The guest programs (``/opt/phc/bin``) and the Popcorn message-layer module come along, so a
-    cluster started by hand can run what the suites run.
-    """
-    from harness.guest import build_guest_programs, image_files
-    from harness.popcorn.abi import PROFILES
+    """Build a ``ClusterSpec`` from the options of ``add_cluster_arguments``."""
     from harness.spec import ClusterSpec
 
-    spec = ClusterSpec(nodes=args.nodes, kernel=args.kernel, accel=args.accel, memory_mb=args.memory,
+    return ClusterSpec(nodes=args.nodes, kernel=args.kernel, accel=args.accel, memory_mb=args.memory,
                        cpus=args.cpus, boot_timeout=args.boot_timeout, cmdline=args.append, gdb=args.gdb)
-    spec.validate()
-    return ClusterSpec(**{**spec.__dict__, "extra_files": image_files(build_guest_programs()),
-                          "modules": tuple(sorted({p.module for p in PROFILES.values()}))})
