@@ -20,6 +20,7 @@ from harness.backends.qemu import qemu_binary
 from harness.runtime import state_root
 
 PROBE_DEADLINE = 20.0
+_ANNOUNCED: list[bool] = []
 
 
 def _boot_id() -> str:
@@ -74,5 +75,7 @@ def resolve_accel(requested: str, kernel: Path, say=print) -> str:
             cache.write_text(json.dumps(cached))
     if cached["works"]:
         return "kvm"
-    say(f"KVM does not work here ({cached['reason']}); falling back to TCG")
+    if not _ANNOUNCED:
+        say(f"KVM does not work here ({cached['reason']}); falling back to TCG")
+        _ANNOUNCED.append(True)  # once per process
     return "tcg"
