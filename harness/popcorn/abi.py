@@ -56,7 +56,10 @@ PROFILES: dict[str, AbiProfile] = {
         module="msg_socket",
         module_dir="msg_layer",
         verified=True,
-        notes="bad user pointers give EINVAL, not EFAULT; no signal forwarding hooks in kernel/signal.c",
+        notes=("bad user pointers give EINVAL, not EFAULT; no signal forwarding hooks in kernel/signal.c; "
+               "434-437 are upstream's pidfd_open, clone3, close_range, openat2 since Linux 5.3-5.6, so glibc "
+               ">= 2.34 pthread_create (clone3 = 435 = propose_migration here) fails with EINVAL and never "
+               "falls back to clone; a never-migrated thread reports peer nid and pid -1"),
     ),
     "rfc-2020": AbiProfile(
         name="rfc-2020",
