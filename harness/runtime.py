@@ -131,10 +131,12 @@ class RunRecord:
         return process_alive(self.owner_pid, self.owner_start)
 
     def is_stale(self) -> bool:
-        """True when nobody can still be using this run's resources."""
-        if self.detached:
-            return not any(process_alive(pid) and _is_our_qemu(pid, self.run_id) for pid in self.qemu_pids)
-        return not self.owner_alive()
+        """True when nobody can still be using this run's resources: the owner is gone and, for a
+        detached (``cluster up``) run, so are all its QEMU processes."""
+        if self.owner_alive():
+            return False
+        return not (self.detached and any(process_alive(pid) and _is_our_qemu(pid, self.run_id)
+                                          for pid in self.qemu_pids))
 
 
 def _is_our_qemu(pid: int, run_id: str) -> bool:

@@ -11,14 +11,6 @@ import pytest
 from support import harness_env, leftovers, new_tag, pytest_command, run_cli
 
 
-@pytest.fixture
-def kernel(request):
-    value = request.config.getoption("kernel")
-    if not value:
-        pytest.skip("no kernel: pass --kernel or set POPCORN_HARNESS_KERNEL")
-    return value
-
-
 def _start_holding_run(kernel, tmp_path, tag):
     flag = tmp_path / "flag"
     proc = subprocess.Popen(
@@ -35,19 +27,24 @@ def _start_holding_run(kernel, tmp_path, tag):
     return proc
 
 
+def _run_scenario(name, kernel, tmp_path, tag):
+    """Run one scenario test in a nested pytest; return (process, its artifacts dir for that test)."""
+    artifacts = tmp_path / "artifacts"
+    proc = subprocess.run(pytest_command(f"scenario_runs.py::{name}", kernel, artifacts),
+                          env=harness_env(tag), capture_output=True, text=True, timeout=900)
+    return proc, artifacts / f"testcases_scenarios_scenario_runs.py_{name}"
+
+
 @pytest.mark.xdist_group("leak-fail")
 def test_failed_test_saves_artifacts_and_leaves_nothing(kernel, tmp_path):
     tag = new_tag()
-    artifacts = tmp_path / "artifacts"
-    proc = subprocess.run(pytest_command("scenario_runs.py::test_fails_after_booting", kernel, artifacts),
-                          env=harness_env(tag), capture_output=True, text=True, timeout=900)
+    proc, saved = _run_scenario("test_fails_after_booting", kernel, tmp_path, tag)
     assert proc.returncode == 1, proc.stdout[-3000:]
     assert "this scenario fails on purpose" in proc.stdout
-    saved = artifacts / "testcases_scenarios_scenario_runs.py_test_fails_after_booting"
     assert "popcorn-harness: guest ready node0" in (saved / "node0.console.log").read_text()
     dmesg = (saved / "node0.dmesg").read_text()
     assert "Linux version" in dmesg and "scenario-was-here" in dmesg
-    assert (artifacts / "junit.xml").is_file()
+    assert (saved.parent / "junit.xml").is_file()
     assert leftovers(tag) == []
 
 
@@ -84,11 +81,8 @@ def test_killed_run_loses_its_vms_and_the_next_run_sweeps_the_rest(kernel, tmp_p
 @pytest.mark.xdist_group("leak-warn")
 def test_kernel_warning_on_the_console_fails_the_test(kernel, tmp_path):
     tag = new_tag()
-    artifacts = tmp_path / "artifacts"
-    proc = subprocess.run(pytest_command("scenario_runs.py::test_provokes_a_kernel_warning", kernel, artifacts),
-                          env=harness_env(tag), capture_output=True, text=True, timeout=900)
+    proc, saved = _run_scenario("test_provokes_a_kernel_warning", kernel, tmp_path, tag)
     assert proc.returncode == 1, proc.stdout[-3000:]
     assert "kernel failure on node0 during the test: WARNING: CPU: 0 PID:" in proc.stdout, proc.stdout[-3000:]
-    saved = artifacts / "testcases_scenarios_scenario_runs.py_test_provokes_a_kernel_warning"
     assert "WARNING: CPU: 0" in (saved / "node0.console.log").read_text()
     assert leftovers(tag) == []

@@ -11,14 +11,6 @@ import pytest
 from support import harness_env, leftovers, new_tag, run_cli
 
 
-@pytest.fixture
-def kernel(request):
-    value = request.config.getoption("kernel")
-    if not value:
-        pytest.skip("no kernel: pass --kernel or set POPCORN_HARNESS_KERNEL")
-    return value
-
-
 def _assert_usage_error(result, tag, expected):
     assert result.returncode == 2, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()

@@ -50,3 +50,4 @@ def test_spec_round_trips_through_plain_data():
 def test_unknown_spec_keys_are_rejected():
     with pytest.raises(UsageError, match="unknown cluster spec keys: colour"):
         ClusterSpec.from_dict({"nodes": 2, "colour": "red"})
+
