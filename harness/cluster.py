@@ -222,6 +222,7 @@ class Cluster:
             f"{image.PARAM_PREFIX}name={name}",
             f"{image.PARAM_PREFIX}addr={address}/{self.spec.prefixlen}",
             f"{image.PARAM_PREFIX}mac={ClusterSpec.node_mac(index)}",
+            "nokaslr" if self.spec.gdb else "",  # symbols in vmlinux match the running kernel
             self.spec.cmdline,
         ]))
         return VMConfig(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 import os
 import secrets
 import time
@@ -139,3 +140,25 @@ def test_pool_reboots_a_cluster_a_test_left_unhealthy(cluster_pool, tmp_path):
     assert second is not first and second.run_id != first.run_id
     assert second.nodes[0].succeed("hostname").strip() == "node0"
     assert leftovers(first.run_id) == []
+
+
+@pytest.mark.xdist_group("gdb")
+def test_gdb_stub_answers_on_loopback(cluster_pool):
+    """With gdb=True each node has a gdb stub on 127.0.0.1 that speaks the remote protocol."""
+    import dataclasses
+    import socket
+
+    spec = dataclasses.replace(cluster_pool.spec(1), gdb=True)
+    if not spec.kernel:
+        pytest.skip("no kernel")
+    with Cluster(spec) as cluster:
+        node = cluster.nodes[0]
+        assert "nokaslr" in node.succeed("cat /proc/cmdline")
+        with socket.create_connection(("127.0.0.1", node.vm.config.gdb_port), timeout=10) as gdb:
+            gdb.sendall(b"$?#3f")  # "why did the target stop?"
+            reply = b""
+            while not re.search(rb"\$[^#]*#[0-9a-f]{2}", reply):
+                reply += gdb.recv(256)
+        assert re.search(rb"\$[ST][0-9a-f]{2}", reply), reply  # a stop-reply packet
+        run_id = cluster.run_id
+    assert leftovers(run_id) == []
