@@ -1,8 +1,12 @@
 /* pcn_futex: futexes across nodes (a remote futex operation is forwarded to the origin).
  *
- * usage: pcn_futex wait|pthread NODE_ID NR_NODES
- *   wait     FUTEX_WAIT on a remote node woken by FUTEX_WAKE at the origin, and the reverse: the wait
- *            returns 0 (woken, not timed out) and the wake reports one waiter woken.
+ * usage: pcn_futex MODE NODE_ID NR_NODES
+ *   remote_wait  FUTEX_WAIT on a remote node woken by FUTEX_WAKE at the origin;
+ *   origin_wait  FUTEX_WAIT at the origin woken by FUTEX_WAKE on a remote node: the wait returns 0
+ *                (woken, not timed out) and the wake reports one waiter woken.
+ *   remote_wait_private, origin_wait_private: the same with FUTEX_PRIVATE_FLAG (what glibc uses for
+ *                process-private locks; the kernel then keys the futex by mm and address, without
+ *                get_user_pages).
  *   pthread  a thread per other node and the origin share a pthread mutex (a counter incremented under
  *            it), a condition variable (turn-taking) and a barrier (rounds).
  */
@@ -16,12 +20,13 @@
 #define ROUNDS 5
 
 static volatile int word, ready;
+static int futex_flags; /* 0 (shared futex) or FUTEX_PRIVATE_FLAG */
 
 static long futex(volatile int *addr, int op, int val, long timeout_s)
 {
 	struct timespec ts = { .tv_sec = timeout_s };
 
-	return phc_raw_syscall(SYS_futex, (long)addr, op, val, timeout_s ? (long)&ts : 0);
+	return phc_raw_syscall(SYS_futex, (long)addr, op | futex_flags, val, timeout_s ? (long)&ts : 0);
 }
 
 static int spin_until_set(volatile int *flag)
@@ -69,12 +74,13 @@ static int remote_waker(void *arg)
 	return 0;
 }
 
-static void mode_wait(void)
+static void mode_remote_wait(void)
 {
 	int peer = (phc_origin + 1) % phc_nr_nodes;
 	struct timespec settle = { .tv_nsec = 300000000 };
 	struct phc_thread t;
 	long ret;
+	int joined;
 
 	word = ready = 0;
 	phc_thread_start(&t, remote_waiter, (void *)(intptr_t)peer);
@@ -84,8 +90,16 @@ static void mode_wait(void)
 		ret = futex(&word, FUTEX_WAKE, 1, 0);
 		phc_check("origin_wake_reaches_remote_waiter", ret == 1, "1 waiter woken", "%ld", ret);
 	}
-	phc_check("remote_waiter_joined", phc_thread_join(&t, WAIT_S + 10) == 0, "0", "timed out");
-	phc_flush();
+	joined = phc_thread_join(&t, WAIT_S + 10) == 0;
+	phc_check("remote_waiter_joined", joined, "joined", "%s", joined ? "joined" : "timed out");
+}
+
+static void mode_origin_wait(void)
+{
+	int peer = (phc_origin + 1) % phc_nr_nodes;
+	struct phc_thread t;
+	long ret;
+	int joined;
 
 	word = ready = 0;
 	phc_thread_start(&t, remote_waker, (void *)(intptr_t)peer);
@@ -93,7 +107,8 @@ static void mode_wait(void)
 	ret = futex(&word, FUTEX_WAIT, 0, WAIT_S);
 	phc_check("origin_wait_woken_from_remote", ret == 0 && word == 1, "0 (woken), word 1", "%s, word %d",
 		  ret ? phc_errname(-ret) : "0", word);
-	phc_check("remote_waker_joined", phc_thread_join(&t, WAIT_S + 10) == 0, "0", "timed out");
+	joined = phc_thread_join(&t, WAIT_S + 10) == 0;
+	phc_check("remote_waker_joined", joined, "joined", "%s", joined ? "joined" : "timed out");
 }
 
 static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -162,7 +177,25 @@ static void mode_pthread(void)
 	phc_check("barrier_rounds", ok, "every participant passed every round", "%d %d", rounds_seen[0], rounds_seen[1]);
 }
 
-static const struct phc_mode modes[] = { { "wait", mode_wait }, { "pthread", mode_pthread } };
+static void mode_remote_wait_private(void)
+{
+	futex_flags = FUTEX_PRIVATE_FLAG;
+	mode_remote_wait();
+}
+
+static void mode_origin_wait_private(void)
+{
+	futex_flags = FUTEX_PRIVATE_FLAG;
+	mode_origin_wait();
+}
+
+static const struct phc_mode modes[] = {
+	{ "remote_wait", mode_remote_wait },
+	{ "origin_wait", mode_origin_wait },
+	{ "remote_wait_private", mode_remote_wait_private },
+	{ "origin_wait_private", mode_origin_wait_private },
+	{ "pthread", mode_pthread },
+};
 
 int main(int argc, char **argv)
 {

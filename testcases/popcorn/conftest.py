@@ -1,10 +1,18 @@
-"""Mark the cases of ``known_defects.KNOWN_DEFECTS`` as strict expected failures."""
+"""Mark the cases of ``known_defects.KNOWN_DEFECTS`` as strict expected failures; reboot a cluster on
+which a conformance program is left behind."""
 
 from __future__ import annotations
+
+import logging
+import time
 
 import pytest
 
 from .known_defects import KNOWN_DEFECTS
+
+log = logging.getLogger(__name__)
+
+LEFTOVER_GRACE_S = 15.0
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -14,3 +22,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         reason = KNOWN_DEFECTS.get(item.name) or KNOWN_DEFECTS.get(name)
         if reason:
             item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
+
+
+def _leftovers(cluster) -> list[str]:
+    """``node: pid stat comm`` of every process of a conformance program (``pcn_*``) still on a node."""
+    left = []
+    for node in cluster.nodes:
+        try:
+            out = node.run("ps -o pid,stat,comm", timeout=20).stdout
+        except Exception as exc:  # a node that stopped answering is left over too
+            left.append(f"{node.name}: {str(exc).splitlines()[0]}")
+            continue
+        left += [f"{node.name}: {' '.join(row.split())}" for row in out.splitlines() if " pcn_" in row]
+    return left
+
+
+@pytest.fixture(autouse=True)
+def _no_program_left_behind(cluster_pool):
+    """After each test (and after the cluster fixture's own teardown): a program that hung in the kernel
+    (D state, unkillable) while SSH still answers leaves the cluster 'healthy' to the harness; reboot it
+    so the next test does not run beside it."""
+    yield
+    cluster = cluster_pool.cluster
+    if cluster is None:
+        return
+    deadline = time.monotonic() + LEFTOVER_GRACE_S
+    while (left := _leftovers(cluster)) and time.monotonic() < deadline:
+        time.sleep(1)
+    if left:
+        log.warning("conformance program left behind, rebooting the cluster: %s", "; ".join(left))
+        cluster_pool.discard()

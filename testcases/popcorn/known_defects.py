@@ -15,4 +15,12 @@ KNOWN_DEFECTS: dict[str, str] = {
         "backoff (mm/memory.c:3894-3902, page_server_handle_pte_fault returns VM_FAULT_RETRY) while the "
         "origin's threads wait in D state in __start_fault_handling (kernel/popcorn/page_server.c) for the "
         "same pages: a fault deadlock; the process never finishes",
+    "test_futex_wait_woken_from_the_other_node[remote_wait]":
+        "a shared (non-private) FUTEX_WAIT forwarded from a remote thread self-deadlocks at the origin: "
+        "futex_wait (kernel/futex.c:2714) takes a read fault handle with page_server_get_userpage "
+        "(kernel/popcorn/page_server.c:1565, fault_flags 0) and holds it across futex_wait_setup, whose "
+        "get_futex_key (kernel/futex.c:539, get_user_pages_fast FOLL_WRITE) write-faults on the same page; "
+        "__start_fault_handling finds its own handle and fh_action 'L - R, L W' (kernel/popcorn/fh_action.c:29) "
+        "is RETRY|WAIT, so the origin shadow thread waits for itself in D state; every other origin thread "
+        "touching the page (main, watchdog) follows it into D; the process cannot be killed",
 }
