@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from .known_defects import KNOWN_DEFECTS
 log = logging.getLogger(__name__)
 
 LEFTOVER_GRACE_S = 15.0
+PROGRAMS = frozenset(path.stem[:15] for path in (Path(__file__).parent.parent / "guest").glob("*.c"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -25,7 +27,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _leftovers(cluster) -> list[str]:
-    """``node: pid stat comm`` of every process of a conformance program (``pcn_*``) still on a node."""
+    """``node: pid stat comm`` of every process of a conformance program (``testcases/guest/*.c``) still on
+    a node (Popcorn's own kernel threads, pcn_wq, pcn_send_N, ..., are not)."""
     left = []
     for node in cluster.nodes:
         try:
@@ -33,7 +36,8 @@ def _leftovers(cluster) -> list[str]:
         except Exception as exc:  # a node that stopped answering is left over too
             left.append(f"{node.name}: {str(exc).splitlines()[0]}")
             continue
-        left += [f"{node.name}: {' '.join(row.split())}" for row in out.splitlines() if " pcn_" in row]
+        left += [f"{node.name}: {' '.join(row.split())}" for row in out.splitlines()
+                 if row.split() and row.split()[-1] in PROGRAMS]
     return left
 
 

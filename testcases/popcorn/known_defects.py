@@ -4,8 +4,16 @@ Applied by ``conftest.py`` as ``xfail(strict=True)``: the case stays as written 
 an unexpected pass (the defect fixed) fails the run so this table gets updated.
 """
 
+_SHADOW_SPIN = (
+    "the remote thread's origin task, which waits in __process_remote_works (kernel/popcorn/process_server.c:"
+    "859-867) with wait_for_completion_interruptible_timeout: with a fatal signal pending that returns "
+    "-ERESTARTSYS at once, remote_work is NULL, 'continue': a busy loop that never reaches do_exit; the kernel "
+    "is non-preemptible with one vCPU, so the origin node stops answering SSH (console: rcu_sched stall, the "
+    "task R in __wait_for_common <- process_server_do_migration)"
+)
+
 KNOWN_DEFECTS: dict[str, str] = {
-    "test_remote_vma_operations_seen_at_origin_and_back":
+    "test_remote_vma_operation_seen_at_origin_and_back[mremap]":
         "mremap on a remote node is not forwarded: vma_server_mremap_remote (kernel/popcorn/vma_server.c:367) "
         "is a stub (WARN_ON_ONCE 'Does not support remote mremap yet', returns -EINVAL) whose result "
         "mm/mremap.c:627 ignores; the remote mremap goes on locally, the origin never sees it, and the "
@@ -23,4 +31,14 @@ KNOWN_DEFECTS: dict[str, str] = {
         "__start_fault_handling finds its own handle and fh_action 'L - R, L W' (kernel/popcorn/fh_action.c:29) "
         "is RETRY|WAIT, so the origin shadow thread waits for itself in D state; every other origin thread "
         "touching the page (main, watchdog) follows it into D; the process cannot be killed",
+    "test_main_thread_exits_on_remote_node_with_its_status":
+        "exit_group(7) by the main thread on the remote node does not end the process at the origin: the remote "
+        "logs 'EXITED [pid] remote / 0x700' but the origin task never exits (no EXITED for it at the origin, the "
+        "status 7 is lost); the process runs on until the watchdog's exit_group(124) after 100 s, whose SIGKILL "
+        "then hits " + _SHADOW_SPIN,
+    "test_process_exits_while_a_thread_is_remote":
+        "exit(0) at the origin while a thread is remote: the group exit's SIGKILL hits " + _SHADOW_SPIN,
+    "test_sigkill_of_process_with_remote_thread":
+        "kill -9 of a process whose thread is remote (the `kill` itself times out): the SIGKILL hits "
+        + _SHADOW_SPIN,
 }
