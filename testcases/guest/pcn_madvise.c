@@ -1,8 +1,9 @@
 /* pcn_madvise: MADV_RELEASE (20), Popcorn's "give up ownership of these pages".
  *
- * usage: pcn_madvise local|remote|errors NODE_ID NR_NODES
+ * usage: pcn_madvise local|remote|origin|errors NODE_ID NR_NODES
  *   local   in a process that never migrated: 0, data intact.
- *   remote  at a remote node, then at the origin: 0, data intact on both sides.
+ *   remote  at a remote node: 0, data intact, a later remote write seen at the origin.
+ *   origin  at the origin of a distributed process (after a round trip): 0, data intact.
  *   errors  invalid arguments give madvise's errors (as LTP madvise02 expects), at the origin and
  *           at a remote node: unaligned start EINVAL, length wrapping EINVAL, unmapped ENOMEM,
  *           unknown advice EINVAL, zero length 0.
@@ -60,8 +61,17 @@ static void mode_remote(void)
 	if (phc_migrate_recorded("migrate_back", phc_origin) != 0)
 		return;
 	phc_record("remote_write_after_release_seen_at_origin", phc_origin, p[0] == 300, "300", "%u", p[0]);
-	p[0] = 200;
-	release("release_at_origin_of_distributed_process", p, 200);
+}
+
+static void mode_origin(void)
+{
+	unsigned *p = filled(400);
+
+	if (phc_migrate_recorded("migrate_to_peer", (phc_origin + 1) % phc_nr_nodes) != 0 ||
+	    phc_migrate_recorded("migrate_back", phc_origin) != 0)
+		return;
+	phc_flush();
+	release("release_at_origin_of_distributed_process", p, 400);
 }
 
 /* One invalid call: start, length, advice and the errno madvise must give (0: success). */
@@ -108,7 +118,7 @@ static void mode_errors(void)
 }
 
 static const struct phc_mode modes[] = {
-	{ "local", mode_local }, { "remote", mode_remote }, { "errors", mode_errors },
+	{ "local", mode_local }, { "remote", mode_remote }, { "origin", mode_origin }, { "errors", mode_errors },
 };
 
 int main(int argc, char **argv)

@@ -41,4 +41,19 @@ KNOWN_DEFECTS: dict[str, str] = {
     "test_sigkill_of_process_with_remote_thread":
         "kill -9 of a process whose thread is remote (the `kill` itself times out): the SIGKILL hits "
         + _SHADOW_SPIN,
+    "test_madv_release_in_undistributed_process":
+        "MADV_RELEASE in a process that never migrated oopses: madvise_release (mm/madvise.c:713) -> "
+        "page_server_release_page_ownership -> clear_page_owner -> __get_page_info_mapped "
+        "(kernel/popcorn/page_server.c:117) dereferences mm->remote, which is NULL (console: 'BUG: kernel NULL "
+        "pointer dereference, address: 0000000000000030' in radix_tree_load_root); the process stays in D state",
+    "test_madv_release_invalid_arguments":
+        "check remote_unmapped_range_enomem: at a remote node MADV_RELEASE of an unmapped range returns 0, not "
+        "ENOMEM: __do_sys_madvise (mm/madvise.c:943-946) replaces the local result with the origin's, and the "
+        "origin's process_madvise_release_from_remote (kernel/popcorn/page_server.c:936, called from "
+        "kernel/popcorn/vma_server.c:517) always returns 0",
+    "test_madv_release_at_origin_of_distributed_process_keeps_data":
+        "MADV_RELEASE at the origin of a distributed process gives up pages no other node holds: "
+        "page_server_release_page_ownership (kernel/popcorn/page_server.c:962-990) clears the origin's owner bit "
+        "and invalidates the PTE unconditionally; the next access at the origin finds no owner and "
+        "__claim_remote_page calls page_server_panic(peers == 0): 'kernel BUG at kernel/popcorn/page_server.c:623!'",
 }
