@@ -1,10 +1,18 @@
 /* pcn_vma: address-space changes made on a remote node, seen at the origin, and back.
  *
- * usage: pcn_vma ops NODE_ID NR_NODES
- * At the remote node: mmap a new region and write it; munmap, mprotect (read-only), mremap (grow,
- * may move), madvise(MADV_DONTNEED) regions the origin made; grow the heap with sbrk and write it.
- * At the origin afterwards, /proc/self/maps and the contents must show each change. Then the origin
- * maps a region and the thread, migrated again, must see it and the remotely made region.
+ * usage: pcn_vma OP NODE_ID NR_NODES, one operation per run (a hang in one cannot hide the others):
+ *   mmap         the remote maps a new region and writes it; the origin sees an rw-p mapping with the
+ *                write; migrated again, the thread still sees its write.
+ *   munmap       the remote unmaps a region the origin made; the origin sees it unmapped.
+ *   mprotect     the remote makes an origin region read-only; the origin sees r--p and the contents.
+ *   mremap       the remote grows (may move) a one-page origin region to 8 pages and writes the last;
+ *                the origin sees 8 rw-p pages with the old data and the write.
+ *   dontneed     the remote madvise(MADV_DONTNEED)s an origin page and reads 0; the origin reads 0.
+ *   brk          the remote grows the heap by 16 pages with sbrk and writes the last byte; the origin
+ *                sees the new break and the write.
+ *   origin_mmap  after a round trip (the process is distributed), the origin maps and writes a region;
+ *                the thread, migrated again, sees the write.
+ * The main thread migrates (a remote thread must not print: checks are recorded, printed at the origin).
  */
 #include "program.h"
 
@@ -38,64 +46,146 @@ static void *map(size_t pages)
 	return mmap(NULL, pages * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 }
 
-static void mode_ops(void)
+static int to_peer(const char *name)
 {
-	int peer = (phc_origin + 1) % phc_nr_nodes, here;
-	unsigned *unmapped = map(2), *ro = map(2), *grow = map(1), *dontneed = map(1), *made, *moved, *later;
-	char *old_brk = sbrk(0), *new_brk;
-
-	unmapped[0] = ro[0] = grow[0] = dontneed[0] = MAGIC;
-	if (phc_migrate_recorded("migrate_to_peer", peer) != 0)
-		return;
-	here = phc_my_nid();
-	made = map(4);
-	phc_record("remote_mmap", here, made != MAP_FAILED, "a mapping", "%p", (void *)made);
-	if (made != MAP_FAILED)
-		made[3 * pg / 4] = MAGIC + 1;
-	phc_record("remote_munmap", here, munmap(unmapped, 2 * pg) == 0, "0", "%s", phc_errname(errno));
-	phc_record("remote_mprotect", here, mprotect(ro, 2 * pg, PROT_READ) == 0, "0", "%s", phc_errname(errno));
-	moved = mremap(grow, pg, 8 * pg, MREMAP_MAYMOVE);
-	phc_record("remote_mremap", here, moved != MAP_FAILED, "a mapping", "%p", (void *)moved);
-	if (moved != MAP_FAILED)
-		moved[7 * pg / 4] = MAGIC + 2;
-	phc_record("remote_madvise_dontneed", here, madvise(dontneed, pg, MADV_DONTNEED) == 0, "0", "%s",
-		   phc_errname(errno));
-	phc_record("remote_dontneed_reads_zero", here, dontneed[0] == 0, "0", "%#x", dontneed[0]);
-	new_brk = sbrk(16 * pg);
-	phc_record("remote_sbrk", here, new_brk == old_brk, "old break", "%p (old %p)", new_brk, old_brk);
-	if (new_brk == old_brk)
-		old_brk[16 * pg - 1] = 0x5a;
-	if (phc_migrate_recorded("migrate_back", phc_origin) != 0)
-		return;
-	phc_flush();
-	phc_check("origin_sees_mmap", made != MAP_FAILED && !strcmp(perms_at(made), "rw-p") && made[3 * pg / 4] == MAGIC + 1,
-		  "rw-p mapping holding the remote write", "'%s' %#x", perms_at(made), made != MAP_FAILED ? made[3 * pg / 4] : 0);
-	phc_check("origin_sees_munmap", !*perms_at(unmapped) && !*perms_at((char *)unmapped + pg), "unmapped", "'%s'",
-		  perms_at(unmapped));
-	phc_check("origin_sees_mprotect", !strcmp(perms_at(ro), "r--p") && ro[0] == MAGIC, "r--p, contents kept",
-		  "'%s' %#x", perms_at(ro), ro[0]);
-	phc_check("origin_sees_mremap", moved != MAP_FAILED && !strcmp(perms_at((char *)moved + 7 * pg), "rw-p") &&
-		  moved[0] == MAGIC && moved[7 * pg / 4] == MAGIC + 2, "8 pages: old data, remote write",
-		  "'%s' %#x %#x", perms_at((char *)moved + 7 * pg), moved != MAP_FAILED ? moved[0] : 0,
-		  moved != MAP_FAILED ? moved[7 * pg / 4] : 0);
-	phc_check("origin_sees_dontneed", dontneed[0] == 0, "0 (page dropped)", "%#x", dontneed[0]);
-	phc_check("origin_sees_brk", sbrk(0) == old_brk + 16 * pg && old_brk[16 * pg - 1] == 0x5a,
-		  "break moved 16 pages, remote write there", "%p (expected %p)", sbrk(0), old_brk + 16 * pg);
-	later = map(1);
-	later[0] = MAGIC + 3;
-	if (phc_migrate_recorded("migrate_to_peer_again", peer) != 0)
-		return;
-	here = phc_my_nid();
-	phc_record("remote_sees_origin_mmap", here, later[0] == MAGIC + 3, "origin's write", "%#x", later[0]);
-	phc_record("remote_sees_its_mmap_again", here, made != MAP_FAILED && made[3 * pg / 4] == MAGIC + 1,
-		   "its earlier write", "%#x", made != MAP_FAILED ? made[3 * pg / 4] : 0);
-	phc_migrate_recorded("migrate_back_again", phc_origin);
+	return phc_migrate_recorded(name, (phc_origin + 1) % phc_nr_nodes) == 0;
 }
 
-static const struct phc_mode modes[] = { { "ops", mode_ops } };
+/* Back to the origin and print what was recorded remotely; 1 if back. */
+static int back(const char *name)
+{
+	int ok = phc_migrate_recorded(name, phc_origin) == 0;
+
+	phc_flush();
+	return ok;
+}
+
+static void mode_mmap(void)
+{
+	unsigned *made;
+
+	if (!to_peer("migrate_to_peer"))
+		return;
+	made = map(4);
+	phc_record("remote_mmap", phc_my_nid(), made != MAP_FAILED, "a mapping", "%p", (void *)made);
+	if (made != MAP_FAILED)
+		made[3 * pg / 4] = MAGIC + 1;
+	if (!back("migrate_back") || made == MAP_FAILED)
+		return;
+	phc_check("origin_sees_mmap", !strcmp(perms_at(made), "rw-p") && made[3 * pg / 4] == MAGIC + 1,
+		  "rw-p mapping holding the remote write", "'%s' %#x", perms_at(made), made[3 * pg / 4]);
+	if (!to_peer("migrate_to_peer_again"))
+		return;
+	phc_record("remote_sees_its_mmap_again", phc_my_nid(), made[3 * pg / 4] == MAGIC + 1, "its earlier write",
+		   "%#x", made[3 * pg / 4]);
+	back("migrate_back_again");
+}
+
+static void mode_munmap(void)
+{
+	unsigned *unmapped = map(2);
+	int ret;
+
+	unmapped[0] = MAGIC;
+	if (!to_peer("migrate_to_peer"))
+		return;
+	errno = 0;
+	ret = munmap(unmapped, 2 * pg);
+	phc_record("remote_munmap", phc_my_nid(), ret == 0, "0", "%d, errno %s", ret, phc_errname(errno));
+	if (!back("migrate_back"))
+		return;
+	phc_check("origin_sees_munmap", !*perms_at(unmapped) && !*perms_at((char *)unmapped + pg), "unmapped", "'%s'",
+		  perms_at(unmapped));
+}
+
+static void mode_mprotect(void)
+{
+	unsigned *ro = map(2);
+	int ret;
+
+	ro[0] = MAGIC;
+	if (!to_peer("migrate_to_peer"))
+		return;
+	errno = 0;
+	ret = mprotect(ro, 2 * pg, PROT_READ);
+	phc_record("remote_mprotect", phc_my_nid(), ret == 0, "0", "%d, errno %s", ret, phc_errname(errno));
+	if (!back("migrate_back"))
+		return;
+	phc_check("origin_sees_mprotect", !strcmp(perms_at(ro), "r--p") && ro[0] == MAGIC, "r--p, contents kept",
+		  "'%s' %#x", perms_at(ro), ro[0]);
+}
+
+static void mode_mremap(void)
+{
+	unsigned *grow = map(1), *moved;
+
+	grow[0] = MAGIC;
+	if (!to_peer("migrate_to_peer"))
+		return;
+	moved = mremap(grow, pg, 8 * pg, MREMAP_MAYMOVE);
+	phc_record("remote_mremap", phc_my_nid(), moved != MAP_FAILED, "a mapping", "%p", (void *)moved);
+	if (moved != MAP_FAILED)
+		moved[7 * pg / 4] = MAGIC + 2;
+	if (!back("migrate_back") || moved == MAP_FAILED)
+		return;
+	phc_check("origin_sees_mremap", !strcmp(perms_at((char *)moved + 7 * pg), "rw-p") && moved[0] == MAGIC &&
+		  moved[7 * pg / 4] == MAGIC + 2, "8 pages: old data, remote write", "'%s' %#x %#x",
+		  perms_at((char *)moved + 7 * pg), moved[0], moved[7 * pg / 4]);
+}
+
+static void mode_dontneed(void)
+{
+	unsigned *dontneed = map(1);
+
+	dontneed[0] = MAGIC;
+	if (!to_peer("migrate_to_peer"))
+		return;
+	phc_record("remote_madvise_dontneed", phc_my_nid(), madvise(dontneed, pg, MADV_DONTNEED) == 0, "0", "%s",
+		   phc_errname(errno));
+	phc_record("remote_dontneed_reads_zero", phc_my_nid(), dontneed[0] == 0, "0", "%#x", dontneed[0]);
+	if (!back("migrate_back"))
+		return;
+	phc_check("origin_sees_dontneed", dontneed[0] == 0, "0 (page dropped)", "%#x", dontneed[0]);
+}
+
+static void mode_brk(void)
+{
+	char *old_brk = sbrk(0), *new_brk;
+
+	if (!to_peer("migrate_to_peer"))
+		return;
+	new_brk = sbrk(16 * pg);
+	phc_record("remote_sbrk", phc_my_nid(), new_brk == old_brk, "old break", "%p (old %p)", new_brk, old_brk);
+	if (new_brk == old_brk)
+		old_brk[16 * pg - 1] = 0x5a;
+	if (!back("migrate_back"))
+		return;
+	phc_check("origin_sees_brk", sbrk(0) == old_brk + 16 * pg && old_brk[16 * pg - 1] == 0x5a,
+		  "break moved 16 pages, remote write there", "%p (expected %p)", sbrk(0), old_brk + 16 * pg);
+}
+
+static void mode_origin_mmap(void)
+{
+	unsigned *later;
+
+	if (!to_peer("migrate_to_peer") || !back("migrate_back"))
+		return;
+	later = map(1);
+	later[0] = MAGIC + 3;
+	if (!to_peer("migrate_to_peer_again"))
+		return;
+	phc_record("remote_sees_origin_mmap", phc_my_nid(), later[0] == MAGIC + 3, "origin's write", "%#x", later[0]);
+	back("migrate_back_again");
+}
+
+static const struct phc_mode modes[] = {
+	{ "mmap", mode_mmap },	   { "munmap", mode_munmap }, { "mprotect", mode_mprotect },
+	{ "mremap", mode_mremap }, { "dontneed", mode_dontneed }, { "brk", mode_brk },
+	{ "origin_mmap", mode_origin_mmap },
+};
 
 int main(int argc, char **argv)
 {
 	pg = sysconf(_SC_PAGESIZE);
-	return phc_main(argc, argv, modes, 1, 90);
+	return phc_main(argc, argv, modes, sizeof(modes) / sizeof(modes[0]), 90);
 }

@@ -1,5 +1,5 @@
 """Mark the cases of ``known_defects.KNOWN_DEFECTS`` as strict expected failures; reboot a cluster on
-which a conformance program is left behind."""
+which a conformance program is left behind or whose kernel got tainted (a BUG, oops or WARN)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,9 @@ def _leftovers(cluster) -> list[str]:
             continue
         left += [f"{node.name}: {' '.join(row.split())}" for row in out.splitlines()
                  if row.split() and row.split()[-1] in PROGRAMS]
+        tainted = node.run("cat /proc/sys/kernel/tainted", timeout=20).stdout.strip()
+        if tainted not in ("", "0"):  # a BUG/oops/WARN during the test: the kernel is not to be trusted
+            left.append(f"{node.name}: kernel tainted {tainted}")
     return left
 
 
@@ -45,7 +48,7 @@ def _leftovers(cluster) -> list[str]:
 def _no_program_left_behind(cluster_pool):
     """After each test (and after the cluster fixture's own teardown): a program that hung in the kernel
     (D state, unkillable) while SSH still answers leaves the cluster 'healthy' to the harness; reboot it
-    so the next test does not run beside it."""
+    so the next test does not run beside it. Likewise a node whose kernel oopsed (tainted) but answers."""
     yield
     cluster = cluster_pool.cluster
     if cluster is None:
