@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .known_defects import KNOWN_DEFECTS
+from .known_defects import KNOWN_DEFECTS, RACY_DEFECTS
 
 log = logging.getLogger(__name__)
 
@@ -18,12 +18,13 @@ PROGRAMS = frozenset(path.stem[:15] for path in (Path(__file__).parent.parent / 
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Add ``xfail(strict=True, reason=...)`` to every test named in the known-defects table."""
+    """Add ``xfail(reason=...)`` to every test named in a defects table (strict for the known ones)."""
     for item in items:
         name = getattr(item, "originalname", None) or item.name
-        reason = KNOWN_DEFECTS.get(item.name) or KNOWN_DEFECTS.get(name)
-        if reason:
-            item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
+        for table, strict in ((KNOWN_DEFECTS, True), (RACY_DEFECTS, False)):
+            reason = table.get(item.name) or table.get(name)
+            if reason:
+                item.add_marker(pytest.mark.xfail(strict=strict, reason=reason))
 
 
 def _leftovers(cluster) -> list[str]:
