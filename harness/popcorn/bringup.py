@@ -20,7 +20,6 @@ from harness.errors import HarnessError, InfraError
 from harness.guest import GUEST_BIN
 from harness.popcorn.abi import AbiProfile, select_profile
 
-ARCH_X86 = 1
 READY_LINE = "Ready on TCP/IP"
 _RC_FILE = "/run/phc-insmod.rc"
 _LOG_FILE = "/run/phc-insmod.log"
@@ -120,7 +119,11 @@ def wait_for_mesh(cluster, timeout: float, failed: dict[str, str] | None = None)
 
 
 def verify_mesh(cluster, profile: AbiProfile) -> list[dict]:
-    """Every node knows its own id and sees exactly the cluster's nodes online, as x86."""
+    """Every node knows its own id and sees exactly the cluster's nodes online.
+
+    The arch of each entry is left to the conformance suite (``test_node_info``): the 5.2 tree records
+    a node's own arch only when a peer's NODE_INFO message arrives, so it is a Popcorn defect to report,
+    not a reason to refuse the mesh."""
     problems, probes = [], []
     for node in cluster.nodes:
         probe = run_probe(node, profile)
@@ -131,8 +134,6 @@ def verify_mesh(cluster, profile: AbiProfile) -> list[dict]:
             problems.append(f"{node.name}: get_node_info gave ret {probe['ret']}, my_nid {probe['my_nid']}")
         elif statuses != expected:
             problems.append(f"{node.name}: online table {statuses}, expected {expected}")
-        elif any(entry["arch"] != ARCH_X86 for entry in probe["nodes"][: len(cluster.nodes)]):
-            problems.append(f"{node.name}: arch of online nodes {[e['arch'] for e in probe['nodes']]}")
     if problems:
         raise InfraError("Popcorn mesh is up but inconsistent: " + "; ".join(problems))
     return probes

@@ -35,3 +35,10 @@ def test_thread_status_and_proposal_without_migration(popcorn):
 def test_node_info_lists_every_node_4(popcorn):
     """The node table on a 4-node cluster."""
     _on_every_node(popcorn, "info")
+
+
+@pytest.mark.nodes(1)
+@pytest.mark.xdist_group("popcorn1")
+def test_node_info_lists_every_node_1(popcorn):
+    """A 1-node mesh: the node is online and must report its own arch (x86) like any other."""
+    _on_every_node(popcorn, "info")
