@@ -39,9 +39,11 @@ class TestBootAndReach:
     def test_tcp_connection_between_every_pair(self, cluster):
         for src, dst in itertools.permutations(cluster.nodes, 2):
             token = secrets.token_hex(8)
-            dst.succeed("rm -f /tmp/received; (nc -l -p 5555 > /tmp/received &) ; sleep 0.3")
-            src.succeed(f"echo {token} | nc -w 3 {dst.address} 5555", timeout=30)
-            received = dst.run("for i in 1 2 3 4 5 6 7 8 9 10; do [ -s /tmp/received ] && break; sleep 0.2; done;"
+            dst.succeed("rm -f /tmp/received; (nc -l -p 5555 > /tmp/received &);"
+                        " for i in $(seq 50); do netstat -ltn | grep -q ':5555 ' && exit 0; sleep 0.2; done; exit 1",
+                        timeout=30)
+            src.succeed(f"echo {token} | nc -w 5 {dst.address} 5555", timeout=30)
+            received = dst.run("for i in $(seq 50); do [ -s /tmp/received ] && break; sleep 0.2; done;"
                                " cat /tmp/received", timeout=30).stdout
             assert received.strip() == token, f"{src.name} -> {dst.name}"
 
