@@ -55,3 +55,29 @@ def pytest_command(target: str, kernel: str, artifacts: Path, *extra: str) -> li
     return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "-q", "-s",
             "-o", "addopts=", str(REPO / "testcases" / "scenarios" / target), f"--kernel={kernel}",
             f"--artifacts={artifacts}", "--accel=tcg", *extra]
+
+
+def own_cluster_spec(pool, nodes: int, **changes):
+    """The pool's spec for a cluster a test boots itself (``changes`` applied); skips without a kernel."""
+    import dataclasses
+
+    import pytest
+
+    spec = dataclasses.replace(pool.spec(nodes), **changes)
+    if not spec.kernel:
+        pytest.skip("no kernel: pass --kernel or set POPCORN_HARNESS_KERNEL")
+    return spec
+
+
+def panic_node(node, seconds: float = 60.0) -> None:
+    """Crash ``node``'s kernel (sysrq c) and wait until its QEMU exits (panic=-1, -no-reboot)."""
+    import time
+
+    import pytest
+
+    with pytest.raises(Exception):  # the SSH session dies with the kernel
+        node.run("echo c > /proc/sysrq-trigger", timeout=seconds)
+    deadline = time.monotonic() + seconds
+    while node.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not node.alive(), "QEMU should exit on a guest panic (panic=-1, -no-reboot)"

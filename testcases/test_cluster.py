@@ -7,7 +7,6 @@ import itertools
 import re
 import os
 import secrets
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ import pytest
 from harness.cluster import Cluster
 from harness.errors import CommandTimeout
 from harness.network import namespace_exists
-from support import leftovers
+from support import leftovers, own_cluster_spec, panic_node
 
 
 @pytest.mark.parametrize("cluster", [
@@ -85,9 +84,7 @@ class TestControl:
 @pytest.mark.xdist_group("isolation")
 def test_two_clusters_run_at_once_without_clashing(cluster_pool):
     """Same subnet, same node names, separate namespaces: each sees only its own nodes."""
-    spec = cluster_pool.spec(1)
-    if not spec.kernel:
-        pytest.skip("no kernel")
+    spec = own_cluster_spec(cluster_pool, 1)
     with Cluster(spec) as first, Cluster(spec) as second:
         assert first.netns != second.netns
         assert first.nodes[0].address == second.nodes[0].address == "10.77.0.1"
@@ -102,18 +99,9 @@ def test_two_clusters_run_at_once_without_clashing(cluster_pool):
 
 @pytest.mark.xdist_group("panic")
 def test_guest_panic_ends_the_node_and_teardown_leaves_nothing(cluster_pool):
-    spec = cluster_pool.spec(2)
-    if not spec.kernel:
-        pytest.skip("no kernel")
-    with Cluster(spec) as cluster:
+    with Cluster(own_cluster_spec(cluster_pool, 2)) as cluster:
         node = cluster.nodes[0]
-        with pytest.raises(Exception):
-            node.run("echo c > /proc/sysrq-trigger", timeout=60)
-        for _ in range(300):
-            if not node.alive():
-                break
-            time.sleep(0.1)
-        assert not node.alive(), "QEMU should exit on a guest panic (panic=-1, -no-reboot)"
+        panic_node(node)
         assert "Kernel panic" in node.console_text()
         problems = cluster.health(timeout=10)
         assert problems and problems[0].startswith("node0: QEMU exited"), problems
@@ -128,11 +116,7 @@ def test_pool_reboots_a_cluster_a_test_left_unhealthy(cluster_pool, tmp_path):
     first = cluster_pool.get(1)
     assert cluster_pool.after_test("healthy-test", failed=False) == []
     assert cluster_pool.get(1) is first, "a healthy cluster is reused"
-    with pytest.raises(Exception):
-        first.nodes[0].run("echo c > /proc/sysrq-trigger", timeout=60)
-    deadline = time.monotonic() + 60
-    while first.nodes[0].alive() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    panic_node(first.nodes[0])
     problems = cluster_pool.after_test("panicking-test", failed=True)
     assert problems and "node0: QEMU exited" in problems[0]
     artifacts = Path(cluster_pool.config.getoption("artifacts")) / "panicking-test"
@@ -147,13 +131,9 @@ def test_pool_reboots_a_cluster_a_test_left_unhealthy(cluster_pool, tmp_path):
 @pytest.mark.xdist_group("gdb")
 def test_gdb_stub_answers_on_loopback(cluster_pool):
     """With gdb=True each node has a gdb stub on 127.0.0.1 that speaks the remote protocol."""
-    import dataclasses
     import socket
 
-    spec = dataclasses.replace(cluster_pool.spec(1), gdb=True)
-    if not spec.kernel:
-        pytest.skip("no kernel")
-    with Cluster(spec) as cluster:
+    with Cluster(own_cluster_spec(cluster_pool, 1, gdb=True)) as cluster:
         node = cluster.nodes[0]
         assert "nokaslr" in node.succeed("cat /proc/cmdline")
         with socket.create_connection(("127.0.0.1", node.vm.config.gdb_port), timeout=10) as gdb:

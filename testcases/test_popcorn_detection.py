@@ -11,6 +11,7 @@ import pytest
 from harness.cluster import Cluster
 from harness.errors import InfraError
 from harness.popcorn.bringup import bring_up, detect, module_paths, run_probe
+from support import own_cluster_spec
 
 
 @pytest.mark.xdist_group("cluster2")
@@ -46,10 +47,7 @@ def test_mesh_is_up_on_every_node(popcorn):
 @pytest.mark.xdist_group("mesh-fail")
 def test_a_node_that_never_joins_is_named_with_its_console(cluster_pool):
     """Node 1 is frozen (QMP stop) before insmod: the deadline ends the wait and names it."""
-    spec = cluster_pool.spec(2)
-    if not spec.kernel:
-        pytest.skip("no kernel")
-    with Cluster(spec) as cluster:
+    with Cluster(own_cluster_spec(cluster_pool, 2)) as cluster:
         support = detect(cluster)
         if not support.available:
             pytest.skip(f"needs a Popcorn kernel: {support.reason}")
