@@ -26,6 +26,7 @@ from harness.backends import get_backend
 from harness.backends.base import VM, VMConfig
 from harness.cleanup import sweep_stale
 from harness.errors import InfraError, UsageError
+from harness.guest import GUEST_BIN
 from harness.kernel.image import KernelImage, locate_kernel
 from harness.keys import RunKeys, generate_keys
 from harness.network import ClusterNetwork
@@ -37,6 +38,16 @@ log = logging.getLogger(__name__)
 
 NODES_FILE = "/etc/popcorn/nodes"
 _POLL = 0.1
+
+
+LEFTOVER_GRACE_S = 15.0
+
+#: Prints ``pid stat comm`` of every process whose comm is a guest program's name (ps truncates comm to
+#: 15 characters; a migrated thread's process on a remote node has no args, only its comm).
+_LEFTOVERS_SCRIPT = (
+    f"ls {GUEST_BIN} 2>/dev/null | cut -c1-15 > /tmp/.phc-programs; "
+    "ps -o pid,stat,comm | awk 'NR==FNR {name[$1] = 1; next} ($3 in name) {print $1, $2, $3}' /tmp/.phc-programs -"
+)
 
 
 class Reporter(Protocol):
@@ -376,15 +387,32 @@ class Cluster:
         with ThreadPoolExecutor(max_workers=max(1, len(self.nodes))) as pool:
             return [f.result() for f in [pool.submit(fn, node) for node in self.nodes]]
 
-    def health(self, timeout: float = 20.0) -> list[str]:
-        """Problems that make the cluster unfit for the next test (empty list = healthy)."""
+    def health(self, timeout: float = 20.0, grace: float = LEFTOVER_GRACE_S) -> list[str]:
+        """Problems that make the cluster unfit for the next test (empty list = healthy): a node whose
+        QEMU exited, a node not answering SSH, or a guest program (``/opt/phc/bin``) still running after
+        ``grace`` seconds, which is how a task stuck in the kernel (D state, unkillable) shows."""
         problems = []
+        answering = []
         for node in self.nodes:
             if not node.alive():
                 problems.append(f"{node.name}: QEMU exited (code {node.vm.exit_code()})")
                 continue
             try:
                 node.run("true", timeout=timeout).check()
+                answering.append(node)
             except Exception as exc:
                 problems.append(f"{node.name}: not answering SSH ({str(exc).splitlines()[0]})")
-        return problems
+        deadline = time.monotonic() + grace
+        while True:
+            left = [f"{node.name}: {row}" for node in answering for row in leftover_programs(node, timeout)]
+            if not left or time.monotonic() >= deadline:
+                return problems + [f"guest program left running: {row}" for row in left]
+            time.sleep(1)
+
+
+def leftover_programs(node: Node, timeout: float = 20.0) -> list[str]:
+    """``pid stat comm`` of each guest program (a file of ``/opt/phc/bin``) still running on ``node``."""
+    try:
+        return node.run(_LEFTOVERS_SCRIPT, timeout=timeout).stdout.splitlines()
+    except Exception as exc:  # a node that stopped answering now is as bad as a leftover
+        return [f"(check failed: {str(exc).splitlines()[0]})"]

@@ -155,14 +155,25 @@ def _requested_nodes(request: pytest.FixtureRequest) -> int:
 
 
 def _after(request: pytest.FixtureRequest, pool: ClusterPool, mark: ConsoleMark) -> None:
-    """After a test: save artifacts on failure, reboot an unhealthy cluster, fail on console findings."""
+    """After a test: save artifacts on failure, reboot an unhealthy cluster or one that showed a kernel
+    failure, and fail the test on console findings. A test that already failed (or xfailed) is not failed
+    a second time in its teardown: the findings go into its report instead."""
     findings = mark.findings_since()
     report = getattr(request.node, "rep_call", None)
-    pool.after_test(request.node.nodeid, failed=bool(findings) or (report is not None and report.failed))
-    if findings:
-        first = findings[0]
-        pytest.fail(f"kernel failure on {first.node} during the test: {first.title}\n{first.excerpt}"
-                    + "".join(f"\nalso on {f.node}: {f.title}" for f in findings[1:]), pytrace=False)
+    call_failed = report is not None and (report.failed or hasattr(report, "wasxfail"))
+    pool.after_test(request.node.nodeid, failed=bool(findings) or call_failed)
+    if findings and pool.cluster is not None:
+        log.warning("kernel failure during %s, rebooting the cluster", request.node.nodeid)
+        pool.discard()
+    if not findings:
+        return
+    first = findings[0]
+    text = (f"kernel failure on {first.node} during the test: {first.title}\n{first.excerpt}"
+            + "".join(f"\nalso on {f.node}: {f.title}" for f in findings[1:]))
+    if call_failed:
+        request.node.add_report_section("teardown", "kernel findings", text)
+    else:
+        pytest.fail(text, pytrace=False)
 
 
 @pytest.fixture

@@ -128,6 +128,22 @@ def test_pool_reboots_a_cluster_a_test_left_unhealthy(cluster_pool, tmp_path):
     assert leftovers(first.run_id) == []
 
 
+def test_pool_reboots_a_cluster_with_a_guest_program_left_running(cluster_pool):
+    """A guest program (a file of /opt/phc/bin) still running after a test, as a task stuck in the kernel
+    would be, makes the cluster unhealthy; once it is gone the cluster is healthy again."""
+    cluster = cluster_pool.get(1)
+    node = cluster.nodes[0]
+    node.succeed("printf '#!/bin/sh\\nsleep 600\\n' > /opt/phc/bin/phc_leftover && chmod +x /opt/phc/bin/phc_leftover"
+                 " && (setsid /opt/phc/bin/phc_leftover > /dev/null 2>&1 < /dev/null &)")
+    try:
+        problems = cluster.health(timeout=10, grace=2)
+        assert len(problems) == 1 and problems[0].startswith("guest program left running: node0: "), problems
+        assert problems[0].endswith(" phc_leftover"), problems
+    finally:
+        node.succeed("pkill -f phc_leftover; rm /opt/phc/bin/phc_leftover")
+    assert cluster.health(timeout=10, grace=5) == []
+
+
 @pytest.mark.xdist_group("gdb")
 def test_gdb_stub_answers_on_loopback(cluster_pool):
     """With gdb=True each node has a gdb stub on 127.0.0.1 that speaks the remote protocol."""

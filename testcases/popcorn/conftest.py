@@ -1,20 +1,15 @@
-"""Mark the cases of ``known_defects.KNOWN_DEFECTS`` as strict expected failures; reboot a cluster on
-which a conformance program is left behind or whose kernel got tainted (a BUG, oops or WARN)."""
+"""Mark the cases of ``known_defects.KNOWN_DEFECTS`` as strict expected failures; reboot a cluster whose
+kernel got tainted (a BUG, oops or WARN). (A guest program left running is the harness's own health check.)"""
 
 from __future__ import annotations
 
 import logging
-import time
-from pathlib import Path
 
 import pytest
 
 from .known_defects import KNOWN_DEFECTS, RACY_DEFECTS
 
 log = logging.getLogger(__name__)
-
-LEFTOVER_GRACE_S = 15.0
-PROGRAMS = frozenset(path.stem[:15] for path in (Path(__file__).parent.parent / "guest").glob("*.c"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -27,36 +22,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.xfail(strict=strict, reason=reason))
 
 
-def _leftovers(cluster) -> list[str]:
-    """``node: pid stat comm`` of every process of a conformance program (``testcases/guest/*.c``) still on
-    a node (Popcorn's own kernel threads, pcn_wq, pcn_send_N, ..., are not)."""
-    left = []
+def _tainted(cluster) -> list[str]:
+    """``node: kernel tainted N`` for every node whose kernel is tainted (a BUG, oops or WARN happened)."""
+    tainted = []
     for node in cluster.nodes:
         try:
-            out = node.run("ps -o pid,stat,comm", timeout=20).stdout
-        except Exception as exc:  # a node that stopped answering is left over too
-            left.append(f"{node.name}: {str(exc).splitlines()[0]}")
+            value = node.run("cat /proc/sys/kernel/tainted", timeout=20).stdout.strip()
+        except Exception as exc:  # a node that stopped answering is as bad
+            tainted.append(f"{node.name}: {str(exc).splitlines()[0]}")
             continue
-        left += [f"{node.name}: {' '.join(row.split())}" for row in out.splitlines()
-                 if row.split() and row.split()[-1] in PROGRAMS]
-        tainted = node.run("cat /proc/sys/kernel/tainted", timeout=20).stdout.strip()
-        if tainted not in ("", "0"):  # a BUG/oops/WARN during the test: the kernel is not to be trusted
-            left.append(f"{node.name}: kernel tainted {tainted}")
-    return left
+        if value not in ("", "0"):
+            tainted.append(f"{node.name}: kernel tainted {value}")
+    return tainted
 
 
 @pytest.fixture(autouse=True)
-def _no_program_left_behind(cluster_pool):
-    """After each test (and after the cluster fixture's own teardown): a program that hung in the kernel
-    (D state, unkillable) while SSH still answers leaves the cluster 'healthy' to the harness; reboot it
-    so the next test does not run beside it. Likewise a node whose kernel oopsed (tainted) but answers."""
+def _no_tainted_kernel_left_behind(cluster_pool):
+    """After each test (and after the cluster fixture's own teardown): a node whose kernel oopsed (tainted)
+    but still answers is not to be trusted; reboot the cluster so the next test does not run on it."""
     yield
     cluster = cluster_pool.cluster
-    if cluster is None:
-        return
-    deadline = time.monotonic() + LEFTOVER_GRACE_S
-    while (left := _leftovers(cluster)) and time.monotonic() < deadline:
-        time.sleep(1)
-    if left:
-        log.warning("conformance program left behind, rebooting the cluster: %s", "; ".join(left))
+    if cluster is not None and (tainted := _tainted(cluster)):
+        log.warning("kernel tainted, rebooting the cluster: %s", "; ".join(tainted))
         cluster_pool.discard()
