@@ -77,6 +77,16 @@ KNOWN_DEFECTS: dict[str, str] = {
         "on and calls __process_remote_works, whose BUG_ON(current->at_remote) fires on the remote node: "
         "'kernel BUG at kernel/popcorn/process_server.c:854!' (node1, in process_server_do_migration <- "
         "__x64_sys_popcorn_migrate); the program never finishes",
+    "test_pthread_mutex_condvar_barrier_across_nodes_4":
+        "lost futex wakeup with one participant on each of four nodes (2 nodes pass): after the barrier and the "
+        "800 mutex increments, in the condvar turn-taking, every participant ends in FUTEX_WAIT for good: the "
+        "origin's main thread and the origin shadows of the node-1 and node-3 threads on the mutex word with val "
+        "2 (contended), node 2's on the condvar (op 0x189), while the mutex word reads 0 (unlocked) at the "
+        "origin: the unlocker's FUTEX_WAKE (forwarded to the origin and run by the shadow's "
+        "process_remote_futex_request, kernel/popcorn/process_server.c:226) woke nobody, or its atomic exchange "
+        "ran on a stale page copy and saw no waiter; the program's watchdog exit then hits the origin spin "
+        "(process_server.c:859-867); seen in 5 of 5 runs (sysrq-w: remote threads in wait_at_station <- "
+        "process_server_do_futex_at_remote)",
 }
 
 RACY_DEFECTS: dict[str, str] = {
