@@ -17,11 +17,12 @@ import pytest
 
 from harness.cluster import Cluster
 from harness.console import ConsoleMark
-from harness.errors import HarnessError
+from harness.errors import CommandTimeout, HarnessError
 from harness.runtime import state_root
 from harness.guest import with_guest_payload
 from harness.popcorn.bringup import PopcornSupport, bring_up, detect
 from harness.spec import ClusterSpec
+from harness.watchdog import HangWatchdog, dump_node, save_dumps
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +39,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--boot-timeout", type=float, default=600.0, help="seconds for a cluster to boot")
     group.addoption("--abi", default=None, help="Popcorn ABI profile (ssrg-5.2, rfc-2020); default: from the kernel")
     group.addoption("--mesh-timeout", type=float, default=300.0, help="seconds for the Popcorn mesh to come up")
+    group.addoption("--hang-timeout", type=float, default=480.0,
+                    help="seconds a test may run before the watchdog dumps every node (vCPU registers, sysrq) "
+                         "and resets the cluster; @pytest.mark.hang_timeout(s) overrides (default 480)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Resolve the kernel once (in the controller), set the JUnit path, register markers."""
     config.addinivalue_line("markers", "nodes(n): the test needs a cluster of n nodes")
+    config.addinivalue_line("markers", "hang_timeout(s): seconds before the hang watchdog fires for this test")
     config.addinivalue_line("markers", "xdist_group(name): run in the same xdist worker as its group")
     artifacts = Path(config.getoption("artifacts")).resolve()
     config.option.artifacts = str(artifacts)
@@ -119,8 +124,21 @@ class ClusterPool:
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call):
-    """Keep each phase's report on the item, so fixtures can see whether the test failed."""
+    """Keep each phase's report (and the call's exception) on the item, so fixtures can see whether and how
+    the test failed; a test the hang watchdog ended fails with the watchdog's findings first."""
     report = yield
+    if report.when == "call":
+        item.phc_call_excinfo = call.excinfo
+    watchdog = getattr(item, "phc_watchdog", None)
+    if report.when == "call" and watchdog is not None and watchdog.fired:
+        watchdog.cancel()  # waits until its findings are complete
+        titles = "; ".join(f.title for f in watchdog.findings)
+        if report.failed or report.passed:
+            report.outcome = "failed"
+            report.longrepr = f"hang watchdog after {watchdog.timeout:g}s: {titles}\n" + "\n".join(
+                f.excerpt for f in watchdog.findings) + f"\n\nthe test then saw:\n{report.longrepr}"
+        else:
+            report.sections.append(("hang watchdog", titles))
     setattr(item, f"rep_{report.when}", report)
     return report
 
@@ -154,10 +172,30 @@ def _requested_nodes(request: pytest.FixtureRequest) -> int:
     return getattr(request, "param", None) or (marker.args[0] if marker else request.config.getoption("nodes"))
 
 
+def _watch(request: pytest.FixtureRequest, cluster: Cluster) -> HangWatchdog:
+    """Arm the hang watchdog for the running test (``--hang-timeout`` or its ``hang_timeout`` marker)."""
+    marker = request.node.get_closest_marker("hang_timeout")
+    timeout = marker.args[0] if marker else request.config.getoption("hang_timeout")
+    directory = _test_dir(request.config.getoption("artifacts"), request.node.nodeid)
+    request.node.phc_watchdog = HangWatchdog(cluster, timeout, directory).start()
+    return request.node.phc_watchdog
+
+
+def _dump_after_timeout(request: pytest.FixtureRequest, cluster: Cluster | None) -> None:
+    """A test that failed on a command timeout gets every node's registers and sysrq dump saved."""
+    excinfo = getattr(request.node, "phc_call_excinfo", None)
+    if cluster is not None and excinfo is not None and excinfo.errisinstance(CommandTimeout):
+        save_dumps([dump_node(node) for node in cluster.nodes],
+                   _test_dir(request.config.getoption("artifacts"), request.node.nodeid))
+
+
 def _after(request: pytest.FixtureRequest, pool: ClusterPool, mark: ConsoleMark) -> None:
     """After a test: save artifacts on failure, reboot an unhealthy cluster or one that showed a kernel
     failure, and fail the test on console findings. A test that already failed (or xfailed) is not failed
     a second time in its teardown: the findings go into its report instead."""
+    request.node.phc_watchdog.cancel()
+    if not request.node.phc_watchdog.fired:  # else its dumps are saved already, and the cluster is off
+        _dump_after_timeout(request, pool.cluster)
     findings = mark.findings_since()
     report = getattr(request.node, "rep_call", None)
     call_failed = report is not None and (report.failed or hasattr(report, "wasxfail"))
@@ -182,6 +220,7 @@ def cluster(request: pytest.FixtureRequest, cluster_pool: ClusterPool):
     indirect parameter sets its size."""
     current = cluster_pool.get(_requested_nodes(request))
     mark = ConsoleMark(current.nodes)
+    _watch(request, current)
     yield current
     _after(request, cluster_pool, mark)
 
@@ -211,6 +250,7 @@ def popcorn(request: pytest.FixtureRequest, cluster_pool: ClusterPool):
     if not cluster_pool.support.available:
         pytest.skip(f"needs a Popcorn kernel: {cluster_pool.support.reason}")
     mark = ConsoleMark(cluster.nodes)
+    _watch(request, cluster)
     yield PopcornCluster(cluster, cluster_pool.support)
     _after(request, cluster_pool, mark)
 

@@ -34,3 +34,29 @@ def test_provokes_a_kernel_warning(cluster):
     else:
         node.succeed("echo '<4>WARNING: CPU: 0 PID: 1 at harness/scenario.c:1 provoked+0x0/0x1' > /dev/kmsg")
     time.sleep(1)
+
+
+@pytest.mark.nodes(2)
+def test_waits_on_a_paused_node(cluster):
+    """Pauses node1 and waits on it with no timeout of its own: only the hang watchdog can end this."""
+    cluster.nodes[1].vm.pause()
+    cluster.nodes[1].run("true", timeout=3600)
+
+
+@pytest.mark.nodes(2)
+def test_waits_on_a_stuck_command(cluster):
+    """Every node answers, but the test's command never ends: the watchdog says the test timed out."""
+    cluster.nodes[0].run("sleep 3600", timeout=3600)
+
+
+@pytest.mark.nodes(2)
+def test_command_times_out(cluster):
+    """A command that outlives its own timeout: the harness saves every node's registers and sysrq dump."""
+    cluster.nodes[0].run("sleep 3600", timeout=3)
+
+
+@pytest.mark.nodes(2)
+def test_gets_a_healthy_cluster(cluster):
+    """Runs after the hang scenarios: every node of its cluster answers."""
+    for node in cluster.nodes:
+        assert node.succeed("echo ok").strip() == "ok"

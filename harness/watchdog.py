@@ -1,0 +1,168 @@
+"""Hung nodes, seen and handled from outside the guest.
+
+A task stuck inside a guest kernel cannot be killed from inside the guest, and a paused or spinning node
+answers nothing. So the watchdog works on QEMU: ``dump_node`` saves each vCPU's registers (QMP ``info
+registers -a``) and a sysrq task dump (``alt+sysrq+w`` / ``+l`` typed on the node's keyboard through QMP,
+so it works when SSH does not); ``HangWatchdog`` fires when a test runs past its deadline, names the
+nodes that stopped answering, saves the dumps, and resets the cluster (powers every node off and drops
+the SSH connections) so the test thread, blocked on a node, fails at once instead of holding a CI job.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.console import Finding
+
+log = logging.getLogger(__name__)
+
+#: sysrq keys typed on a node for a dump: w = blocked (D state) tasks, l = backtrace of every active CPU.
+SYSRQ_KEYS = ("w", "l")
+#: Seconds the console gets to print a sysrq dump.
+SYSRQ_SETTLE_S = 3.0
+#: Seconds a node gets to answer ``true`` over SSH before it counts as not answering.
+ANSWER_TIMEOUT_S = 10.0
+
+
+@dataclass
+class NodeDump:
+    """What the watchdog saw of one node: its QEMU state, vCPU registers and the sysrq dump."""
+
+    node: str
+    state: str
+    registers: str
+    sysrq: str
+
+    def text(self) -> str:
+        """The dump as a readable report."""
+        return (f"== {self.node}: QEMU state {self.state}\n\n-- info registers -a\n{self.registers}\n"
+                f"-- sysrq {'+'.join(SYSRQ_KEYS)} (console)\n{self.sysrq}\n")
+
+
+def _monitor_text(node, command: str) -> str:
+    try:
+        return str(node.vm.monitor("human-monitor-command", **{"command-line": command}))
+    except Exception as exc:  # a dead QEMU has no monitor
+        return f"({command} failed: {exc})"
+
+
+def vm_state(node) -> str:
+    """QEMU's run state of the node (``running``, ``paused``, ...) or ``dead``."""
+    if not node.alive():
+        return "dead"
+    try:
+        return str(node.vm.monitor("query-status").get("status", "unknown"))
+    except Exception:
+        return "dead"
+
+
+def dump_node(node) -> NodeDump:
+    """Registers of every vCPU and a sysrq dump of ``node`` (typed through QMP; a paused node's vCPUs do not
+    run, so it gets registers only)."""
+    state = vm_state(node)
+    registers = _monitor_text(node, "info registers -a") if state != "dead" else "(QEMU is gone)"
+    sysrq = "(node not running: no sysrq dump)"
+    if state == "running":
+        before = len(node.console_text())
+        for key in SYSRQ_KEYS:
+            try:
+                node.vm.monitor("send-key", keys=[{"type": "qcode", "data": k} for k in ("alt", "sysrq", key)])
+            except Exception as exc:
+                sysrq = f"(send-key failed: {exc})"
+                break
+        time.sleep(SYSRQ_SETTLE_S)
+        sysrq = node.console_text()[before:] or "(the console printed nothing: interrupts off or the kernel is gone)"
+    return NodeDump(node.name, state, registers, sysrq)
+
+
+def save_dumps(dumps: list[NodeDump], directory: Path) -> list[Path]:
+    """Write each dump to ``<directory>/<node>.hang.txt``; return the paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for dump in dumps:
+        path = directory / f"{dump.node}.hang.txt"
+        path.write_text(dump.text())
+        paths.append(path)
+    return paths
+
+
+def silent_nodes(cluster, since: dict[str, int] | None = None) -> list[Finding]:
+    """A finding for every node that does not answer ``true`` over SSH within ``ANSWER_TIMEOUT_S``:
+    ``lost connection to NODE`` when its QEMU is gone, ``no output from NODE`` when it printed nothing on
+    its console since ``since`` (offsets), else ``NODE stopped answering``."""
+    found = []
+    for node in cluster.nodes:
+        if not node.alive():
+            found.append(Finding(node.name, "lost connection", f"lost connection to {node.name}",
+                                 node.console_tail(30)))
+            continue
+        try:
+            node.run("true", timeout=ANSWER_TIMEOUT_S).check()
+            continue
+        except Exception as exc:
+            reason = str(exc).splitlines()[0]
+        printed = len(node.console_text()) > (since or {}).get(node.name, 0)
+        title = f"{node.name} stopped answering" if printed else f"no output from {node.name}"
+        found.append(Finding(node.name, "hang", title, f"{reason}\n{node.console_tail(30)}"))
+    return found
+
+
+def reset(cluster) -> None:
+    """Power every node off and drop its SSH connection: whatever waits on a node fails at once."""
+    for node in cluster.nodes:
+        try:
+            node.vm.power_off(timeout=5)
+        except Exception as exc:
+            log.warning("%s: power off failed: %s", node.name, exc)
+        try:
+            node.ssh.close()
+        except Exception:
+            pass
+
+
+class HangWatchdog:
+    """Fires once when a test outlives ``timeout`` seconds: finds the silent nodes, dumps every node into
+    ``directory``, then resets the cluster. ``findings`` holds what it found (the test then fails with
+    them); ``cancel`` stops it and waits if it is firing, so a finished test never races a reset."""
+
+    def __init__(self, cluster, timeout: float, directory: Path):
+        self.cluster = cluster
+        self.timeout = timeout
+        self.directory = directory
+        self.findings: list[Finding] = []
+        self.fired = False
+        self._lock = threading.Lock()
+        self._cancelled = threading.Event()
+        self._offsets = {node.name: len(node.console_text()) for node in cluster.nodes}
+        self._thread = threading.Thread(target=self._run, name="phc-hang-watchdog", daemon=True)
+
+    def start(self) -> "HangWatchdog":
+        """Arm the watchdog."""
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        if self._cancelled.wait(self.timeout):
+            return
+        with self._lock:
+            if self._cancelled.is_set():
+                return
+            self.fired = True
+            log.warning("test still running after %gs: dumping and resetting the cluster", self.timeout)
+            silent = silent_nodes(self.cluster, self._offsets)
+            paths = save_dumps([dump_node(node) for node in self.cluster.nodes], self.directory)
+            where = f"\ndumps (registers, sysrq): {', '.join(str(p) for p in paths)}"
+            self.findings = [Finding(f.node, f.kind, f.title, f.excerpt + where) for f in silent] or [
+                Finding("", "timed out", f"test timed out after {self.timeout:g}s (every node still answers)",
+                        "every node answers SSH; a task of the test is stuck (see the sysrq dumps)" + where)]
+            reset(self.cluster)
+
+    def cancel(self) -> None:
+        """Disarm; if the watchdog is firing, wait until it is done."""
+        self._cancelled.set()
+        with self._lock:
+            pass

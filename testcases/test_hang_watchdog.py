@@ -1,0 +1,52 @@
+"""The hang watchdog on real VMs: a paused node, a stuck test and a command timeout are each reported
+within the test timeout with vCPU registers and sysrq dumps saved, the cluster is reset, and the next
+test gets a healthy cluster."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+
+import pytest
+
+from support import REPO, harness_env, leftovers, new_tag, pytest_command
+
+SCENARIO_FILE = REPO / "testcases" / "scenarios" / "scenario_runs.py"
+
+SCENARIOS = ("test_waits_on_a_paused_node", "test_waits_on_a_stuck_command", "test_command_times_out",
+             "test_gets_a_healthy_cluster")
+HANG_TIMEOUT = 20
+
+
+@pytest.mark.xdist_group("hang-watchdog")
+def test_hangs_are_reported_dumped_and_reset(kernel, tmp_path):
+    tag = new_tag()
+    artifacts = tmp_path / "artifacts"
+    others = [f"{SCENARIO_FILE}::{name}" for name in SCENARIOS[1:]]
+    command = pytest_command(f"scenario_runs.py::{SCENARIOS[0]}", kernel, artifacts, *others,
+                             f"--hang-timeout={HANG_TIMEOUT}", "-rA")
+    started = time.monotonic()
+    proc = subprocess.run(command, env=harness_env(tag), capture_output=True, text=True, timeout=900)
+    elapsed = time.monotonic() - started
+    out = proc.stdout
+    assert proc.returncode == 1, out[-4000:]
+    outcomes = {name: verdict for verdict, name in re.findall(r"^(PASSED|FAILED|ERROR) \S+::(test_\w+)", out, re.M)}
+    assert outcomes == {"test_waits_on_a_paused_node": "FAILED", "test_waits_on_a_stuck_command": "FAILED",
+                        "test_command_times_out": "FAILED", "test_gets_a_healthy_cluster": "PASSED"}, out[-4000:]
+    assert f"hang watchdog after {HANG_TIMEOUT}s: no output from node1" in out, out[-4000:]
+    assert f"hang watchdog after {HANG_TIMEOUT}s: test timed out after {HANG_TIMEOUT}s (every node still answers)" in out
+    assert elapsed < 400, f"the nested run took {elapsed:.0f}s"
+
+    def dump(test: str, node: str) -> str:
+        return (artifacts / f"testcases_scenarios_scenario_runs.py_{test}" / f"{node}.hang.txt").read_text()
+
+    paused = dump("test_waits_on_a_paused_node", "node1")
+    assert "QEMU state paused" in paused and "RIP=" in paused and "CPU#0" in paused, paused[:2000]
+    running = dump("test_waits_on_a_paused_node", "node0")
+    assert "QEMU state running" in running and "sysrq: Show Blocked State" in running, running[-2000:]
+    stuck = dump("test_waits_on_a_stuck_command", "node0")
+    assert "sysrq: Show Blocked State" in stuck and "RIP=" in stuck
+    timed_out = dump("test_command_times_out", "node0")
+    assert "QEMU state running" in timed_out and "RIP=" in timed_out
+    assert leftovers(tag) == []
