@@ -39,6 +39,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--boot-timeout", type=float, default=600.0, help="seconds for a cluster to boot")
     group.addoption("--abi", default=None, help="Popcorn ABI profile (ssrg-5.2, rfc-2020); default: from the kernel")
     group.addoption("--mesh-timeout", type=float, default=300.0, help="seconds for the Popcorn mesh to come up")
+    group.addoption("--stress-duration", type=int, default=30,
+                    help="seconds each stress case (testcases/stress) runs (default 30)")
     group.addoption("--hang-timeout", type=float, default=480.0,
                     help="seconds a test may run before the watchdog dumps every node (vCPU registers, sysrq) "
                          "and resets the cluster; @pytest.mark.hang_timeout(s) overrides (default 480)")

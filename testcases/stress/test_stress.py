@@ -1,0 +1,55 @@
+"""Popcorn under load: migrations, page transfers, futexes and process churn, for a duration, from a seed.
+
+Each case runs ``pcn_stress MODE`` (testcases/guest/pcn_stress.c) at node 0 for ``--stress-duration``
+seconds with the run's seed, reports the operations it did (in the test's output and JUnit properties)
+and fails on any failed check, hang or kernel finding. Cases Popcorn fails by a known defect are xfails in
+testcases/popcorn/known_defects.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.guest import parse_checks
+from popcorn.checks import verdict
+
+MODES = {
+    "pingpong": ("ops",),
+    "storm": ("threads_joined", "slots_coherent", "ops"),
+    "rotate": ("threads_joined", "turns_in_order", "no_stall", "ops"),
+    "futex": ("threads_joined", "counter_exact", "no_lost_wakeup", "ops"),
+    "churn": ("ops",),
+}
+#: Seconds a stress program may take beyond its duration (migrations back, joins, the program's own watchdog).
+MARGIN_S = 150
+
+
+def _stress(popcorn, request, mode: str) -> None:
+    duration = request.config.getoption("stress_duration")
+    seed = request.config.getoption("seed", None) or 1
+    node = popcorn.nodes[0]
+    args = (mode, "0", str(len(popcorn.nodes)), f"{duration}:{seed}")
+    result = node.run(popcorn.command("pcn_stress", *args), timeout=duration + MARGIN_S)
+    checks = parse_checks(result.stdout)
+    ops = next((c.got for c in checks if c.check == "ops"), "no ops reported")
+    request.node.user_properties += [("seed", seed), ("ops", ops)]
+    print(f"pcn_stress {' '.join(args)}: {ops}")
+    problems = verdict(popcorn, "pcn_stress", result, checks, 0, MODES[mode])
+    if problems:
+        pytest.fail(f"pcn_stress {' '.join(args)} on {node.name} (seed {seed}):\n  " + "\n  ".join(problems),
+                    pytrace=False)
+
+
+@pytest.mark.xdist_group("popcorn2")
+@pytest.mark.parametrize("mode", list(MODES))
+def test_stress(popcorn, request, mode):
+    """Each stress mode on two nodes."""
+    _stress(popcorn, request, mode)
+
+
+@pytest.mark.nodes(4)
+@pytest.mark.xdist_group("popcorn4")
+@pytest.mark.parametrize("mode", list(MODES))
+def test_stress_4(popcorn, request, mode):
+    """Each stress mode on four nodes (storm, rotate and futex put threads on every node at once)."""
+    _stress(popcorn, request, mode)
