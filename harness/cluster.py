@@ -26,12 +26,15 @@ from harness.backends import get_backend
 from harness.backends.base import VM, VMConfig
 from harness.cleanup import sweep_stale
 from harness.errors import InfraError, UsageError
+from harness.faults import FaultLog, Link, node_groups
 from harness.guest import GUEST_BIN
 from harness.kernel.image import KernelImage, locate_kernel
 from harness.keys import RunKeys, generate_keys
+from harness.netfaults import NetworkFaults
 from harness.network import ClusterNetwork
 from harness.runtime import PREFIX, RunRecord, netns_name, new_run_id, worker_id
 from harness.spec import ClusterSpec
+from harness.watchdog import vm_state
 from harness.ssh import CommandResult, NodeConnection
 
 log = logging.getLogger(__name__)
@@ -75,13 +78,15 @@ class LogReporter:
 class Node:
     """One node of a running cluster: its VM and its SSH connection."""
 
-    def __init__(self, index: int, address: str, mac: str, vm: VM, connection: NodeConnection):
+    def __init__(self, index: int, address: str, mac: str, vm: VM, connection: NodeConnection,
+                 fault_log: FaultLog | None = None):
         self.index = index
         self.name = ClusterSpec.node_name(index)
         self.address = address
         self.mac = mac
         self.vm = vm
         self.ssh = connection
+        self.fault_log = fault_log if fault_log is not None else FaultLog()
 
     def __repr__(self) -> str:
         return f"<Node {self.name} {self.address}>"
@@ -113,6 +118,25 @@ class Node:
     def console_tail(self, lines: int = 30) -> str:
         """The last lines of the node's console."""
         return self.vm.console_tail(lines)
+
+    # -- faults (harness/faults.py); each is recorded in the cluster's fault log ------------------
+
+    def crash(self) -> None:
+        """Power loss, as NixOS's ``crash()``: QEMU quits at once (QMP ``quit``, SIGKILL if it lingers),
+        no shutdown, no flush. The node stays dead; ``Cluster.health`` reports it."""
+        self.fault_log.record("crash", self.name)
+        self.ssh.close()
+        self.vm.power_off()
+
+    def pause(self) -> None:
+        """Freeze the vCPUs (QMP ``stop``): the guest answers nothing, not even pings, until ``resume``."""
+        self.fault_log.record("pause", self.name)
+        self.vm.pause()
+
+    def resume(self) -> None:
+        """Continue the vCPUs after ``pause`` (QMP ``cont``)."""
+        self.fault_log.record("resume", self.name)
+        self.vm.resume()
 
 
 def require_root() -> None:
@@ -149,6 +173,8 @@ class Cluster:
         self.guest_uptime: dict[str, float] = {}
         self._vms: list[VM] = []
         self._started = False
+        self.fault_log = FaultLog()
+        self._network_faults: NetworkFaults | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -287,7 +313,7 @@ class Cluster:
 
     def _connect_all(self) -> None:
         connections = [self._connection(i, vm) for i, vm in enumerate(self._vms)]
-        self.nodes = [Node(i, self.spec.node_address(i), ClusterSpec.node_mac(i), vm, conn)
+        self.nodes = [Node(i, self.spec.node_address(i), ClusterSpec.node_mac(i), vm, conn, self.fault_log)
                       for i, (vm, conn) in enumerate(zip(self._vms, connections))]
         with ThreadPoolExecutor(max_workers=len(connections)) as pool:
             for node, future in [(n, pool.submit(n.ssh.connect, 120.0)) for n in self.nodes]:
@@ -306,6 +332,9 @@ class Cluster:
 
         for node in self.nodes:
             attempt(f"{node.name} ssh", node.ssh.close)
+        if self._network_faults is not None:  # relay threads hold fds in the namespace
+            attempt("network faults", self._network_faults.heal)
+            self._network_faults = None
         if self._vms:
             with ThreadPoolExecutor(max_workers=len(self._vms)) as pool:
                 futures = [(vm, pool.submit(vm.power_off)) for vm in self._vms]
@@ -350,7 +379,8 @@ class Cluster:
             backend.attach(cluster._vm_config(i, cluster.workdir / "initrd.cpio", -1, gdb_ports[i]), pid)
             for i, pid in enumerate(record.qemu_pids)
         ]
-        cluster.nodes = [Node(i, cluster.spec.node_address(i), ClusterSpec.node_mac(i), vm, cluster._connection(i, vm))
+        cluster.nodes = [Node(i, cluster.spec.node_address(i), ClusterSpec.node_mac(i), vm, cluster._connection(i, vm),
+                              cluster.fault_log)
                          for i, vm in enumerate(cluster._vms)]
         if connect:
             for node in cluster.nodes:
@@ -397,6 +427,9 @@ class Cluster:
             if not node.alive():
                 problems.append(f"{node.name}: QEMU exited (code {node.vm.exit_code()})")
                 continue
+            if vm_state(node) == "paused":  # known at once, without waiting for SSH to time out
+                problems.append(f"{node.name}: paused (vCPUs stopped)")
+                continue
             try:
                 node.run("true", timeout=timeout).check()
                 answering.append(node)
@@ -408,6 +441,36 @@ class Cluster:
             if not left or time.monotonic() >= deadline:
                 return problems + [f"guest program left running: {row}" for row in left]
             time.sleep(1)
+
+    # -- network faults (harness/faults.py, harness/netfaults.py) ------------------------------
+
+    def network_faults(self) -> NetworkFaults:
+        """The partitions and link faults applied to this cluster's network."""
+        if self._network_faults is None:
+            self._network_faults = NetworkFaults(self.netns, [n.address for n in self.nodes])
+        return self._network_faults
+
+    def partition(self, groups: list[list]) -> None:
+        """Cut all IPv4 traffic between ``groups`` of nodes (indices, names or addresses), e.g.
+        ``[[0], [1, 2]]``; each group still talks within itself, nodes in no group talk to everyone,
+        and the harness still reaches every node. Replaces an earlier partition."""
+        indices = node_groups(self, groups)
+        self.network_faults().partition(indices)
+        self.fault_log.record("partition", [[self.nodes[i].name for i in g] for g in indices])
+
+    def heal(self, reason: str = "") -> bool:
+        """Remove every partition and link fault; True if there was any (then it is logged, with
+        ``reason`` if given). Paused and crashed nodes stay as they are."""
+        if self.network is None or not self.nodes:
+            return False
+        healed = self.network_faults().heal()  # also finds partition filters another process left
+        if healed:
+            self.fault_log.record("heal", **({"reason": reason} if reason else {}))
+        return healed
+
+    def link(self, node: "Node | str | int") -> Link:
+        """Delay and loss on one node's link: ``cluster.link(1).delay(100)``."""
+        return Link(self, node if isinstance(node, Node) else self.node(node))
 
 
 def leftover_programs(node: Node, timeout: float = 20.0) -> list[str]:

@@ -2,7 +2,9 @@
 
 Each xdist worker keeps one cluster and hands it to test after test; it is rebooted when a test left it
 unhealthy (a node died or stopped answering) or when a test asks for another size. When a test fails,
-every node's console log and dmesg go to ``<artifacts>/<test id>/``.
+every node's console log and dmesg go to ``<artifacts>/<test id>/``. The ``faults`` fixture gives a test a
+``FaultInjector`` seeded from ``--seed`` (random unless given, printed in the header and carried by each
+test's report and JUnit properties); it heals the network at teardown and attaches the fault log.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import random
 import re
 from pathlib import Path
 
@@ -18,6 +21,7 @@ import pytest
 from harness.cluster import Cluster
 from harness.console import ConsoleMark
 from harness.errors import CommandTimeout, HarnessError
+from harness.faults import FaultInjector
 from harness.runtime import state_root
 from harness.guest import with_guest_payload
 from harness.popcorn.bringup import PopcornSupport, bring_up, detect
@@ -44,6 +48,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--hang-timeout", type=float, default=480.0,
                     help="seconds a test may run before the watchdog dumps every node (vCPU registers, sysrq) "
                          "and resets the cluster; @pytest.mark.hang_timeout(s) overrides (default 480)")
+    group.addoption("--seed", type=int, default=os.environ.get(_SEED_ENV) or None,
+                    help="seed of the faults tests choose (default: random, printed in the header)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -61,6 +67,19 @@ def pytest_configure(config: pytest.Config) -> None:
         if kernel:
             config.option.kernel = kernel
             os.environ["POPCORN_HARNESS_KERNEL"] = kernel  # inherited by xdist workers
+
+
+_SEED_ENV = "POPCORN_HARNESS_SEED"
+_INJECTOR = pytest.StashKey[FaultInjector]()
+
+
+@pytest.hookimpl(specname="pytest_configure")
+def pytest_configure_seed(config: pytest.Config) -> None:
+    """Pick the session's fault seed once, in the controller; xdist workers inherit it by environment."""
+    if config.getoption("seed") is None:
+        config.option.seed = random.SystemRandom().randrange(2**32)
+    config.option.seed = int(config.getoption("seed"))
+    os.environ[_SEED_ENV] = str(config.option.seed)
 
 
 def default_kernel() -> str:
@@ -265,3 +284,49 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
     for item in sweep_stale():
         log.warning("removed leftover of a dead run: %s", item)
+
+
+# -- faults ----------------------------------------------------------------------------------------
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Print the session's fault seed once."""
+    seed = config.getoption("seed")
+    return f"fault seed: {seed} (replay the same choices with --seed {seed})"
+
+
+@pytest.fixture
+def seed(request: pytest.FixtureRequest) -> int:
+    """The session's fault seed; the test's JUnit properties carry it."""
+    value = request.config.getoption("seed")
+    request.node.user_properties.append(("seed", value))
+    return value
+
+
+@pytest.fixture
+def faults(request: pytest.FixtureRequest, seed: int, cluster_pool: ClusterPool):
+    """A ``FaultInjector`` on the test's cluster (the ``popcorn`` one if the test uses it), seeded with
+    ``--seed``. At teardown it heals the network (a cluster it cannot heal is discarded) and attaches
+    the fault log to the test as the JUnit property ``faults`` (JSON)."""
+    target = (request.getfixturevalue("popcorn").cluster if "popcorn" in request.fixturenames
+              else request.getfixturevalue("cluster"))
+    injector = FaultInjector(target, seed)
+    request.node.stash[_INJECTOR] = injector
+    yield injector
+    try:
+        target.heal(reason="teardown")
+    except Exception:
+        cluster_pool.discard()  # never hand a half-healed network to the next test
+        raise
+    finally:
+        request.node.user_properties.append(("faults", injector.log.to_json()))
+
+
+@pytest.hookimpl(wrapper=True, specname="pytest_runtest_makereport")
+def pytest_runtest_makereport_faults(item: pytest.Item, call):
+    """A test's call report shows its seed and the faults applied (pytest prints it for failures)."""
+    report = yield
+    injector = item.stash.get(_INJECTOR, None)
+    if injector is not None and report.when == "call":
+        report.sections.append(("faults", injector.log.text()))
+    return report

@@ -1,4 +1,4 @@
-"""``popcorn-harness cluster up|ssh|exec|status|down``: a cluster that outlives the command.
+"""``popcorn-harness cluster up|ssh|exec|status|partition|heal|down``: a cluster that outlives the command.
 
 ``up`` boots a detached cluster and records it under a name (default ``default``); the other
 sub-commands find it by that name, so separate invocations (and separate shells) share it.
@@ -46,6 +46,15 @@ def register(subparsers) -> None:
     status = sub.add_parser("status", help="show each node's VM and SSH state")
     status.add_argument("--name", default=DEFAULT_NAME, help="cluster name")
     status.set_defaults(func=cmd_status)
+
+    part = sub.add_parser("partition", help="cut IPv4 between groups of nodes (stays until heal or down)")
+    part.add_argument("groups", nargs="+", metavar="GROUP", help="comma-separated nodes, e.g. 0 1,2 or node0 node1,node2")
+    part.add_argument("--name", default=DEFAULT_NAME, help="cluster name")
+    part.set_defaults(func=cmd_partition)
+
+    heal = sub.add_parser("heal", help="remove every partition")
+    heal.add_argument("--name", default=DEFAULT_NAME, help="cluster name")
+    heal.set_defaults(func=cmd_heal)
 
     down = sub.add_parser("down", help="stop the cluster and remove everything it created")
     down.add_argument("--name", default=DEFAULT_NAME, help="cluster name")
@@ -157,6 +166,25 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"  {node.name}  {node.address:<12}  {vm:<26}  {ssh}")
     cluster.detach()
     return 1 if unhealthy else 0
+
+
+def cmd_partition(args: argparse.Namespace) -> int:
+    """Partition a detached cluster (kernel filters on its taps: they outlive this command)."""
+    from harness.cluster import Cluster
+
+    cluster = Cluster.attach(args.name, connect=False)
+    cluster.partition([group.split(",") for group in args.groups])
+    print(" | ".join(",".join(group) for group in cluster.fault_log.entries[-1]["target"]))
+    return 0
+
+
+def cmd_heal(args: argparse.Namespace) -> int:
+    """Remove the partition of a detached cluster."""
+    from harness.cluster import Cluster
+
+    cluster = Cluster.attach(args.name, connect=False)
+    print("healed" if cluster.heal() else "nothing to heal")
+    return 0
 
 
 def cmd_down(args: argparse.Namespace) -> int:

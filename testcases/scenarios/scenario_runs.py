@@ -60,3 +60,18 @@ def test_gets_a_healthy_cluster(cluster):
     """Runs after the hang scenarios: every node of its cluster answers."""
     for node in cluster.nodes:
         assert node.succeed("echo ok").strip() == "ok"
+def test_leaves_network_faults(cluster, faults):
+    """Partitions the cluster and slows a link, and leaves both for the fixture's teardown to heal."""
+    faults.partition([[0], [1]])
+    faults.link(0).delay(50)
+    assert cluster.nodes[0].run(f"ping -c 1 -W 2 {cluster.nodes[1].address}", timeout=30).exit_code != 0
+
+
+@pytest.mark.nodes(2)
+def test_finds_the_network_whole(cluster):
+    """Runs after ``test_leaves_network_faults`` on the same cluster: nothing of it is left."""
+    for src, dst in ((0, 1), (1, 0)):
+        result = cluster.nodes[src].run(f"ping -c 3 -W 2 {cluster.nodes[dst].address}", timeout=30)
+        assert result.ok, result.stdout
+        rtt = float(result.stdout.split("min/avg/max = ")[1].split("/")[1])
+        assert rtt < 40, f"the link is still slow: {result.stdout}"

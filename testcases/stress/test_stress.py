@@ -24,15 +24,14 @@ MODES = {
 MARGIN_S = 150
 
 
-def _stress(popcorn, request, mode: str) -> None:
+def _stress(popcorn, request, seed: int, mode: str) -> None:
     duration = request.config.getoption("stress_duration")
-    seed = request.config.getoption("seed", None) or 1
     node = popcorn.nodes[0]
     args = (mode, "0", str(len(popcorn.nodes)), f"{duration}:{seed}")
     result = node.run(popcorn.command("pcn_stress", *args), timeout=duration + MARGIN_S)
     checks = parse_checks(result.stdout)
     ops = next((c.got for c in checks if c.check == "ops"), "no ops reported")
-    request.node.user_properties += [("seed", seed), ("ops", ops)]
+    request.node.user_properties.append(("ops", ops))
     print(f"pcn_stress {' '.join(args)}: {ops}")
     problems = verdict(popcorn, "pcn_stress", result, checks, 0, MODES[mode])
     if problems:
@@ -42,14 +41,14 @@ def _stress(popcorn, request, mode: str) -> None:
 
 @pytest.mark.xdist_group("popcorn2")
 @pytest.mark.parametrize("mode", list(MODES))
-def test_stress(popcorn, request, mode):
+def test_stress(popcorn, request, seed, mode):
     """Each stress mode on two nodes."""
-    _stress(popcorn, request, mode)
+    _stress(popcorn, request, seed, mode)
 
 
 @pytest.mark.nodes(4)
 @pytest.mark.xdist_group("popcorn4")
 @pytest.mark.parametrize("mode", list(MODES))
-def test_stress_4(popcorn, request, mode):
+def test_stress_4(popcorn, request, seed, mode):
     """Each stress mode on four nodes (storm, rotate and futex put threads on every node at once)."""
-    _stress(popcorn, request, mode)
+    _stress(popcorn, request, seed, mode)
