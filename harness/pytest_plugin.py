@@ -2,7 +2,8 @@
 
 Each xdist worker keeps one cluster and hands it to test after test; it is rebooted when a test left it
 unhealthy (a node died or stopped answering) or when a test asks for another size. When a test fails,
-every node's console log and dmesg go to ``<artifacts>/<test id>/``.
+every node's console log and dmesg go to ``<artifacts>/<test id>/``, with a reproduction bundle in
+``bundle/`` (``harness/repro/bundle.py``; ``popcorn-harness repro`` replays it).
 """
 
 from __future__ import annotations
@@ -98,17 +99,37 @@ class ClusterPool:
                 bring_up(self.cluster, self.support.profile, self.config.getoption("mesh_timeout"))
         return self.cluster
 
-    def after_test(self, nodeid: str, failed: bool) -> list[str]:
-        """Save artifacts if the test failed; reboot (discard) an unhealthy cluster. Return its problems."""
+    def begin_test(self) -> ConsoleMark:
+        """Start a test on the current cluster: empty each node's command log; mark the consoles."""
+        for node in self.cluster.nodes:
+            node.commands.clear()
+        return ConsoleMark(self.cluster.nodes)
+
+    def after_test(self, nodeid: str, failed: bool, **details) -> list[str]:
+        """If the test failed, save artifacts and a repro bundle (``details``: findings, message, seed,
+        faults); reboot (discard) an unhealthy cluster. Return its problems."""
         if self.cluster is None:
             return []
         if failed:
-            save_artifacts(self.cluster, _test_dir(self.config.getoption("artifacts"), nodeid))
+            directory = _test_dir(self.config.getoption("artifacts"), nodeid)
+            self._save_bundle(directory / "bundle", nodeid, details)  # first: dmesg below is a command too
+            save_artifacts(self.cluster, directory)
         problems = self.cluster.health()
         if problems:
             log.warning("cluster unhealthy after %s, rebooting: %s", nodeid, "; ".join(problems))
             self.discard()
         return problems
+
+    def _save_bundle(self, directory: Path, nodeid: str, details: dict) -> None:
+        from harness.repro.bundle import save_bundle
+
+        support = self.support
+        popcorn = {"available": support.available, "reason": support.reason, "profile": support.profile.name} \
+            if support is not None else {}
+        try:
+            save_bundle(self.cluster, directory, nodeid, popcorn=popcorn, rootdir=str(self.config.rootpath), **details)
+        except Exception:  # a bundle that cannot be written must not hide the test's own failure
+            log.exception("could not write the repro bundle of %s", nodeid)
 
     def discard(self) -> None:
         """Stop the current cluster (the next ``get`` boots a fresh one)."""
@@ -154,15 +175,31 @@ def _requested_nodes(request: pytest.FixtureRequest) -> int:
     return getattr(request, "param", None) or (marker.args[0] if marker else request.config.getoption("nodes"))
 
 
+def replay_inputs(item: pytest.Item) -> tuple[int | None, list[dict]]:
+    """The seed and fault schedule a bundle records: the ``seed`` and ``fault_schedule`` user properties
+    (``record_property``) of the test, else the ``--seed`` option when a plugin defines it."""
+    properties = dict(item.user_properties)
+    seed = properties.get("seed", item.config.getoption("seed", None))
+    return (int(seed) if seed is not None else None), list(properties.get("fault_schedule") or [])
+
+
 def _after(request: pytest.FixtureRequest, pool: ClusterPool, mark: ConsoleMark) -> None:
-    """After a test: save artifacts on failure, reboot an unhealthy cluster, fail on console findings."""
+    """After a test: save artifacts and a repro bundle on failure, reboot an unhealthy cluster, fail on
+    console findings."""
     findings = mark.findings_since()
     report = getattr(request.node, "rep_call", None)
-    pool.after_test(request.node.nodeid, failed=bool(findings) or (report is not None and report.failed))
+    message = ""
     if findings:
         first = findings[0]
-        pytest.fail(f"kernel failure on {first.node} during the test: {first.title}\n{first.excerpt}"
-                    + "".join(f"\nalso on {f.node}: {f.title}" for f in findings[1:]), pytrace=False)
+        message = (f"kernel failure on {first.node} during the test: {first.title}\n{first.excerpt}"
+                   + "".join(f"\nalso on {f.node}: {f.title}" for f in findings[1:]))
+    elif report is not None and report.failed:
+        message = getattr(getattr(report.longrepr, "reprcrash", None), "message", "") or str(report.longrepr)
+    seed, faults = replay_inputs(request.node)
+    pool.after_test(request.node.nodeid, failed=bool(message) or (report is not None and report.failed),
+                    findings=findings, message=message, seed=seed, faults=faults)
+    if findings:
+        pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture
@@ -170,7 +207,7 @@ def cluster(request: pytest.FixtureRequest, cluster_pool: ClusterPool):
     """A healthy cluster (Popcorn mesh up if the kernel has it): ``@pytest.mark.nodes(n)`` or an
     indirect parameter sets its size."""
     current = cluster_pool.get(_requested_nodes(request))
-    mark = ConsoleMark(current.nodes)
+    mark = cluster_pool.begin_test()
     yield current
     _after(request, cluster_pool, mark)
 
@@ -199,7 +236,7 @@ def popcorn(request: pytest.FixtureRequest, cluster_pool: ClusterPool):
     cluster = cluster_pool.get(_requested_nodes(request))
     if not cluster_pool.support.available:
         pytest.skip(f"needs a Popcorn kernel: {cluster_pool.support.reason}")
-    mark = ConsoleMark(cluster.nodes)
+    mark = cluster_pool.begin_test()
     yield PopcornCluster(cluster, cluster_pool.support)
     _after(request, cluster_pool, mark)
 

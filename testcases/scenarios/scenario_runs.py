@@ -4,11 +4,14 @@ Each one uses the real cluster fixture; the outer test then kills, interrupts or
 checks what it left on the machine.
 """
 
+import contextlib
 import os
 import time
 from pathlib import Path
 
 import pytest
+
+from harness.errors import HarnessError
 
 
 @pytest.mark.nodes(1)
@@ -33,4 +36,16 @@ def test_provokes_a_kernel_warning(cluster):
         node.run(f"echo WARNING > {lkdtm}", timeout=30)
     else:
         node.succeed("echo '<4>WARNING: CPU: 0 PID: 1 at harness/scenario.c:1 provoked+0x0/0x1' > /dev/kmsg")
+    time.sleep(1)
+
+
+@pytest.mark.nodes(2)
+def test_provokes_a_kernel_bug(cluster):
+    """Node1 hits ``BUG()`` through LKDTM; the console watcher fails the test (repro bundle tests)."""
+    node = cluster.nodes[1]
+    lkdtm = "/sys/kernel/debug/provoke-crash/DIRECT"
+    if not node.run(f"test -w {lkdtm}").ok:
+        pytest.skip("the kernel has no LKDTM (CONFIG_LKDTM=y gives /sys/kernel/debug/provoke-crash)")
+    with contextlib.suppress(HarnessError):  # the shell that writes is killed by the oops
+        node.run(f"echo BUG > {lkdtm}", timeout=30)
     time.sleep(1)
