@@ -104,6 +104,13 @@ def tmux(cluster, name: str) -> int:
         subprocess.run(["tmux", "kill-session", "-t", session], env=env, capture_output=True)
 
 
+def _has_probe(spec: ClusterSpec) -> bool:
+    """Popcorn detection needs the ``pcn_probe`` guest program in the image."""
+    from harness.guest import GUEST_BIN
+
+    return f"{GUEST_BIN}/pcn_probe" in (guest for _, guest in spec.extra_files)
+
+
 @contextlib.contextmanager
 def _signals_end_session():
     """SIGTERM and SIGHUP end the session like Ctrl-D does (so the cluster is torn down)."""
@@ -145,7 +152,7 @@ def session(spec: ClusterSpec, *, name: str, popcorn: str = "auto", abi: str | N
             with RichReporter() as reporter:
                 cluster.reporter = reporter
                 cluster.start()
-                if popcorn != "off":
+                if popcorn == "required" or (popcorn == "auto" and _has_probe(cluster.spec)):
                     support = bring_up_if_popcorn(cluster, abi, mesh_timeout, required=popcorn == "required")
             print("\n".join([*describe(cluster, support, name), *notes]), flush=True)
             if use_tmux(use_repl):
