@@ -62,11 +62,16 @@ def cmd_repro(args: argparse.Namespace) -> int:
 
 
 def _replay(bundle, spec, args: argparse.Namespace) -> int:
+    from harness.repro.bundle import repo_state
     from harness.repro.replay import replay, titles_seen
 
     artifacts = (args.artifacts or Path("artifacts") / time.strftime("repro-%Y%m%d-%H%M%S")).resolve()
     print(f"replaying {bundle.nodeid} ({bundle.title or 'no finding'}) {args.runs} time(s); "
           f"kernel {spec.kernel}; artifacts {artifacts}", file=sys.stderr, flush=True)
+    recorded, here = bundle.repo.get("commit", ""), repo_state()["commit"]
+    if recorded and recorded != here:
+        print(f"note: the bundle was recorded at commit {recorded[:12]}{' (dirty)' if bundle.repo.get('dirty') else ''}; "
+              f"this checkout is at {here[:12] or 'no commit'}", file=sys.stderr, flush=True)
     results = replay(bundle, spec, args.runs, artifacts, commands=args.commands)
     hits = sum(result.reproduced for result in results)
     word = "reproduced" if hits else "not reproduced"
