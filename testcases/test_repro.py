@@ -207,18 +207,21 @@ def test_interactive_on_a_terminal_gives_one_tmux_pane_per_node(kernel, tmp_path
     subprocess.run(["tmux", "new-session", "-d", "-s", outer, "-x", "160", "-y", "50", "-c", str(REPO),
                     f"{command} 2>{tmp_path / 'err'}; echo $? > {rc}.tmp; mv {rc}.tmp {rc}"], env=env, check=True)
 
-    def pane(index: int) -> str:
-        return subprocess.run(["tmux", "capture-pane", "-p", "-t", f"{inner}.{index}"], env=env, capture_output=True,
-                              text=True).stdout
+    def tmux(*args: str) -> str:
+        return subprocess.run(["tmux", *args], env=env, capture_output=True, text=True).stdout
 
     try:
         _wait_for(lambda: subprocess.run(["tmux", "has-session", "-t", inner], env=env,
                                          capture_output=True).returncode == 0, 600, "the nodes' tmux session")
-        for index in (0, 1):
-            _wait_for(lambda: f"node{index}:" in pane(index), 120, f"a shell prompt on node{index}")
-            subprocess.run(["tmux", "send-keys", "-t", f"{inner}.{index}", "echo pane-$(hostname)", "Enter"], env=env)
-            _wait_for(lambda: f"pane-node{index}" in pane(index), 60, f"node{index} to answer in its pane")
-            subprocess.run(["tmux", "send-keys", "-t", f"{inner}.{index}", "exit", "Enter"], env=env)
+        panes = tmux("list-panes", "-t", inner, "-F", "#{pane_id}").split()  # ids: indexes shift as panes close
+        assert len(panes) == 2, panes
+        for index, pane in enumerate(panes):
+            _wait_for(lambda: f"node{index}:" in tmux("capture-pane", "-p", "-t", pane), 120, f"node{index}'s prompt")
+            tmux("send-keys", "-t", pane, "echo pane-$(hostname)", "Enter")
+            _wait_for(lambda: f"pane-node{index}" in tmux("capture-pane", "-p", "-t", pane), 60,
+                      f"node{index} to answer in its pane")
+        for pane in panes:
+            tmux("send-keys", "-t", pane, "exit", "Enter")
         _wait_for(rc.exists, 120, "the session to end when every shell has exited")
     finally:
         for session in (inner, outer):
