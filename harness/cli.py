@@ -18,6 +18,7 @@ from harness.errors import HarnessError
 COMMAND_MODULES = (
     "harness.commands.run",
     "harness.commands.cluster",
+    "harness.commands.repro",
     "harness.commands.kernel",
     "harness.commands.clean",
 )

@@ -87,13 +87,20 @@ class Node:
         self.vm = vm
         self.ssh = connection
         self.fault_log = fault_log if fault_log is not None else FaultLog()
+        #: Every ``run`` since the last reset (the pytest plugin clears it per test): a repro bundle's command log.
+        self.commands: list[dict] = []
 
     def __repr__(self) -> str:
         return f"<Node {self.name} {self.address}>"
 
     def run(self, command: str, timeout: float = 60.0, stdin: bytes | None = None) -> CommandResult:
-        """Run a shell command; the result has exit code, stdout and stderr."""
-        return self.ssh.run(command, timeout=timeout, stdin=stdin)
+        """Run a shell command (appended to ``commands``); the result has exit code, stdout and stderr."""
+        entry = {"at": round(time.time(), 3), "command": command, "timeout": timeout, "exit_code": None,
+                 "stdin": stdin is not None}
+        self.commands.append(entry)
+        result = self.ssh.run(command, timeout=timeout, stdin=stdin)
+        entry["exit_code"] = result.exit_code
+        return result
 
     def succeed(self, command: str, timeout: float = 60.0) -> str:
         """Run a command that must exit 0; return its stdout."""
@@ -353,9 +360,9 @@ class Cluster:
 
     @classmethod
     def find_record(cls, name: str) -> RunRecord | None:
-        """The live detached cluster called ``name``, if any."""
+        """The live cluster called ``name`` (``cluster up``, or an interactive session), if any."""
         for record in RunRecord.all():
-            if record.detached and record.name == name and not record.is_stale():
+            if name and record.name == name and not record.is_stale():
                 return record
         return None
 

@@ -4,12 +4,15 @@ Each xdist worker keeps one cluster and hands it to test after test; it is reboo
 unhealthy (a node died or stopped answering) or when a test asks for another size. When a test fails,
 every node's console log and dmesg go to ``<artifacts>/<test id>/``. The ``faults`` fixture gives a test a
 ``FaultInjector`` seeded from ``--seed`` (random unless given, printed in the header and carried by each
-test's report and JUnit properties); it heals the network at teardown and attaches the fault log.
+test's report and JUnit properties); it heals the network at teardown and attaches the fault log. A
+failed test also gets a reproduction bundle in ``bundle/`` (``harness/repro/bundle.py``;
+``popcorn-harness repro`` replays it).
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import random
@@ -124,17 +127,37 @@ class ClusterPool:
                 bring_up(self.cluster, self.support.profile, self.config.getoption("mesh_timeout"))
         return self.cluster
 
-    def after_test(self, nodeid: str, failed: bool) -> list[str]:
-        """Save artifacts if the test failed; reboot (discard) an unhealthy cluster. Return its problems."""
+    def begin_test(self) -> ConsoleMark:
+        """Start a test on the current cluster: empty each node's command log; mark the consoles."""
+        for node in self.cluster.nodes:
+            node.commands.clear()
+        return ConsoleMark(self.cluster.nodes)
+
+    def after_test(self, nodeid: str, failed: bool, **details) -> list[str]:
+        """If the test failed, save artifacts and a repro bundle (``details``: findings, message, seed,
+        faults); reboot (discard) an unhealthy cluster. Return its problems."""
         if self.cluster is None:
             return []
         if failed:
-            save_artifacts(self.cluster, _test_dir(self.config.getoption("artifacts"), nodeid))
+            directory = _test_dir(self.config.getoption("artifacts"), nodeid)
+            self._save_bundle(directory / "bundle", nodeid, details)  # first: dmesg below is a command too
+            save_artifacts(self.cluster, directory)
         problems = self.cluster.health()
         if problems:
             log.warning("cluster unhealthy after %s, rebooting: %s", nodeid, "; ".join(problems))
             self.discard()
         return problems
+
+    def _save_bundle(self, directory: Path, nodeid: str, details: dict) -> None:
+        from harness.repro.bundle import save_bundle
+
+        support = self.support
+        popcorn = {"available": support.available, "reason": support.reason, "profile": support.profile.name} \
+            if support is not None else {}
+        try:
+            save_bundle(self.cluster, directory, nodeid, popcorn=popcorn, rootdir=str(self.config.rootpath), **details)
+        except Exception:  # a bundle that cannot be written must not hide the test's own failure
+            log.exception("could not write the repro bundle of %s", nodeid)
 
     def discard(self) -> None:
         """Stop the current cluster (the next ``get`` boots a fresh one)."""
@@ -210,29 +233,49 @@ def _dump_after_timeout(request: pytest.FixtureRequest, cluster: Cluster | None)
                    _test_dir(request.config.getoption("artifacts"), request.node.nodeid))
 
 
+def replay_inputs(item: pytest.Item) -> tuple[int | None, list[dict]]:
+    """The seed and fault schedule a bundle records: the fault log the ``faults`` fixture attached (JUnit
+    property ``faults``), else the ``--seed`` option."""
+    properties = dict(item.user_properties)
+    log_json = properties.get("faults")
+    if log_json:
+        data = json.loads(log_json)
+        return data.get("seed"), list(data.get("faults") or [])
+    seed = properties.get("seed", item.config.getoption("seed", None))
+    return (int(seed) if seed is not None else None), []
+
+
 def _after(request: pytest.FixtureRequest, pool: ClusterPool, mark: ConsoleMark) -> None:
-    """After a test: save artifacts on failure, reboot an unhealthy cluster or one that showed a kernel
-    failure, and fail the test on console findings. A test that already failed (or xfailed) is not failed
-    a second time in its teardown: the findings go into its report instead."""
-    request.node.phc_watchdog.cancel()
-    if not request.node.phc_watchdog.fired:  # else its dumps are saved already, and the cluster is off
+    """After a test: save artifacts and a repro bundle on failure, reboot an unhealthy cluster or one that
+    showed a kernel failure or a hang, and fail the test on console findings. A test that already failed
+    (or xfailed) is not failed a second time in its teardown: the findings go into its report instead."""
+    watchdog = request.node.phc_watchdog
+    watchdog.cancel()
+    if not watchdog.fired:  # else its dumps are saved already, and the cluster is off
         _dump_after_timeout(request, pool.cluster)
-    findings = mark.findings_since()
+    console = mark.findings_since()
+    findings = watchdog.findings + console
     report = getattr(request.node, "rep_call", None)
     call_failed = report is not None and (report.failed or hasattr(report, "wasxfail"))
-    pool.after_test(request.node.nodeid, failed=bool(findings) or call_failed)
-    if findings and pool.cluster is not None:
+    message = ""
+    if findings:
+        first = findings[0]
+        message = (f"kernel failure on {first.node} during the test: {first.title}\n{first.excerpt}"
+                   + "".join(f"\nalso on {f.node}: {f.title}" for f in findings[1:]))
+    elif report is not None and report.failed:
+        message = getattr(getattr(report.longrepr, "reprcrash", None), "message", "") or str(report.longrepr)
+    seed, faults = replay_inputs(request.node)
+    pool.after_test(request.node.nodeid, failed=bool(message) or call_failed,
+                    findings=findings, message=message, seed=seed, faults=faults)
+    if console and pool.cluster is not None:
         log.warning("kernel failure during %s, rebooting the cluster", request.node.nodeid)
         pool.discard()
-    if not findings:
+    if not console:
         return
-    first = findings[0]
-    text = (f"kernel failure on {first.node} during the test: {first.title}\n{first.excerpt}"
-            + "".join(f"\nalso on {f.node}: {f.title}" for f in findings[1:]))
     if call_failed:
-        request.node.add_report_section("teardown", "kernel findings", text)
+        request.node.add_report_section("teardown", "kernel findings", message)
     else:
-        pytest.fail(text, pytrace=False)
+        pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture
@@ -240,7 +283,7 @@ def cluster(request: pytest.FixtureRequest, cluster_pool: ClusterPool):
     """A healthy cluster (Popcorn mesh up if the kernel has it): ``@pytest.mark.nodes(n)`` or an
     indirect parameter sets its size."""
     current = cluster_pool.get(_requested_nodes(request))
-    mark = ConsoleMark(current.nodes)
+    mark = cluster_pool.begin_test()
     _watch(request, current)
     yield current
     _after(request, cluster_pool, mark)
@@ -270,7 +313,7 @@ def popcorn(request: pytest.FixtureRequest, cluster_pool: ClusterPool):
     cluster = cluster_pool.get(_requested_nodes(request))
     if not cluster_pool.support.available:
         pytest.skip(f"needs a Popcorn kernel: {cluster_pool.support.reason}")
-    mark = ConsoleMark(cluster.nodes)
+    mark = cluster_pool.begin_test()
     _watch(request, cluster)
     yield PopcornCluster(cluster, cluster_pool.support)
     _after(request, cluster_pool, mark)

@@ -30,6 +30,16 @@ def leftovers(tag: str) -> list[str]:
     return found
 
 
+def assert_usage_error(result: subprocess.CompletedProcess, tag: str, expected: str) -> None:
+    """The CLI refused bad input: exit code 2, one line on stderr naming ``expected``, no stdout, no leftovers."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("popcorn-harness: error: ") and expected in lines[0], lines[0]
+    assert result.stdout == ""
+    assert leftovers(tag) == []
+
+
 def new_tag() -> str:
     """A unique worker tag: resources of a subprocess run are named ``phc-<tag>-<run id>``."""
     return "t" + secrets.token_hex(3)

@@ -8,35 +8,26 @@ import sys
 
 import pytest
 
-from support import harness_env, leftovers, new_tag, run_cli
-
-
-def _assert_usage_error(result, tag, expected):
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("popcorn-harness: error: ") and expected in lines[0], lines[0]
-    assert result.stdout == ""
-    assert leftovers(tag) == []
+from support import assert_usage_error, harness_env, leftovers, new_tag, run_cli
 
 
 @pytest.mark.parametrize("nodes", ["0", "33"])
 def test_node_count_out_of_range(kernel, nodes):
     tag = new_tag()
     result = run_cli("cluster", "up", "--nodes", nodes, "--kernel", kernel, "--name", tag, env=harness_env(tag))
-    _assert_usage_error(result, tag, "--nodes must be between 1 and 32")
+    assert_usage_error(result, tag, "--nodes must be between 1 and 32")
 
 
 def test_missing_kernel_file(tmp_path):
     tag = new_tag()
     result = run_cli("cluster", "up", "--kernel", str(tmp_path / "nope"), "--name", tag, env=harness_env(tag))
-    _assert_usage_error(result, tag, "kernel not found")
+    assert_usage_error(result, tag, "kernel not found")
 
 
 def test_non_kernel_file():
     tag = new_tag()
     result = run_cli("cluster", "up", "--kernel", "/etc/passwd", "--name", tag, env=harness_env(tag))
-    _assert_usage_error(result, tag, "is not an x86 kernel image")
+    assert_usage_error(result, tag, "is not an x86 kernel image")
 
 
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="unshare (util-linux) missing")
@@ -45,19 +36,19 @@ def test_no_root_rights(kernel):
     # An unmapped user namespace: same files readable, but the effective uid is no longer 0.
     result = subprocess.run(["unshare", "--user", sys.executable, "-m", "harness", "cluster", "up", "--kernel", kernel,
                              "--name", tag], env=harness_env(tag), capture_output=True, text=True, timeout=120)
-    _assert_usage_error(result, tag, "needs root")
+    assert_usage_error(result, tag, "needs root")
 
 
 def test_no_qemu_installed(kernel):
     tag = new_tag()
     result = run_cli("cluster", "up", "--kernel", kernel, "--name", tag, env=harness_env(tag, PATH="/usr/sbin:/sbin"))
-    _assert_usage_error(result, tag, "qemu-system-x86_64 not found")
+    assert_usage_error(result, tag, "qemu-system-x86_64 not found")
 
 
 def test_unknown_cluster_name_is_a_usage_error():
     tag = new_tag()
     result = run_cli("cluster", "status", "--name", tag, env=harness_env(tag))
-    _assert_usage_error(result, tag, f"no cluster named '{tag}' is up")
+    assert_usage_error(result, tag, f"no cluster named '{tag}' is up")
 
 
 @pytest.mark.parametrize("args", [[], ["cluster"], ["cluster", "up"], ["cluster", "exec"], ["clean"]])

@@ -2,6 +2,8 @@
 
 ``up`` boots a detached cluster and records it under a name (default ``default``); the other
 sub-commands find it by that name, so separate invocations (and separate shells) share it.
+``up --interactive`` keeps it attached instead: gdb stubs, a shell on each node (tmux panes, or a Python
+REPL with ``--repl``), and the cluster is gone when the shell ends (``harness/interactive.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ def register(subparsers) -> None:
                     help="bring the Popcorn mesh up (insmod msg_socket.ko everywhere, verify node info)")
     up.add_argument("--abi", help="Popcorn ABI profile (default: from the kernel)")
     up.add_argument("--mesh-timeout", type=float, default=300.0, metavar="S", help="seconds for the mesh (default 300)")
+    up.add_argument("--interactive", action="store_true",
+                    help="gdb stubs on, Popcorn mesh up when the kernel has it, a shell on each node (tmux panes); "
+                         "the cluster is removed when the shell ends")
+    up.add_argument("--repl", action="store_true",
+                    help="with --interactive: a Python REPL (cluster, node0, node1...) instead of tmux panes")
     up.set_defaults(func=cmd_up)
 
     ssh = sub.add_parser("ssh", help="open a shell on a node")
@@ -68,6 +75,13 @@ def cmd_up(args: argparse.Namespace) -> int:
     from harness.progress import RichReporter
 
     spec = spec_from_args(args)
+    if args.repl and not args.interactive:
+        raise UsageError("--repl goes with --interactive")
+    if args.interactive:
+        from harness.interactive import session
+
+        return session(spec, name=args.name, popcorn="required" if args.popcorn else "auto", abi=args.abi,
+                       mesh_timeout=args.mesh_timeout, use_repl=args.repl)
     if Cluster.find_record(args.name):
         raise UsageError(f"a cluster named {args.name!r} is already up (popcorn-harness cluster down --name {args.name})")
     cluster = Cluster(spec, detached=True, name=args.name)
@@ -92,21 +106,13 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def _popcorn_up(cluster, args: argparse.Namespace, reporter) -> None:
     """Detect Popcorn and bring the mesh up; a non-Popcorn kernel is a one-line error (cluster removed)."""
-    from harness.errors import UsageError
-    from harness.popcorn.bringup import bring_up, detect
+    from harness.popcorn.bringup import bring_up_if_popcorn
 
     try:
-        support = detect(cluster, args.abi)
-        if not support.available:
-            raise UsageError(f"--popcorn: {support.reason}")
-        for node in cluster.nodes:
-            reporter.phase(node.name, f"loading {support.profile.module}.ko")
-        bring_up(cluster, support.profile, args.mesh_timeout)
+        bring_up_if_popcorn(cluster, args.abi, args.mesh_timeout, required=True, reporter=reporter)
     except BaseException:
         cluster.stop()
         raise
-    for node in cluster.nodes:
-        reporter.phase(node.name, f"Popcorn node {node.index} online ({support.profile.name})")
 
 
 def cmd_ssh(args: argparse.Namespace) -> int:

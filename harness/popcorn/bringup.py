@@ -143,3 +143,23 @@ def bring_up(cluster, profile: AbiProfile, timeout: float = 180.0) -> list[dict]
     """Load the message layer on every node, wait for the mesh, verify it; return each node's probe."""
     wait_for_mesh(cluster, timeout, load_module_everywhere(cluster, profile))
     return verify_mesh(cluster, profile)
+
+
+def bring_up_if_popcorn(cluster, abi: str | None = None, timeout: float = 300.0, *, required: bool = False,
+                        reporter=None) -> PopcornSupport:
+    """Detect Popcorn and, when the kernel has it, bring the mesh up (each node's phase goes to ``reporter``,
+    default the cluster's); a non-Popcorn kernel is a ``UsageError`` when ``required``, else returned as is."""
+    from harness.errors import UsageError
+
+    reporter = reporter or cluster.reporter
+    support = detect(cluster, abi)
+    if not support.available:
+        if required:
+            raise UsageError(f"--popcorn: {support.reason}")
+        return support
+    for node in cluster.nodes:
+        reporter.phase(node.name, f"loading {support.profile.module}.ko")
+    bring_up(cluster, support.profile, timeout)
+    for node in cluster.nodes:
+        reporter.phase(node.name, f"Popcorn node {node.index} online ({support.profile.name})")
+    return support

@@ -4,11 +4,14 @@ Each one uses the real cluster fixture; the outer test then kills, interrupts or
 checks what it left on the machine.
 """
 
+import contextlib
 import os
 import time
 from pathlib import Path
 
 import pytest
+
+from harness.errors import HarnessError
 
 
 @pytest.mark.nodes(1)
@@ -75,3 +78,15 @@ def test_finds_the_network_whole(cluster):
         assert result.ok, result.stdout
         rtt = float(result.stdout.split("min/avg/max = ")[1].split("/")[1])
         assert rtt < 40, f"the link is still slow: {result.stdout}"
+
+
+@pytest.mark.nodes(2)
+def test_provokes_a_kernel_bug(cluster):
+    """Node1 hits ``BUG()`` through LKDTM; the console watcher fails the test (repro bundle tests)."""
+    node = cluster.nodes[1]
+    lkdtm = "/sys/kernel/debug/provoke-crash/DIRECT"
+    if not node.run(f"test -w {lkdtm}").ok:
+        pytest.skip("the kernel has no LKDTM (CONFIG_LKDTM=y gives /sys/kernel/debug/provoke-crash)")
+    with contextlib.suppress(HarnessError):  # the shell that writes is killed by the oops
+        node.run(f"echo BUG > {lkdtm}", timeout=30)
+    time.sleep(1)
