@@ -1,5 +1,5 @@
-"""Mark the cases of ``known_defects.KNOWN_DEFECTS`` as strict expected failures; reboot a cluster whose
-kernel got tainted (a BUG, oops or WARN). (A guest program left running is the harness's own health check.)"""
+"""Reboot a cluster whose kernel got tainted (a BUG, oops or WARN). (A guest program left running is the
+harness's own health check; the known-defect xfails are applied in testcases/conftest.py.)"""
 
 from __future__ import annotations
 
@@ -7,19 +7,7 @@ import logging
 
 import pytest
 
-from .known_defects import KNOWN_DEFECTS, RACY_DEFECTS
-
 log = logging.getLogger(__name__)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Add ``xfail(reason=...)`` to every test named in a defects table (strict for the known ones)."""
-    for item in items:
-        name = getattr(item, "originalname", None) or item.name
-        for table, strict in ((KNOWN_DEFECTS, True), (RACY_DEFECTS, False)):
-            reason = table.get(item.name) or table.get(name)
-            if reason:
-                item.add_marker(pytest.mark.xfail(strict=strict, reason=reason))
 
 
 def _tainted(cluster) -> list[str]:

@@ -87,6 +87,23 @@ KNOWN_DEFECTS: dict[str, str] = {
         "ran on a stale page copy and saw no waiter; the program's watchdog exit then hits the origin spin "
         "(process_server.c:859-867); seen in 5 of 5 runs (sysrq-w: remote threads in wait_at_station <- "
         "process_server_do_futex_at_remote)",
+    # -- stress and faults (testcases/stress) --
+    **{f"test_stress{suffix}[storm]": (
+        "page-fault deadlock under concurrent migration: threads going origin -> node -> origin while the "
+        "origin's main thread waits for them (FUTEX_WAIT on a thread's tid word) deadlock in Popcorn's fault "
+        "handling: at the origin the waiter sits in D state in __start_fault_handling <- "
+        "page_server_handle_pte_fault <- get_user_pages_fast <- get_futex_key, on the remote node the "
+        "threads sit in D state in __start_fault_handling <- __handle_localfault_at_remote for the same page "
+        "(kernel/popcorn/page_server.c); nothing moves until the program's watchdog exits, which then hits "
+        "the origin spin (process_server.c:859-867, sysrq-l: R in __process_remote_works); seen in 3 of 3 "
+        "runs on 2 and 4 nodes") for suffix in ("", "_4")},
+    **{f"test_crash_of_the_remote_node_ends_the_program[{mode}]": (
+        "no failure detection: a remote node that dies without closing its TCP connections (power off) is "
+        "never noticed; msg_layer/socket.c recv_handler blocks in kernel_recvmsg without keepalive or "
+        "timeout, nothing marks the node offline, and the migrated thread's origin task waits in "
+        "__process_remote_works for good (process_server.c:861 'continue' on every 1 s timeout): the program "
+        "at the origin never ends (the origin itself still answers); seen in 2 of 2 runs") for mode in
+        ("pingpong", "rotate")},
 }
 
 RACY_DEFECTS: dict[str, str] = {
