@@ -1,13 +1,15 @@
 """The pytest face of the harness: options, the per-worker cluster pool, artifacts on failure.
 
 Each xdist worker keeps one cluster and hands it to test after test; it is rebooted when a test left it
-unhealthy (a node died or stopped answering) or when a test asks for another size. When a test fails,
-every node's console log and dmesg go to ``<artifacts>/<test id>/``.
+unhealthy (a node died or stopped answering), when its kernels reported a failure, or when a test asks
+for another size. When a test fails, every node's console log and dmesg, and the kernel findings
+(``findings.json``), go to ``<artifacts>/<test id>/``. Crash detection: ``harness.crash.plugin``.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import re
@@ -16,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from harness.cluster import Cluster
-from harness.console import ConsoleMark
+from harness.crash import plugin as crash_plugin
+from harness.crash.symbolize import SymbolTable
 from harness.errors import HarnessError
 from harness.runtime import state_root
 from harness.guest import with_guest_payload
@@ -44,6 +47,8 @@ def pytest_configure(config: pytest.Config) -> None:
     """Resolve the kernel once (in the controller), set the JUnit path, register markers."""
     config.addinivalue_line("markers", "nodes(n): the test needs a cluster of n nodes")
     config.addinivalue_line("markers", "xdist_group(name): run in the same xdist worker as its group")
+    if not config.pluginmanager.has_plugin("harness-crash"):
+        config.pluginmanager.register(crash_plugin, "harness-crash")  # expect_crash, fail on kernel findings
     artifacts = Path(config.getoption("artifacts")).resolve()
     config.option.artifacts = str(artifacts)
     if not getattr(config.option, "xmlpath", None) and not hasattr(config, "workerinput"):
@@ -77,6 +82,14 @@ class ClusterPool:
         self.config = config
         self.cluster: Cluster | None = None
         self.support: PopcornSupport | None = None
+        self._symbols: list[SymbolTable | None] = []
+
+    @property
+    def symbols(self) -> SymbolTable | None:
+        """The kernel's System.map symbols (read once), or None without one."""
+        if not self._symbols:
+            self._symbols.append(SymbolTable.for_kernel(self.config.getoption("kernel")))
+        return self._symbols[0]
 
     def spec(self, nodes: int) -> ClusterSpec:
         """The spec for a cluster of ``nodes`` from the command-line options, with the guest programs."""
@@ -98,15 +111,19 @@ class ClusterPool:
                 bring_up(self.cluster, self.support.profile, self.config.getoption("mesh_timeout"))
         return self.cluster
 
-    def after_test(self, nodeid: str, failed: bool) -> list[str]:
-        """Save artifacts if the test failed; reboot (discard) an unhealthy cluster. Return its problems."""
+    def after_test(self, nodeid: str, failed: bool, findings=()) -> list[str]:
+        """Save artifacts (and ``findings.json``) if the test failed; reboot (discard) an unhealthy
+        cluster or one whose kernels reported failures (``findings``). Return its problems."""
         if self.cluster is None:
             return []
         if failed:
-            save_artifacts(self.cluster, _test_dir(self.config.getoption("artifacts"), nodeid))
+            directory = _test_dir(self.config.getoption("artifacts"), nodeid)
+            save_artifacts(self.cluster, directory)
+            (directory / "findings.json").write_text(json.dumps([f.to_dict() for f in findings], indent=2) + "\n")
         problems = self.cluster.health()
-        if problems:
-            log.warning("cluster unhealthy after %s, rebooting: %s", nodeid, "; ".join(problems))
+        if problems or findings:
+            log.warning("cluster unhealthy after %s, rebooting: %s", nodeid,
+                        "; ".join(problems + [f.summary() for f in findings]))
             self.discard()
         return problems
 
@@ -154,15 +171,12 @@ def _requested_nodes(request: pytest.FixtureRequest) -> int:
     return getattr(request, "param", None) or (marker.args[0] if marker else request.config.getoption("nodes"))
 
 
-def _after(request: pytest.FixtureRequest, pool: ClusterPool, mark: ConsoleMark) -> None:
-    """After a test: save artifacts on failure, reboot an unhealthy cluster, fail on console findings."""
-    findings = mark.findings_since()
+def _after(request: pytest.FixtureRequest, pool: ClusterPool) -> None:
+    """After a test: save artifacts on failure, reboot an unhealthy cluster (kernel findings fail the
+    test in ``harness.crash.plugin``)."""
     report = getattr(request.node, "rep_call", None)
-    pool.after_test(request.node.nodeid, failed=bool(findings) or (report is not None and report.failed))
-    if findings:
-        first = findings[0]
-        pytest.fail(f"kernel failure on {first.node} during the test: {first.title}\n{first.excerpt}"
-                    + "".join(f"\nalso on {f.node}: {f.title}" for f in findings[1:]), pytrace=False)
+    pool.after_test(request.node.nodeid, failed=report is not None and report.failed,
+                    findings=crash_plugin.collect(request.node))
 
 
 @pytest.fixture
@@ -170,9 +184,9 @@ def cluster(request: pytest.FixtureRequest, cluster_pool: ClusterPool):
     """A healthy cluster (Popcorn mesh up if the kernel has it): ``@pytest.mark.nodes(n)`` or an
     indirect parameter sets its size."""
     current = cluster_pool.get(_requested_nodes(request))
-    mark = ConsoleMark(current.nodes)
+    crash_plugin.start(request.node, current.nodes, cluster_pool.symbols)
     yield current
-    _after(request, cluster_pool, mark)
+    _after(request, cluster_pool)
 
 
 class PopcornCluster:
@@ -199,9 +213,9 @@ def popcorn(request: pytest.FixtureRequest, cluster_pool: ClusterPool):
     cluster = cluster_pool.get(_requested_nodes(request))
     if not cluster_pool.support.available:
         pytest.skip(f"needs a Popcorn kernel: {cluster_pool.support.reason}")
-    mark = ConsoleMark(cluster.nodes)
+    crash_plugin.start(request.node, cluster.nodes, cluster_pool.symbols)
     yield PopcornCluster(cluster, cluster_pool.support)
-    _after(request, cluster_pool, mark)
+    _after(request, cluster_pool)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

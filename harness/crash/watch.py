@@ -1,0 +1,72 @@
+"""Watch a cluster's nodes during one test: console reports and new taint, as findings.
+
+``ConsoleMark`` remembers where each node's console stood; ``findings_since`` parses only what was
+printed after it. ``CrashWatch`` adds the taint comparison and the test's node id; the pytest plugin
+makes one per test.
+"""
+
+from __future__ import annotations
+
+import time
+
+from harness.crash import taint
+from harness.crash.parser import parse
+from harness.crash.report import Finding
+from harness.crash.symbolize import SymbolTable
+
+
+class ConsoleMark:
+    """Console positions of a cluster's nodes at one moment."""
+
+    def __init__(self, nodes, test: str = "", symbols: SymbolTable | None = None):
+        self.nodes = list(nodes)
+        self.test = test
+        self.symbols = symbols
+        self.offsets = {node.name: len(node.console_text()) for node in self.nodes}
+
+    def findings_since(self, node: str | None = None) -> list[Finding]:
+        """Reports printed on any node (or on ``node``) since the mark."""
+        found = []
+        for each in self.nodes:
+            if node is None or each.name == node:
+                offset = self.offsets.get(each.name, 0)
+                found += parse(each.console_text()[offset:], each.name, self.test, self.symbols, booted=offset > 0)
+        return found
+
+
+class CrashWatch:
+    """Everything that went wrong on a cluster's kernels during one test."""
+
+    def __init__(self, nodes, test: str = "", symbols: SymbolTable | None = None):
+        self.mark = ConsoleMark(nodes, test, symbols)
+        self.taint_before = taint.read_all(self.mark.nodes)
+
+    def findings(self) -> list[Finding]:
+        """Console reports since the start, then taints no report on the same node explains."""
+        found = self.mark.findings_since()
+        after = taint.read_all(self.mark.nodes)
+        explained = {finding.node for finding in found}
+        return found + taint.new_taint_findings(self.taint_before, after, explained, self.mark.test)
+
+    def wait(self, node: str | None = None, timeout: float = 120.0, quiet: float = 3.0) -> list[Finding]:
+        """Wait until a console report appears (on ``node``, or any node), then until that console has
+        been quiet for ``quiet`` seconds or its node died, so the report is complete; return the
+        reports. Returns an empty list at ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.mark.findings_since(node)
+            if found:
+                wait_quiet(next(each for each in self.mark.nodes if each.name == found[0].node), quiet, deadline)
+                return self.mark.findings_since(node)
+            time.sleep(0.5)
+        return []
+
+
+def wait_quiet(node, seconds: float, until: float) -> None:
+    """Wait until ``node``'s console has not grown for ``seconds`` (or the node died, or ``until``,
+    a ``time.monotonic()`` deadline, passed): a report is printed in several bursts."""
+    size, since = len(node.console_text()), time.monotonic()
+    while time.monotonic() < until and node.alive() and time.monotonic() - since < seconds:
+        time.sleep(0.25)
+        if len(node.console_text()) != size:
+            size, since = len(node.console_text()), time.monotonic()
