@@ -1,0 +1,84 @@
+"""Crash detection on real VMs: LKDTM failures provoked on node1 of a 2-node cluster are found with
+their exact title, type and node; a crash fails only the test that provoked it.
+
+Needs a kernel with LKDTM and debugfs (the CI kernel); on others (Debian's stock kernel) these tests
+skip and say so. The titles are the ones verified on the CI kernel's captures (testcases/unit/data/crash/).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from harness.crash import lkdtm
+from support import harness_env, leftovers, new_tag, pytest_command
+
+#: LKDTM type -> (title, type) of the first report.
+EXPECTED = {
+    "BUG": ("kernel BUG in lkdtm_BUG", "bug"),
+    "WARNING": ("WARNING in lkdtm_WARNING", "warning"),
+    "EXCEPTION": ("BUG: unable to handle kernel NULL pointer dereference in lkdtm_EXCEPTION", "null-deref"),
+    "PANIC": ("kernel panic: dumptest", "panic"),
+    "SOFTLOCKUP": ("BUG: soft lockup in lkdtm_SOFTLOCKUP", "hang"),
+    # lkdtm_HUNG_TASK tail-calls schedule(): the hung task's stack shows its caller
+    "HUNG_TASK": ("INFO: task hung in direct_entry", "hang"),
+}
+
+
+def _require_lkdtm(node, crashtype: str) -> None:
+    offered = lkdtm.available_types(node)
+    if not offered:
+        pytest.skip(f"kernel has no LKDTM ({lkdtm.DIRECT} missing; CONFIG_LKDTM is off, e.g. Debian's stock kernel)")
+    if crashtype not in offered:
+        pytest.skip(f"this kernel's LKDTM has no {crashtype}")
+
+
+@pytest.mark.nodes(2)
+@pytest.mark.xdist_group("crash")
+@pytest.mark.parametrize("crashtype", list(EXPECTED))
+def test_provoked_crash_is_found_with_title_type_and_node(cluster, expect_crash, crashtype):
+    node = cluster.nodes[1]
+    _require_lkdtm(node, crashtype)
+    lkdtm.provoke(node, crashtype)
+    findings = expect_crash.wait("node1", timeout=150)
+    assert findings, f"no report on node1 within 150s; console tail:\n{node.console_tail(40)}"
+    first = findings[0]
+    assert (first.title, first.type, first.node, first.corrupted) == (*EXPECTED[crashtype], "node1", False), \
+        first.excerpt
+    assert first.test.endswith(f"[{crashtype}]")
+    assert expect_crash.findings("node0") == []
+
+
+def _junit_outcomes(path) -> dict[str, tuple[str, str]]:
+    """Test name -> (outcome, message) from a JUnit XML file."""
+    outcomes = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        problem = next((child for child in case if child.tag in ("failure", "error", "skipped")), None)
+        outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}.get(
+            problem.tag if problem is not None else "", "passed")
+        outcomes[case.get("name")] = (outcome, problem.get("message", "") if problem is not None else "")
+    return outcomes
+
+
+@pytest.mark.xdist_group("crash-nested")
+def test_a_crash_fails_only_the_test_that_provoked_it(kernel, tmp_path):
+    tag = new_tag()
+    artifacts = tmp_path / "artifacts"
+    proc = subprocess.run(pytest_command("scenario_crash.py", kernel, artifacts), env=harness_env(tag),
+                          capture_output=True, text=True, timeout=900)
+    outcomes = _junit_outcomes(artifacts / "junit.xml")
+    first, second = outcomes["test_provokes_a_kernel_bug"], outcomes["test_next_test_gets_a_healthy_cluster"]
+    if first[0] == "skipped":
+        pytest.skip(first[1])
+    assert first[0] == "failed" and "kernel failure on node1 during the test: kernel BUG in lkdtm_BUG" in first[1], \
+        proc.stdout[-3000:]
+    assert second == ("passed", ""), proc.stdout[-3000:]
+    saved = artifacts / "testcases_scenarios_scenario_crash.py_test_provokes_a_kernel_bug"
+    findings = json.loads((saved / "findings.json").read_text())
+    assert [(f["title"], f["type"], f["node"]) for f in findings] == [("kernel BUG in lkdtm_BUG", "bug", "node1")]
+    assert findings[0]["test"].endswith("scenario_crash.py::test_provokes_a_kernel_bug")
+    assert "kernel BUG at drivers/misc/lkdtm/bugs.c" in findings[0]["excerpt"]
+    assert leftovers(tag) == []
