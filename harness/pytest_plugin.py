@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+from functools import cached_property
 from pathlib import Path
 
 import pytest
@@ -82,14 +83,11 @@ class ClusterPool:
         self.config = config
         self.cluster: Cluster | None = None
         self.support: PopcornSupport | None = None
-        self._symbols: list[SymbolTable | None] = []
 
-    @property
+    @cached_property
     def symbols(self) -> SymbolTable | None:
         """The kernel's System.map symbols (read once), or None without one."""
-        if not self._symbols:
-            self._symbols.append(SymbolTable.for_kernel(self.config.getoption("kernel")))
-        return self._symbols[0]
+        return SymbolTable.for_kernel(self.config.getoption("kernel"))
 
     def spec(self, nodes: int) -> ClusterSpec:
         """The spec for a cluster of ``nodes`` from the command-line options, with the guest programs."""
@@ -172,11 +170,11 @@ def _requested_nodes(request: pytest.FixtureRequest) -> int:
 
 
 def _after(request: pytest.FixtureRequest, pool: ClusterPool) -> None:
-    """After a test: save artifacts on failure, reboot an unhealthy cluster (kernel findings fail the
-    test in ``harness.crash.plugin``)."""
+    """After a test: save artifacts on failure or unexpected kernel findings (also under xfail), reboot an
+    unhealthy cluster (the findings fail the test in ``harness.crash.plugin``)."""
     report = getattr(request.node, "rep_call", None)
-    pool.after_test(request.node.nodeid, failed=report is not None and report.failed,
-                    findings=crash_plugin.collect(request.node))
+    failed = (report is not None and report.failed) or bool(crash_plugin.unexpected(request.node))
+    pool.after_test(request.node.nodeid, failed=failed, findings=crash_plugin.collect(request.node))
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """Crash detection on real VMs: LKDTM failures provoked on node1 of a 2-node cluster are found with
-their exact title, type and node; a crash fails only the test that provoked it.
+their exact title, type and node; a crash fails only the test that provoked it; a taint nothing on
+the console explains is a finding.
 
 Needs a kernel with LKDTM and debugfs (the CI kernel); on others (Debian's stock kernel) these tests
 skip and say so. The titles are the ones verified on the CI kernel's captures (testcases/unit/data/crash/).
@@ -14,6 +15,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from harness.crash import lkdtm
+from harness.crash.watch import CrashWatch
 from support import harness_env, leftovers, new_tag, pytest_command
 
 #: LKDTM type -> (title, type) of the first report.
@@ -50,6 +52,19 @@ def test_provoked_crash_is_found_with_title_type_and_node(cluster, expect_crash,
         first.excerpt
     assert first.test.endswith(f"[{crashtype}]")
     assert expect_crash.findings("node0") == []
+
+
+@pytest.mark.xdist_group("crash")
+def test_a_taint_without_a_console_report_is_a_finding(cluster_pool):
+    """Root may add taint bits by hand (U, "taint requested by userspace"): no console report explains it."""
+    cluster = cluster_pool.get(2)
+    watch = CrashWatch(cluster.nodes, "taint-test")
+    cluster.nodes[1].succeed("echo 64 > /proc/sys/kernel/tainted")
+    findings = watch.findings()
+    assert [(f.title, f.type, f.node, f.test) for f in findings] == [
+        ("kernel tainted: U (taint requested by userspace)", "taint", "node1", "taint-test")]
+    cluster_pool.after_test("taint-test", failed=False, findings=findings)
+    assert cluster_pool.cluster is None, "a cluster with findings is rebooted"
 
 
 def _junit_outcomes(path) -> dict[str, tuple[str, str]]:
