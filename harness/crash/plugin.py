@@ -64,9 +64,9 @@ class ExpectedCrash:
     def __init__(self, item: pytest.Item):
         self.item = item
 
-    def wait(self, node: str | None = None, timeout: float = 120.0) -> list[Finding]:
-        """Wait for a report on ``node`` (or any node) and return the reports so far (empty on timeout)."""
-        return self.item.stash[WATCH].wait(node, timeout)
+    def wait(self, node: str | None = None, timeout: float = 120.0, title: str | None = None) -> list[Finding]:
+        """Wait for a report (with ``title``, if given) on ``node`` (or any node); return the reports so far."""
+        return self.item.stash[WATCH].wait(node, timeout, title=title)
 
     def findings(self, node: str | None = None) -> list[Finding]:
         """Console reports since the test started, on ``node`` or every node."""

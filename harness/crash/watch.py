@@ -11,7 +11,7 @@ import time
 
 from harness.crash import taint
 from harness.crash.parser import parse
-from harness.crash.report import Finding
+from harness.crash.report import Finding, verdict
 from harness.crash.symbolize import SymbolTable
 
 
@@ -42,25 +42,44 @@ class CrashWatch:
         self.taint_before = taint.read_all(self.mark.nodes)
 
     def findings(self) -> list[Finding]:
-        """Console reports since the start, then taints no report on the same node explains."""
+        """Console reports since the start; then, for nodes without a report, new taint and the
+        infrastructure verdicts: a node that answered before the test and no longer does is "lost
+        connection" (or "no output" when its console stayed silent too)."""
         found = self.mark.findings_since()
         after = taint.read_all(self.mark.nodes)
         explained = {finding.node for finding in found}
-        return found + taint.new_taint_findings(self.taint_before, after, explained, self.mark.test)
+        found += taint.new_taint_findings(self.taint_before, after, explained, self.mark.test)
+        return found + [self._verdict(node) for node in self.mark.nodes
+                        if node.name not in explained and self._lost(node, after)]
 
-    def wait(self, node: str | None = None, timeout: float = 120.0, quiet: float = 3.0) -> list[Finding]:
-        """Wait until a console report appears (on ``node``, or any node), then until that console has
-        been quiet for ``quiet`` seconds or its node died, so the report is complete; return the
-        reports. Returns an empty list at ``timeout``."""
+    def _lost(self, node, after: dict[str, int | None]) -> bool:
+        if self.taint_before.get(node.name) is None or after.get(node.name) is not None:
+            return False
+        try:  # one more chance: a slow answer is not a lost node
+            return not node.alive() or not node.run("true", timeout=20).ok
+        except Exception:
+            return True
+
+    def _verdict(self, node) -> Finding:
+        printed = len(node.console_text()) > self.mark.offsets.get(node.name, 0)
+        kind = "lost-connection" if printed or not node.alive() else "no-output"
+        return verdict(kind, node.name, self.mark.test, node.console_tail(20))
+
+    def wait(self, node: str | None = None, timeout: float = 120.0, quiet: float = 3.0,
+             title: str | None = None) -> list[Finding]:
+        """Wait until a console report appears (on ``node``, or any node; with ``title``, a report with
+        that title), then until that console has been quiet for ``quiet`` seconds or its node died, so
+        the report is complete; return the reports so far. Returns what there is at ``timeout``."""
         deadline = time.monotonic() + timeout
+        found = []
         while time.monotonic() < deadline:
             found = self.mark.findings_since(node)
-            if found:
-                wait_quiet(next(each for each in self.mark.nodes if each.name == found[0].node), quiet, deadline)
+            match = [f for f in found if title is None or f.title == title]
+            if match:
+                wait_quiet(next(each for each in self.mark.nodes if each.name == match[0].node), quiet, deadline)
                 return self.mark.findings_since(node)
             time.sleep(0.5)
-        return []
-
+        return found
 
 def wait_quiet(node, seconds: float, until: float) -> None:
     """Wait until ``node``'s console has not grown for ``seconds`` (or the node died, or ``until``,

@@ -92,3 +92,19 @@ def test_a_second_boot_banner_after_the_mark_is_an_unexpected_reboot():
     mark = ConsoleMark([node])
     node.text += "SeaBIOS (version 1.16.2-debian-1.16.2-1)\n[    0.000000] Linux version 6.1.0 (gcc 12) #1 SMP\n"
     assert [(f.title, f.type) for f in mark.findings_since()] == [("unexpected reboot", "reboot")]
+
+
+def test_lockdep_report_names_the_function_taking_the_lock():
+    """Lockdep's format (6.1): the culprit is the ``at:`` of the lock being acquired."""
+    report = """[   10.1] ============================================
+[   10.1] WARNING: possible recursive locking detected
+[   10.1] 6.1.192 #1 Not tainted
+[   10.1] --------------------------------------------
+[   10.1] sh/59 is trying to acquire lock:
+[   10.1] ffffffff81af35f8 (lock_me_up){+.+.}-{2:2}, at: culprit_fn+0x11/0x1c
+[   10.1]
+[   10.1] but task is already holding lock:
+[   10.1] ffffffff81af35f8 (lock_me_up){+.+.}-{2:2}, at: holder_fn+0x11/0x1c
+"""
+    [finding] = parse(report)
+    assert (finding.title, finding.type) == ("possible deadlock in culprit_fn", "lockdep")

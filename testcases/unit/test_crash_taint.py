@@ -55,3 +55,40 @@ def test_finding_round_trips_through_json():
     assert Finding.from_dict(json.loads(json.dumps(finding.to_dict()))) == finding
     lost = verdict("lost-connection", "node1", "t.py::test_x")
     assert (lost.title, lost.type, lost.node) == ("lost connection to node", "lost-connection", "node1")
+
+
+class VMNode:
+    """A node whose console, liveness and SSH answers a test sets."""
+
+    def __init__(self, name, taint="0\n"):
+        self.name, self.text, self.taint, self.up = name, "[    1.0] booted\n", taint, True
+
+    def console_text(self):
+        return self.text
+
+    def console_tail(self, lines=30):
+        return "\n".join(self.text.splitlines()[-lines:])
+
+    def alive(self):
+        return self.up
+
+    def run(self, command, timeout):
+        if self.taint is None:
+            raise TimeoutError("no SSH channel")
+        return Result(self.taint)
+
+
+def test_a_node_that_stops_answering_is_a_verdict_unless_a_report_explains_it():
+    from harness.crash.watch import CrashWatch
+
+    quiet, chatty, reported, dead, fine = (VMNode(n) for n in ("node0", "node1", "node2", "node3", "node4"))
+    watch = CrashWatch([quiet, chatty, reported, dead, fine], test="t.py::test_x")
+    quiet.taint = chatty.taint = reported.taint = None
+    chatty.text += "[    2.0] lkdtm: Performing direct entry HARDLOCKUP\n"
+    reported.text += "[    2.0] watchdog: BUG: soft lockup - CPU#0 stuck for 26s! [sh:60]\n"
+    dead.up = False
+    found = [(f.node, f.title, f.type) for f in watch.findings()]
+    assert found == [("node2", "BUG: soft lockup in corrupted", "hang"),
+                     ("node0", "no output from node", "no-output"),
+                     ("node1", "lost connection to node", "lost-connection"),
+                     ("node3", "lost connection to node", "lost-connection")]
