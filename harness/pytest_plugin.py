@@ -1,12 +1,13 @@
 """The pytest face of the harness: options, the per-worker cluster pool, artifacts on failure.
 
 Each xdist worker keeps one cluster and hands it to test after test; it is rebooted when a test left it
-unhealthy (a node died or stopped answering) or when a test asks for another size. When a test fails,
-every node's console log and dmesg go to ``<artifacts>/<test id>/``. The ``faults`` fixture gives a test a
-``FaultInjector`` seeded from ``--seed`` (random unless given, printed in the header and carried by each
-test's report and JUnit properties); it heals the network at teardown and attaches the fault log. A
-failed test also gets a reproduction bundle in ``bundle/`` (``harness/repro/bundle.py``;
-``popcorn-harness repro`` replays it).
+unhealthy (a node died, is paused or stopped answering, a guest program is left running), when its kernels
+reported a failure (crash detection: ``harness.crash.plugin``) or a test hung (``harness.watchdog``), or
+when a test asks for another size. When a test fails, every node's console log and dmesg, the kernel
+findings (``findings.json``) and a reproduction bundle (``bundle/``, ``harness/repro/bundle.py``;
+``popcorn-harness repro`` replays it) go to ``<artifacts>/<test id>/``. The ``faults`` fixture gives a
+test a ``FaultInjector`` seeded from ``--seed`` (random unless given, printed in the header and carried
+by each test's report and JUnit properties); it heals the network at teardown and attaches the fault log.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import logging
 import os
 import random
 import re
+from functools import cached_property
 from pathlib import Path
 
 import pytest
 
 from harness.cluster import Cluster
-from harness.console import ConsoleMark
+from harness.crash import plugin as crash_plugin
+from harness.crash.symbolize import SymbolTable
 from harness.errors import CommandTimeout, HarnessError
 from harness.faults import FaultInjector
 from harness.runtime import state_root
@@ -60,6 +63,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "nodes(n): the test needs a cluster of n nodes")
     config.addinivalue_line("markers", "hang_timeout(s): seconds before the hang watchdog fires for this test")
     config.addinivalue_line("markers", "xdist_group(name): run in the same xdist worker as its group")
+    if not config.pluginmanager.has_plugin("harness-crash"):
+        config.pluginmanager.register(crash_plugin, "harness-crash")  # expect_crash, fail on kernel findings
     artifacts = Path(config.getoption("artifacts")).resolve()
     config.option.artifacts = str(artifacts)
     if not getattr(config.option, "xmlpath", None) and not hasattr(config, "workerinput"):
@@ -107,6 +112,11 @@ class ClusterPool:
         self.cluster: Cluster | None = None
         self.support: PopcornSupport | None = None
 
+    @cached_property
+    def symbols(self) -> SymbolTable | None:
+        """The kernel's System.map symbols (read once), or None without one."""
+        return SymbolTable.for_kernel(self.config.getoption("kernel"))
+
     def spec(self, nodes: int) -> ClusterSpec:
         """The spec for a cluster of ``nodes`` from the command-line options, with the guest programs."""
         return with_guest_payload(ClusterSpec(nodes=nodes, kernel=self.config.getoption("kernel"),
@@ -127,24 +137,26 @@ class ClusterPool:
                 bring_up(self.cluster, self.support.profile, self.config.getoption("mesh_timeout"))
         return self.cluster
 
-    def begin_test(self) -> ConsoleMark:
-        """Start a test on the current cluster: empty each node's command log; mark the consoles."""
+    def begin_test(self) -> None:
+        """Start a test on the current cluster: empty each node's command log (a repro bundle's)."""
         for node in self.cluster.nodes:
             node.commands.clear()
-        return ConsoleMark(self.cluster.nodes)
 
-    def after_test(self, nodeid: str, failed: bool, **details) -> list[str]:
-        """If the test failed, save artifacts and a repro bundle (``details``: findings, message, seed,
-        faults); reboot (discard) an unhealthy cluster. Return its problems."""
+    def after_test(self, nodeid: str, failed: bool, findings=(), **details) -> list[str]:
+        """If the test failed, save artifacts, ``findings.json`` and a repro bundle (``details``: message,
+        seed, faults); reboot (discard) an unhealthy cluster or one whose kernels reported failures
+        (``findings``). Return its problems."""
         if self.cluster is None:
             return []
         if failed:
             directory = _test_dir(self.config.getoption("artifacts"), nodeid)
-            self._save_bundle(directory / "bundle", nodeid, details)  # first: dmesg below is a command too
-            save_artifacts(self.cluster, directory)
+            self._save_bundle(directory / "bundle", nodeid, dict(details, findings=list(findings)))
+            save_artifacts(self.cluster, directory)  # after the bundle: its dmesg is a logged command too
+            (directory / "findings.json").write_text(json.dumps([f.to_dict() for f in findings], indent=2) + "\n")
         problems = self.cluster.health()
-        if problems:
-            log.warning("cluster unhealthy after %s, rebooting: %s", nodeid, "; ".join(problems))
+        if problems or findings:
+            log.warning("cluster unhealthy after %s, rebooting: %s", nodeid,
+                        "; ".join(problems + [f.summary() for f in findings]))
             self.discard()
         return problems
 
@@ -176,7 +188,7 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     watchdog = getattr(item, "phc_watchdog", None)
     if report.when == "call" and watchdog is not None and watchdog.fired:
         watchdog.cancel()  # waits until its findings are complete
-        titles = "; ".join(f.title for f in watchdog.findings)
+        titles = "; ".join(f.summary() for f in watchdog.findings)
         if report.failed or report.passed:
             report.outcome = "failed"
             report.longrepr = f"hang watchdog after {watchdog.timeout:g}s: {titles}\n" + "\n".join(
@@ -221,7 +233,7 @@ def _watch(request: pytest.FixtureRequest, cluster: Cluster) -> HangWatchdog:
     marker = request.node.get_closest_marker("hang_timeout")
     timeout = marker.args[0] if marker else request.config.getoption("hang_timeout")
     directory = _test_dir(request.config.getoption("artifacts"), request.node.nodeid)
-    request.node.phc_watchdog = HangWatchdog(cluster, timeout, directory).start()
+    request.node.phc_watchdog = HangWatchdog(cluster, timeout, directory, request.node.nodeid).start()
     return request.node.phc_watchdog
 
 
@@ -245,37 +257,28 @@ def replay_inputs(item: pytest.Item) -> tuple[int | None, list[dict]]:
     return (int(seed) if seed is not None else None), []
 
 
-def _after(request: pytest.FixtureRequest, pool: ClusterPool, mark: ConsoleMark) -> None:
-    """After a test: save artifacts and a repro bundle on failure, reboot an unhealthy cluster or one that
-    showed a kernel failure or a hang, and fail the test on console findings. A test that already failed
-    (or xfailed) is not failed a second time in its teardown: the findings go into its report instead."""
-    watchdog = request.node.phc_watchdog
+def _after(request: pytest.FixtureRequest, pool: ClusterPool) -> None:
+    """After a test: stop its hang watchdog, save artifacts and a repro bundle on failure or unexpected
+    kernel findings (also under xfail), reboot an unhealthy cluster or one with findings. (The findings
+    fail the test in ``harness.crash.plugin``; the watchdog's in ``pytest_runtest_makereport``.)"""
+    item = request.node
+    watchdog = item.phc_watchdog
     watchdog.cancel()
-    if not watchdog.fired:  # else its dumps are saved already, and the cluster is off
+    findings = crash_plugin.collect(item)
+    if watchdog.fired:  # its dumps are saved and it powered the nodes off: their silence is its doing
+        findings = watchdog.findings + [f for f in findings if f.type not in ("lost-connection", "no-output")]
+    else:
         _dump_after_timeout(request, pool.cluster)
-    console = mark.findings_since()
-    findings = watchdog.findings + console
-    report = getattr(request.node, "rep_call", None)
-    call_failed = report is not None and (report.failed or hasattr(report, "wasxfail"))
-    message = ""
+    report = getattr(item, "rep_call", None)
+    failed = (report is not None and report.failed) or bool(crash_plugin.unexpected(item)) or watchdog.fired
     if findings:
-        first = findings[0]
-        message = (f"kernel failure on {first.node} during the test: {first.title}\n{first.excerpt}"
-                   + "".join(f"\nalso on {f.node}: {f.title}" for f in findings[1:]))
+        message = crash_plugin.failure_message(findings)
     elif report is not None and report.failed:
         message = getattr(getattr(report.longrepr, "reprcrash", None), "message", "") or str(report.longrepr)
-    seed, faults = replay_inputs(request.node)
-    pool.after_test(request.node.nodeid, failed=bool(message) or call_failed,
-                    findings=findings, message=message, seed=seed, faults=faults)
-    if console and pool.cluster is not None:
-        log.warning("kernel failure during %s, rebooting the cluster", request.node.nodeid)
-        pool.discard()
-    if not console:
-        return
-    if call_failed:
-        request.node.add_report_section("teardown", "kernel findings", message)
     else:
-        pytest.fail(message, pytrace=False)
+        message = ""
+    seed, faults = replay_inputs(item)
+    pool.after_test(item.nodeid, failed=failed, findings=findings, message=message, seed=seed, faults=faults)
 
 
 @pytest.fixture
@@ -283,10 +286,11 @@ def cluster(request: pytest.FixtureRequest, cluster_pool: ClusterPool):
     """A healthy cluster (Popcorn mesh up if the kernel has it): ``@pytest.mark.nodes(n)`` or an
     indirect parameter sets its size."""
     current = cluster_pool.get(_requested_nodes(request))
-    mark = cluster_pool.begin_test()
+    cluster_pool.begin_test()
+    crash_plugin.start(request.node, current.nodes, cluster_pool.symbols)
     _watch(request, current)
     yield current
-    _after(request, cluster_pool, mark)
+    _after(request, cluster_pool)
 
 
 class PopcornCluster:
@@ -313,10 +317,11 @@ def popcorn(request: pytest.FixtureRequest, cluster_pool: ClusterPool):
     cluster = cluster_pool.get(_requested_nodes(request))
     if not cluster_pool.support.available:
         pytest.skip(f"needs a Popcorn kernel: {cluster_pool.support.reason}")
-    mark = cluster_pool.begin_test()
+    cluster_pool.begin_test()
+    crash_plugin.start(request.node, cluster.nodes, cluster_pool.symbols)
     _watch(request, cluster)
     yield PopcornCluster(cluster, cluster_pool.support)
-    _after(request, cluster_pool, mark)
+    _after(request, cluster_pool)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.console import Finding
+from harness.crash.report import Finding, verdict
 
 log = logging.getLogger(__name__)
 
@@ -90,15 +90,14 @@ def save_dumps(dumps: list[NodeDump], directory: Path) -> list[Path]:
     return paths
 
 
-def silent_nodes(cluster, since: dict[str, int] | None = None) -> list[Finding]:
-    """A finding for every node that does not answer ``true`` over SSH within ``ANSWER_TIMEOUT_S``:
-    ``lost connection to NODE`` when its QEMU is gone, ``no output from NODE`` when it printed nothing on
-    its console since ``since`` (offsets), else ``NODE stopped answering``."""
+def silent_nodes(cluster, since: dict[str, int] | None = None, test: str = "") -> list[Finding]:
+    """A verdict for every node that does not answer ``true`` over SSH within ``ANSWER_TIMEOUT_S``:
+    ``no output from node`` when it printed nothing on its console since ``since`` (offsets), else
+    ``lost connection to node`` (also when its QEMU is gone)."""
     found = []
     for node in cluster.nodes:
         if not node.alive():
-            found.append(Finding(node.name, "lost connection", f"lost connection to {node.name}",
-                                 node.console_tail(30)))
+            found.append(verdict("lost-connection", node.name, test, "QEMU is gone\n" + node.console_tail(30)))
             continue
         try:
             node.run("true", timeout=ANSWER_TIMEOUT_S).check()
@@ -106,8 +105,8 @@ def silent_nodes(cluster, since: dict[str, int] | None = None) -> list[Finding]:
         except Exception as exc:
             reason = str(exc).splitlines()[0]
         printed = len(node.console_text()) > (since or {}).get(node.name, 0)
-        title = f"{node.name} stopped answering" if printed else f"no output from {node.name}"
-        found.append(Finding(node.name, "hang", title, f"{reason}\n{node.console_tail(30)}"))
+        found.append(verdict("lost-connection" if printed else "no-output", node.name, test,
+                             f"{reason}\n{node.console_tail(30)}"))
     return found
 
 
@@ -129,8 +128,9 @@ class HangWatchdog:
     ``directory``, then resets the cluster. ``findings`` holds what it found (the test then fails with
     them); ``cancel`` stops it and waits if it is firing, so a finished test never races a reset."""
 
-    def __init__(self, cluster, timeout: float, directory: Path):
+    def __init__(self, cluster, timeout: float, directory: Path, test: str = ""):
         self.cluster = cluster
+        self.test = test
         self.timeout = timeout
         self.directory = directory
         self.findings: list[Finding] = []
@@ -153,12 +153,15 @@ class HangWatchdog:
                 return
             self.fired = True
             log.warning("test still running after %gs: dumping and resetting the cluster", self.timeout)
-            silent = silent_nodes(self.cluster, self._offsets)
+            silent = silent_nodes(self.cluster, self._offsets, self.test)
             paths = save_dumps([dump_node(node) for node in self.cluster.nodes], self.directory)
             where = f"\ndumps (registers, sysrq): {', '.join(str(p) for p in paths)}"
-            self.findings = [Finding(f.node, f.kind, f.title, f.excerpt + where) for f in silent] or [
-                Finding("", "timed out", f"test timed out after {self.timeout:g}s (every node still answers)",
-                        "every node answers SSH; a task of the test is stuck (see the sysrq dumps)" + where)]
+            for finding in silent:
+                finding.excerpt += where
+            self.findings = silent or [Finding(
+                title="test timed out (every node still answers)", type="hang", test=self.test,
+                excerpt=f"still running after {self.timeout:g}s; every node answers SSH, so a task of the test "
+                        f"is stuck (see the sysrq dumps){where}")]
             reset(self.cluster)
 
     def cancel(self) -> None:

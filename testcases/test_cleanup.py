@@ -83,6 +83,6 @@ def test_kernel_warning_on_the_console_fails_the_test(kernel, tmp_path):
     tag = new_tag()
     proc, saved = _run_scenario("test_provokes_a_kernel_warning", kernel, tmp_path, tag)
     assert proc.returncode == 1, proc.stdout[-3000:]
-    assert "kernel failure on node0 during the test: WARNING: CPU: 0 PID:" in proc.stdout, proc.stdout[-3000:]
+    assert "kernel failure on node0 during the test: WARNING in " in proc.stdout, proc.stdout[-3000:]
     assert "WARNING: CPU: 0" in (saved / "node0.console.log").read_text()
     assert leftovers(tag) == []

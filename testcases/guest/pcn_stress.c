@@ -9,8 +9,9 @@
  *   rotate    one thread per node (the main thread at the origin) takes turns writing one shared page:
  *             the page moves from node to node on every write.
  *   futex     one thread per node contends for a lock of our own (an atomic word, FUTEX_WAIT/WAKE
- *             private, 1 s timed waits) and increments a counter under it; a timed-out wait that finds the
- *             lock free is a lost wakeup.
+ *             private, 1 s timed waits, so a lost wakeup costs a second, not the run) and increments a
+ *             counter under it; the timed-out waits that found the lock free are reported, not judged
+ *             (under contention a waiter can also starve for a second: it is not proof of a lost wakeup).
  *   churn     a child process is forked, migrates to a node chosen by the seed and back, and exits 42;
  *             again and again.
  * Every mode prints "ops" (operations done, the figure a stress test reports) and its own checks; the
@@ -308,9 +309,10 @@ static void mode_futex(void)
 		  "%ld of %d never did (node 0: %ld, node 1: %ld)", idle, phc_nr_nodes, per_thread[0], per_thread[1]);
 	phc_check("counter_exact", guarded == sum, "the guarded counter (read at the origin) equals the increments made",
 		  "%ld vs %ld", guarded, sum);
-	phc_check("no_lost_wakeup", lost_wakeups == 0, "no timed-out wait found the lock free", "%ld",
-		  lost_wakeups);
-	report_ops(sum, guarded != sum, "lock acquisitions");
+	char what[96];
+
+	snprintf(what, sizeof(what), "lock acquisitions (%ld timed-out waits found the lock free)", lost_wakeups);
+	report_ops(sum, guarded != sum, what);
 }
 
 /* ---- churn ---- */

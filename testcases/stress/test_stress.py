@@ -17,7 +17,7 @@ MODES = {
     "pingpong": ("ops",),
     "storm": ("threads_joined", "slots_coherent", "ops"),
     "rotate": ("threads_joined", "turns_in_order", "no_stall", "ops"),
-    "futex": ("threads_joined", "every_node_got_the_lock", "counter_exact", "no_lost_wakeup", "ops"),
+    "futex": ("threads_joined", "every_node_got_the_lock", "counter_exact", "ops"),
     "churn": ("ops",),
 }
 #: Seconds a stress program may take beyond its duration (migrations back, joins, the program's own watchdog).

@@ -34,7 +34,7 @@ def _bundle(tmp_path, **changes):
         kernel={"path": "/k/artifact", "release": "5.2.21", "manifest": {"key": "abc", "kernel_release": "5.2.21"}},
         commands={"node0": [{"at": 2.0, "command": "/opt/phc/bin/pcn_migrate --to 1", "timeout": 60, "exit_code": 1}],
                   "node1": [{"at": 1.0, "command": "insmod /lib/modules/x.ko", "timeout": 30, "exit_code": 0}]},
-        findings=[Finding("node1", "kernel BUG", "kernel BUG at kernel/popcorn/page_server.c:623!", "..."),
+        findings=[Finding(title="kernel BUG at kernel/popcorn/page_server.c:623!", type="bug", node="node1", excerpt="..."),
                   {"title": "Kernel panic - not syncing: Fatal exception", "node": "node1"}, CrashFinding()],
         message="kernel failure on node1 during the test", seed=1234,
         faults=[{"at": 0.5, "kind": "partition", "nodes": ["node1"]}], popcorn={"available": True, "profile": "ssrg-5.2"},

@@ -1,0 +1,91 @@
+"""Watch a cluster's nodes during one test: console reports and new taint, as findings.
+
+``ConsoleMark`` remembers where each node's console stood; ``findings_since`` parses only what was
+printed after it. ``CrashWatch`` adds the taint comparison and the test's node id; the pytest plugin
+makes one per test.
+"""
+
+from __future__ import annotations
+
+import time
+
+from harness.crash import taint
+from harness.crash.parser import parse
+from harness.crash.report import Finding, verdict
+from harness.crash.symbolize import SymbolTable
+
+
+class ConsoleMark:
+    """Console positions of a cluster's nodes at one moment."""
+
+    def __init__(self, nodes, test: str = "", symbols: SymbolTable | None = None):
+        self.nodes = list(nodes)
+        self.test = test
+        self.symbols = symbols
+        self.offsets = {node.name: len(node.console_text()) for node in self.nodes}
+
+    def findings_since(self, node: str | None = None) -> list[Finding]:
+        """Reports printed on any node (or on ``node``) since the mark."""
+        found = []
+        for each in self.nodes:
+            if node is None or each.name == node:
+                offset = self.offsets.get(each.name, 0)
+                found += parse(each.console_text()[offset:], each.name, self.test, self.symbols, booted=offset > 0)
+        return found
+
+
+class CrashWatch:
+    """Everything that went wrong on a cluster's kernels during one test."""
+
+    def __init__(self, nodes, test: str = "", symbols: SymbolTable | None = None):
+        self.mark = ConsoleMark(nodes, test, symbols)
+        self.taint_before = taint.read_all(self.mark.nodes)
+
+    def findings(self) -> list[Finding]:
+        """Console reports since the start; then, for nodes without a report, new taint and the
+        infrastructure verdicts: a node that answered before the test and no longer does is "lost
+        connection" (or "no output" when its console stayed silent too)."""
+        found = self.mark.findings_since()
+        after = taint.read_all(self.mark.nodes)
+        explained = {finding.node for finding in found}
+        found += taint.new_taint_findings(self.taint_before, after, explained, self.mark.test)
+        return found + [self._verdict(node) for node in self.mark.nodes
+                        if node.name not in explained and self._lost(node, after)]
+
+    def _lost(self, node, after: dict[str, int | None]) -> bool:
+        if self.taint_before.get(node.name) is None or after.get(node.name) is not None:
+            return False
+        try:  # one more chance: a slow answer is not a lost node
+            return not node.alive() or not node.run("true", timeout=20).ok
+        except Exception:
+            return True
+
+    def _verdict(self, node) -> Finding:
+        printed = len(node.console_text()) > self.mark.offsets.get(node.name, 0)
+        kind = "lost-connection" if printed or not node.alive() else "no-output"
+        return verdict(kind, node.name, self.mark.test, node.console_tail(20))
+
+    def wait(self, node: str | None = None, timeout: float = 120.0, quiet: float = 3.0,
+             title: str | None = None) -> list[Finding]:
+        """Wait until a console report appears (on ``node``, or any node; with ``title``, a report with
+        that title), then until that console has been quiet for ``quiet`` seconds or its node died, so
+        the report is complete; return the reports so far. Returns what there is at ``timeout``."""
+        deadline = time.monotonic() + timeout
+        found = []
+        while time.monotonic() < deadline:
+            found = self.mark.findings_since(node)
+            match = [f for f in found if title is None or f.title == title]
+            if match:
+                wait_quiet(next(each for each in self.mark.nodes if each.name == match[0].node), quiet, deadline)
+                return self.mark.findings_since(node)
+            time.sleep(0.5)
+        return found
+
+def wait_quiet(node, seconds: float, until: float) -> None:
+    """Wait until ``node``'s console has not grown for ``seconds`` (or the node died, or ``until``,
+    a ``time.monotonic()`` deadline, passed): a report is printed in several bursts."""
+    size, since = len(node.console_text()), time.monotonic()
+    while time.monotonic() < until and node.alive() and time.monotonic() - since < seconds:
+        time.sleep(0.25)
+        if len(node.console_text()) != size:
+            size, since = len(node.console_text()), time.monotonic()

@@ -1,0 +1,27 @@
+"""Scenario for the crash-detection test, run in a nested pytest (never collected by the main run):
+the first test crashes node1's kernel (LKDTM BUG) and passes on its own, so only the console watcher
+can fail it; the second must get a healthy, freshly booted cluster."""
+
+import time
+
+import pytest
+
+from harness.crash import lkdtm
+
+
+@pytest.mark.nodes(2)
+def test_provokes_a_kernel_bug(cluster):
+    node = cluster.nodes[1]
+    if "BUG" not in lkdtm.available_types(node):
+        pytest.skip(f"kernel has no LKDTM ({lkdtm.DIRECT} missing)")
+    lkdtm.provoke(node, "BUG")
+    deadline = time.monotonic() + 60
+    while "---[ end trace" not in node.console_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+@pytest.mark.nodes(2)
+def test_next_test_gets_a_healthy_cluster(cluster):
+    for node in cluster.nodes:
+        assert node.succeed("cat /proc/sys/kernel/tainted").strip() == "0", node.name
+        assert "kernel BUG" not in node.console_text(), node.name

@@ -1,0 +1,115 @@
+"""Crash detection on real VMs: LKDTM failures provoked on node1 of a 2-node cluster are found with
+their exact title, type and node; a crash fails only the test that provoked it; a taint nothing on
+the console explains is a finding, and so is a node that locks up without a word.
+
+Needs a kernel with LKDTM and debugfs (the CI kernel); on others (Debian's stock kernel) these tests
+skip and say so. The titles are the ones verified on the CI kernel's captures (testcases/unit/data/crash/).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from harness.crash import lkdtm
+from harness.crash.watch import CrashWatch
+from support import harness_env, leftovers, new_tag, pytest_command
+
+#: LKDTM type -> (title, type) of its report. On one vCPU the soft lockup (20 s) races the RCU stall
+#: detector (21 s): either may come first, so the test waits for the expected title.
+EXPECTED = {
+    "BUG": ("kernel BUG in lkdtm_BUG", "bug"),
+    "WARNING": ("WARNING in lkdtm_WARNING", "warning"),
+    "EXCEPTION": ("BUG: unable to handle kernel NULL pointer dereference in lkdtm_EXCEPTION", "null-deref"),
+    "PANIC": ("kernel panic: dumptest", "panic"),
+    "SOFTLOCKUP": ("BUG: soft lockup in lkdtm_SOFTLOCKUP", "hang"),
+    # lkdtm_HUNG_TASK tail-calls schedule(): the hung task's stack shows its caller
+    "HUNG_TASK": ("INFO: task hung in direct_entry", "hang"),
+}
+
+
+def _require_lkdtm(node, crashtype: str) -> None:
+    offered = lkdtm.available_types(node)
+    if not offered:
+        pytest.skip(f"kernel has no LKDTM ({lkdtm.DIRECT} missing; CONFIG_LKDTM is off, e.g. Debian's stock kernel)")
+    if crashtype not in offered:
+        pytest.skip(f"this kernel's LKDTM has no {crashtype}")
+
+
+@pytest.mark.nodes(2)
+@pytest.mark.xdist_group("crash")
+@pytest.mark.parametrize("crashtype", list(EXPECTED))
+def test_provoked_crash_is_found_with_title_type_and_node(cluster, expect_crash, crashtype):
+    node = cluster.nodes[1]
+    _require_lkdtm(node, crashtype)
+    title, kind = EXPECTED[crashtype]
+    lkdtm.provoke(node, crashtype)
+    findings = expect_crash.wait("node1", timeout=150, title=title)
+    found = [f for f in findings if f.title == title]
+    assert found, f"no {title!r} on node1 within 150s, found {[f.title for f in findings]}; console tail:\n" \
+                  + node.console_tail(40)
+    assert (found[0].type, found[0].node, found[0].corrupted) == (kind, "node1", False), found[0].excerpt
+    assert found[0].test.endswith(f"[{crashtype}]")
+    assert expect_crash.findings("node0") == []
+
+
+@pytest.mark.xdist_group("crash")
+def test_a_taint_without_a_console_report_is_a_finding(cluster_pool):
+    """Root may add taint bits by hand (U, "taint requested by userspace"): no console report explains it."""
+    cluster = cluster_pool.get(2)
+    watch = CrashWatch(cluster.nodes, "taint-test")
+    cluster.nodes[1].succeed("echo 64 > /proc/sys/kernel/tainted")
+    findings = watch.findings()
+    assert [(f.title, f.type, f.node, f.test) for f in findings] == [
+        ("kernel tainted: U (taint requested by userspace)", "taint", "node1", "taint-test")]
+    cluster_pool.after_test("taint-test", failed=False, findings=findings)
+    assert cluster_pool.cluster is None, "a cluster with findings is rebooted"
+
+
+@pytest.mark.xdist_group("crash")
+def test_a_node_that_locks_up_silently_is_a_lost_connection(cluster_pool):
+    """LKDTM HARDLOCKUP: with one vCPU spinning with interrupts off and no hard-lockup detector, nothing
+    reports it; the node just stops answering."""
+    cluster = cluster_pool.get(2)
+    _require_lkdtm(cluster.nodes[1], "HARDLOCKUP")
+    watch = CrashWatch(cluster.nodes, "hardlockup-test")
+    lkdtm.provoke(cluster.nodes[1], "HARDLOCKUP")
+    findings = watch.findings()
+    assert [(f.title, f.type, f.node) for f in findings] == [("lost connection to node", "lost-connection", "node1")]
+    assert "Performing direct entry HARDLOCKUP" in findings[0].excerpt
+    cluster_pool.after_test("hardlockup-test", failed=False, findings=findings)
+
+
+def _junit_outcomes(path) -> dict[str, tuple[str, str]]:
+    """Test name -> (outcome, message) from a JUnit XML file."""
+    outcomes = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        problem = next((child for child in case if child.tag in ("failure", "error", "skipped")), None)
+        outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}.get(
+            problem.tag if problem is not None else "", "passed")
+        outcomes[case.get("name")] = (outcome, problem.get("message", "") if problem is not None else "")
+    return outcomes
+
+
+@pytest.mark.xdist_group("crash-nested")
+def test_a_crash_fails_only_the_test_that_provoked_it(kernel, tmp_path):
+    tag = new_tag()
+    artifacts = tmp_path / "artifacts"
+    proc = subprocess.run(pytest_command("scenario_crash.py", kernel, artifacts), env=harness_env(tag),
+                          capture_output=True, text=True, timeout=900)
+    outcomes = _junit_outcomes(artifacts / "junit.xml")
+    first, second = outcomes["test_provokes_a_kernel_bug"], outcomes["test_next_test_gets_a_healthy_cluster"]
+    if first[0] == "skipped":
+        pytest.skip(first[1])
+    assert first[0] == "failed" and "kernel failure on node1 during the test: kernel BUG in lkdtm_BUG" in first[1], \
+        proc.stdout[-3000:]
+    assert second == ("passed", ""), proc.stdout[-3000:]
+    saved = artifacts / "testcases_scenarios_scenario_crash.py_test_provokes_a_kernel_bug"
+    findings = json.loads((saved / "findings.json").read_text())
+    assert [(f["title"], f["type"], f["node"]) for f in findings] == [("kernel BUG in lkdtm_BUG", "bug", "node1")]
+    assert findings[0]["test"].endswith("scenario_crash.py::test_provokes_a_kernel_bug")
+    assert "kernel BUG at drivers/misc/lkdtm/bugs.c" in findings[0]["excerpt"]
+    assert leftovers(tag) == []

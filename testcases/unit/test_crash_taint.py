@@ -1,0 +1,94 @@
+"""Taint values decode to flags; a taint gained during a test is a finding unless a report explains it;
+findings round-trip through JSON."""
+
+import json
+
+from harness.crash.report import Finding, verdict
+from harness.crash.taint import decode, describe, new_taint_findings, read_taint
+
+
+def test_decode_and_describe():
+    assert decode(0) == [] and describe(0) == "not tainted"
+    assert decode(512) == [("W", "warning")]
+    assert [letter for letter, _ in decode(128 | 512 | 16384)] == ["D", "W", "L"]
+    assert describe(1 << 30) == "? (bit 30)"
+
+
+def test_gained_taint_is_a_finding_unless_explained():
+    before = {"node0": 0, "node1": 512, "node2": 0}
+    after = {"node0": 512, "node1": 512, "node2": 128}
+    [finding] = new_taint_findings(before, after, explained={"node2"}, test="t.py::test_x")
+    assert (finding.title, finding.type, finding.node, finding.test) == (
+        "kernel tainted: W (warning)", "taint", "node0", "t.py::test_x")
+    assert finding.excerpt == "/proc/sys/kernel/tainted: 0 -> 512"
+
+
+def test_unreadable_taint_is_no_finding():
+    assert new_taint_findings({"node0": None}, {"node0": 512}, set()) == []
+    assert new_taint_findings({"node0": 0}, {"node0": None}, set()) == []
+
+
+class Result:
+    def __init__(self, stdout, ok=True):
+        self.stdout, self.ok = stdout, ok
+
+
+class Node:
+    def __init__(self, reply):
+        self.reply = reply
+
+    def run(self, command, timeout):
+        assert command == "cat /proc/sys/kernel/tainted"
+        if isinstance(self.reply, Exception):
+            raise self.reply
+        return self.reply
+
+
+def test_read_taint_from_a_node():
+    assert read_taint(Node(Result("512\n"))) == 512
+    assert read_taint(Node(Result("", ok=False))) is None
+    assert read_taint(Node(TimeoutError("no SSH"))) is None
+
+
+def test_finding_round_trips_through_json():
+    finding = Finding("kernel BUG in lkdtm_BUG", "bug", "node1", "t.py::test_x", "excerpt", "", False)
+    assert Finding.from_dict(json.loads(json.dumps(finding.to_dict()))) == finding
+    lost = verdict("lost-connection", "node1", "t.py::test_x")
+    assert (lost.title, lost.type, lost.node) == ("lost connection to node", "lost-connection", "node1")
+
+
+class VMNode:
+    """A node whose console, liveness and SSH answers a test sets."""
+
+    def __init__(self, name, taint="0\n"):
+        self.name, self.text, self.taint, self.up = name, "[    1.0] booted\n", taint, True
+
+    def console_text(self):
+        return self.text
+
+    def console_tail(self, lines=30):
+        return "\n".join(self.text.splitlines()[-lines:])
+
+    def alive(self):
+        return self.up
+
+    def run(self, command, timeout):
+        if self.taint is None:
+            raise TimeoutError("no SSH channel")
+        return Result(self.taint)
+
+
+def test_a_node_that_stops_answering_is_a_verdict_unless_a_report_explains_it():
+    from harness.crash.watch import CrashWatch
+
+    quiet, chatty, reported, dead, fine = (VMNode(n) for n in ("node0", "node1", "node2", "node3", "node4"))
+    watch = CrashWatch([quiet, chatty, reported, dead, fine], test="t.py::test_x")
+    quiet.taint = chatty.taint = reported.taint = None
+    chatty.text += "[    2.0] lkdtm: Performing direct entry HARDLOCKUP\n"
+    reported.text += "[    2.0] watchdog: BUG: soft lockup - CPU#0 stuck for 26s! [sh:60]\n"
+    dead.up = False
+    found = [(f.node, f.title, f.type) for f in watch.findings()]
+    assert found == [("node2", "BUG: soft lockup in corrupted", "hang"),
+                     ("node0", "no output from node", "no-output"),
+                     ("node1", "lost connection to node", "lost-connection"),
+                     ("node3", "lost connection to node", "lost-connection")]
