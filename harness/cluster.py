@@ -93,8 +93,12 @@ class Node:
     def __repr__(self) -> str:
         return f"<Node {self.name} {self.address}>"
 
-    def run(self, command: str, timeout: float = 60.0, stdin: bytes | None = None) -> CommandResult:
-        """Run a shell command (appended to ``commands``); the result has exit code, stdout and stderr."""
+    def run(self, command: str, timeout: float = 60.0, stdin: bytes | None = None,
+            record: bool = True) -> CommandResult:
+        """Run a shell command; the result has exit code, stdout and stderr. It is appended to ``commands``
+        (a repro bundle's command log) unless ``record`` is false, as for the harness's own checks."""
+        if not record:
+            return self.ssh.run(command, timeout=timeout, stdin=stdin)
         entry = {"at": round(time.time(), 3), "command": command, "timeout": timeout, "exit_code": None,
                  "stdin": stdin is not None}
         self.commands.append(entry)
@@ -438,7 +442,7 @@ class Cluster:
                 problems.append(f"{node.name}: paused (vCPUs stopped)")
                 continue
             try:
-                node.run("true", timeout=timeout).check()
+                node.run("true", timeout=timeout, record=False).check()
                 answering.append(node)
             except Exception as exc:
                 problems.append(f"{node.name}: not answering SSH ({str(exc).splitlines()[0]})")
@@ -483,6 +487,6 @@ class Cluster:
 def leftover_programs(node: Node, timeout: float = 20.0) -> list[str]:
     """``pid stat comm`` of each guest program (a file of ``/opt/phc/bin``) still running on ``node``."""
     try:
-        return node.run(_LEFTOVERS_SCRIPT, timeout=timeout).stdout.splitlines()
+        return node.run(_LEFTOVERS_SCRIPT, timeout=timeout, record=False).stdout.splitlines()
     except Exception as exc:  # a node that stopped answering now is as bad as a leftover
         return [f"(check failed: {str(exc).splitlines()[0]})"]

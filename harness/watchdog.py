@@ -100,7 +100,7 @@ def silent_nodes(cluster, since: dict[str, int] | None = None, test: str = "") -
             found.append(verdict("lost-connection", node.name, test, "QEMU is gone\n" + node.console_tail(30)))
             continue
         try:
-            node.run("true", timeout=ANSWER_TIMEOUT_S).check()
+            node.run("true", timeout=ANSWER_TIMEOUT_S, record=False).check()
             continue
         except Exception as exc:
             reason = str(exc).splitlines()[0]

@@ -57,10 +57,11 @@ def test_a_provoked_crash_leaves_a_complete_bundle_that_replays(kernel, tmp_path
     assert data["commands"]["node0"] == [], "only the test's own commands are logged"
     assert isinstance(data["seed"], int) and data["faults"] == [], "the session seed, no faults applied"
     first = data["findings"][0]
-    assert first["node"] == "node1" and first["title"].startswith("kernel BUG at drivers/misc/lkdtm/")
+    assert (first["node"], first["title"], first["type"]) == ("node1", "kernel BUG in lkdtm_BUG", "bug")
     title = data["title"]
     assert title == first["title"]
-    assert title in (bundle / data["consoles"]["node1"]).read_text()
+    assert "kernel BUG at drivers/misc/lkdtm/" in first["excerpt"]
+    assert "kernel BUG at drivers/misc/lkdtm/" in (bundle / data["consoles"]["node1"]).read_text()
     assert "Linux version" in (bundle / data["consoles"]["node0"]).read_text()
     assert f"popcorn-harness repro {bundle}" in (bundle / "README").read_text()
 
