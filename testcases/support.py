@@ -91,3 +91,20 @@ def panic_node(node, seconds: float = 60.0) -> None:
     while node.alive() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not node.alive(), "QEMU should exit on a guest panic (panic=-1, -no-reboot)"
+
+
+def tcp_delivers(src, dst, wait_s: float = 10.0) -> bool:
+    """True if a line ``src`` sends over TCP reaches a listener on ``dst`` within ``wait_s`` seconds. Each
+    call listens on a fresh port (a listener an earlier test left behind cannot take the line) and ends
+    its listener."""
+    import secrets
+
+    token, port = secrets.token_hex(8), 5000 + secrets.randbelow(1000)
+    dst.succeed(f"rm -f /tmp/tcp-{port}; (timeout {wait_s + 30:g} nc -l -p {port} > /tmp/tcp-{port} &);"
+                f" for i in $(seq 100); do netstat -ltn | grep -q ':{port} ' && exit 0; sleep 0.1; done; exit 1",
+                timeout=30)
+    src.run(f"echo {token} | nc -w 5 {dst.address} {port}", timeout=30)
+    got = dst.run(f"for i in $(seq {int(wait_s * 5)}); do [ -s /tmp/tcp-{port} ] && break; sleep 0.2; done;"
+                  f" cat /tmp/tcp-{port}; rm -f /tmp/tcp-{port}; killall nc 2>/dev/null; true",
+                  timeout=wait_s + 30).stdout
+    return got.strip() == token

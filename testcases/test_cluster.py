@@ -6,7 +6,6 @@ import hashlib
 import itertools
 import re
 import os
-import secrets
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import pytest
 from harness.cluster import Cluster
 from harness.errors import CommandTimeout
 from harness.network import namespace_exists
-from support import leftovers, own_cluster_spec, panic_node
+from support import leftovers, own_cluster_spec, panic_node, tcp_delivers
 
 
 @pytest.mark.parametrize("cluster", [
@@ -37,14 +36,7 @@ class TestBootAndReach:
 
     def test_tcp_connection_between_every_pair(self, cluster):
         for src, dst in itertools.permutations(cluster.nodes, 2):
-            token = secrets.token_hex(8)
-            dst.succeed("rm -f /tmp/received; (nc -l -p 5555 > /tmp/received &);"
-                        " for i in $(seq 50); do netstat -ltn | grep -q ':5555 ' && exit 0; sleep 0.2; done; exit 1",
-                        timeout=30)
-            src.succeed(f"echo {token} | nc -w 5 {dst.address} 5555", timeout=30)
-            received = dst.run("for i in $(seq 50); do [ -s /tmp/received ] && break; sleep 0.2; done;"
-                               " cat /tmp/received", timeout=30).stdout
-            assert received.strip() == token, f"{src.name} -> {dst.name}"
+            assert tcp_delivers(src, dst), f"{src.name} -> {dst.name}"
 
     def test_nodes_file_is_identical_everywhere_and_lists_addresses_in_order(self, cluster):
         expected = "".join(f"{node.address}\n" for node in cluster.nodes)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import subprocess
 import threading
 import xml.etree.ElementTree as ET
@@ -13,7 +12,7 @@ import pytest
 
 from harness.errors import CommandTimeout
 from harness.faults import FaultInjector
-from support import REPO, harness_env, leftovers, new_tag, pytest_command, run_cli
+from support import REPO, harness_env, leftovers, new_tag, pytest_command, run_cli, tcp_delivers
 
 pytestmark = [pytest.mark.nodes(3), pytest.mark.xdist_group("cluster3")]
 
@@ -27,17 +26,6 @@ def ping(src, dst, count: int = 3) -> tuple[bool, float | None]:
     return result.ok and f"{count} packets received" in result.stdout, float(match[1]) if match else None
 
 
-def tcp(src, dst) -> bool:
-    """True if ``src`` can send a line over TCP to a listener on ``dst`` (a fresh port each time)."""
-    token, port = secrets.token_hex(6), 5000 + secrets.randbelow(1000)
-    dst.succeed(f"rm -f /tmp/tcp; (timeout 20 nc -l -p {port} > /tmp/tcp &); for i in $(seq 50); do"
-                f" netstat -ltn | grep -q ':{port} ' && exit 0; sleep 0.1; done; exit 1", timeout=30)
-    src.run(f"echo {token} | nc -w 3 {dst.address} {port}", timeout=30)
-    got = dst.run("for i in $(seq 10); do [ -s /tmp/tcp ] && break; sleep 0.2; done; cat /tmp/tcp", timeout=30).stdout
-    dst.run("killall nc", timeout=30)
-    return got.strip() == token
-
-
 def reachable(cluster) -> dict[tuple[int, int], bool]:
     """Which ordered node pairs answer a ping."""
     return {(a.index, b.index): ping(a, b, 2)[0] for a in cluster.nodes for b in cluster.nodes if a is not b}
@@ -47,12 +35,12 @@ def test_partition_cuts_ipv4_between_groups_only_and_heal_restores_it(cluster, f
     faults.partition([["node0"], [1, "10.77.0.3"]])  # names, indices and addresses all name nodes
     pairs = reachable(cluster)
     assert pairs == {(0, 1): False, (0, 2): False, (1, 0): False, (2, 0): False, (1, 2): True, (2, 1): True}, pairs
-    assert not tcp(cluster.nodes[1], cluster.nodes[0]), "TCP crossed the partition"
-    assert tcp(cluster.nodes[1], cluster.nodes[2]), "TCP within a group must work"
+    assert not tcp_delivers(cluster.nodes[1], cluster.nodes[0]), "TCP crossed the partition"
+    assert tcp_delivers(cluster.nodes[1], cluster.nodes[2]), "TCP within a group must work"
     assert [n.succeed("hostname").strip() for n in cluster.nodes] == ["node0", "node1", "node2"]  # harness SSH
     assert faults.heal()
     assert all(reachable(cluster).values())
-    assert tcp(cluster.nodes[1], cluster.nodes[0])
+    assert tcp_delivers(cluster.nodes[1], cluster.nodes[0])
     assert faults.log.kinds() == ["partition", "heal"]
     assert faults.log.entries[0]["target"] == [["node0"], ["node1", "node2"]]
 
