@@ -16,7 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.crash.report import Finding, verdict
+from harness.crash.report import Finding
+from harness.crash.watch import ConsoleMark, silence_verdict
 
 log = logging.getLogger(__name__)
 
@@ -97,16 +98,14 @@ def silent_nodes(cluster, since: dict[str, int] | None = None, test: str = "") -
     found = []
     for node in cluster.nodes:
         if not node.alive():
-            found.append(verdict("lost-connection", node.name, test, "QEMU is gone\n" + node.console_tail(30)))
-            continue
-        try:
-            node.run("true", timeout=ANSWER_TIMEOUT_S, record=False).check()
-            continue
-        except Exception as exc:
-            reason = str(exc).splitlines()[0]
-        printed = len(node.console_text()) > (since or {}).get(node.name, 0)
-        found.append(verdict("lost-connection" if printed else "no-output", node.name, test,
-                             f"{reason}\n{node.console_tail(30)}"))
+            reason = "QEMU is gone"
+        else:
+            try:
+                node.run("true", timeout=ANSWER_TIMEOUT_S, record=False).check()
+                continue
+            except Exception as exc:
+                reason = str(exc).splitlines()[0]
+        found.append(silence_verdict(node, (since or {}).get(node.name, 0), test, reason, tail=30))
     return found
 
 
@@ -137,7 +136,7 @@ class HangWatchdog:
         self.fired = False
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
-        self._offsets = {node.name: len(node.console_text()) for node in cluster.nodes}
+        self._offsets = ConsoleMark(cluster.nodes).offsets
         self._thread = threading.Thread(target=self._run, name="phc-hang-watchdog", daemon=True)
 
     def start(self) -> "HangWatchdog":

@@ -34,6 +34,15 @@ class ConsoleMark:
         return found
 
 
+def silence_verdict(node, offset: int, test: str = "", reason: str = "", tail: int = 20) -> Finding:
+    """The verdict for a node that stopped answering: ``lost connection to node`` when its QEMU is gone or
+    it printed on its console after ``offset``, else ``no output from node``; the excerpt is ``reason``
+    (if any) and the console's last ``tail`` lines."""
+    printed = len(node.console_text()) > offset
+    kind = "lost-connection" if printed or not node.alive() else "no-output"
+    return verdict(kind, node.name, test, (f"{reason}\n" if reason else "") + node.console_tail(tail))
+
+
 class CrashWatch:
     """Everything that went wrong on a cluster's kernels during one test."""
 
@@ -61,9 +70,7 @@ class CrashWatch:
             return True
 
     def _verdict(self, node) -> Finding:
-        printed = len(node.console_text()) > self.mark.offsets.get(node.name, 0)
-        kind = "lost-connection" if printed or not node.alive() else "no-output"
-        return verdict(kind, node.name, self.mark.test, node.console_tail(20))
+        return silence_verdict(node, self.mark.offsets.get(node.name, 0), self.mark.test)
 
     def wait(self, node: str | None = None, timeout: float = 120.0, quiet: float = 3.0,
              title: str | None = None) -> list[Finding]:
