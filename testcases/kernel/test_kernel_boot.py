@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from harness.cluster import Cluster
+from harness.spec import ClusterSpec
+
 pytestmark = pytest.mark.kernel_build
 
 
 def test_ci_kernel_boots_in_a_two_node_cluster(ci_kernel):
-    cluster_module = pytest.importorskip("harness.cluster", reason="the cluster layer is not available")
-    spec_module = pytest.importorskip("harness.spec", reason="the cluster layer is not available")
-    spec = spec_module.ClusterSpec(nodes=2, kernel=str(ci_kernel.dir))
-    with cluster_module.Cluster(spec) as cluster:
+    spec = ClusterSpec(nodes=2, kernel=str(ci_kernel.dir))
+    with Cluster(spec) as cluster:
         assert len(cluster.nodes) == 2
         for node in cluster.nodes:
             result = node.run("uname -r", timeout=60)

@@ -94,7 +94,6 @@ def test_bisect_build_stops_at_the_patch_that_breaks_the_build(debian_source, ci
 
 
 def test_bisect_build_boots_each_step_on_one_node(debian_source, ci_kernel, tmp_path):
-    pytest.importorskip("harness.cluster", reason="the cluster layer is not available")
     series = tmp_path / "one-good-patch"
     series.mkdir()
     (series / "0001-harmless-comment.patch").write_bytes((DATA / "bisect-series" / "0001-harmless-comment.patch").read_bytes())

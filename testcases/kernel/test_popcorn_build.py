@@ -1,7 +1,8 @@
 """The builder against a real Popcorn 5.2.21 tree: a bootable kernel plus msg_socket.ko, no manual step.
 
 The tree is not part of this project: point ``POPCORN_SRC`` at a Popcorn checkout or bare repository
-(and ``POPCORN_REF`` at a ref, default ``master`` for a repository). Without it these tests skip.
+(and ``POPCORN_REF`` at a ref, default ``master`` for a repository). Without it these tests skip; with
+one that does not exist they fail.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.cluster import Cluster
 from harness.kernel.build import build_kernel
 from harness.kernel.config import parse_config_text
+from harness.spec import ClusterSpec
 
 pytestmark = pytest.mark.kernel_build
 
@@ -25,7 +28,7 @@ def popcorn_kernel():
     if not source:
         pytest.skip("POPCORN_SRC is not set: point it at a Popcorn 5.2 kernel tree or git repository")
     if not Path(source).exists():
-        pytest.skip(f"POPCORN_SRC={source} does not exist")
+        pytest.fail(f"POPCORN_SRC={source} does not exist")
     is_repo = (Path(source) / "HEAD").is_file() or (Path(source) / ".git").exists()
     ref = os.environ.get("POPCORN_REF", "master" if is_repo else None)
     return build_kernel(source, ref=ref, fragments=POPCORN_FRAGMENTS)
@@ -46,9 +49,8 @@ def test_popcorn_kernel_has_popcorn_and_msg_socket(popcorn_kernel):
 
 
 def test_popcorn_kernel_boots_in_a_two_node_cluster(popcorn_kernel):
-    cluster_module = pytest.importorskip("harness.cluster", reason="the cluster layer is not available")
-    spec_module = pytest.importorskip("harness.spec", reason="the cluster layer is not available")
-    with cluster_module.Cluster(spec_module.ClusterSpec(nodes=2, kernel=str(popcorn_kernel.dir))) as cluster:
+    with Cluster(ClusterSpec(nodes=2, kernel=str(popcorn_kernel.dir))) as cluster:
+        assert len(cluster.nodes) == 2
         for node in cluster.nodes:
             result = node.run("uname -r", timeout=60)
             assert result.exit_code == 0 and result.stdout.strip().startswith("5.2.21")
