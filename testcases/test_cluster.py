@@ -16,6 +16,14 @@ from harness.network import namespace_exists
 from support import leftovers, own_cluster_spec, panic_node, tcp_delivers
 
 
+def _nodes(cluster, request) -> list:
+    """The cluster's nodes, once it is checked to have the size the test asked for (every check below
+    loops over the nodes or their pairs: on a smaller cluster it would check less, on one node nothing)."""
+    asked = request.node.callspec.params["cluster"]
+    assert len(cluster.nodes) == cluster.spec.nodes == asked, (len(cluster.nodes), cluster.spec.nodes, asked)
+    return cluster.nodes
+
+
 @pytest.mark.parametrize("cluster", [
     pytest.param(2, id="2nodes", marks=pytest.mark.xdist_group("cluster2")),
     pytest.param(4, id="4nodes", marks=pytest.mark.xdist_group("cluster4")),
@@ -23,24 +31,27 @@ from support import leftovers, own_cluster_spec, panic_node, tcp_delivers
 class TestBootAndReach:
     """Run once on a 2-node and once on a 4-node cluster."""
 
-    def test_every_node_boots_with_its_name_and_address(self, cluster):
-        for node in cluster.nodes:
+    def test_every_node_boots_with_its_name_and_address(self, cluster, request):
+        nodes = _nodes(cluster, request)
+        assert [node.name for node in nodes] == [f"node{i}" for i in range(len(nodes))]
+        for node in nodes:
             assert node.succeed("hostname").strip() == node.name
             assert f"inet {node.address}/24" in node.succeed("ip -4 addr show")
-        assert len(cluster.nodes) == cluster.spec.nodes
 
-    def test_every_node_pings_every_other(self, cluster):
-        for src, dst in itertools.permutations(cluster.nodes, 2):
+    def test_every_node_pings_every_other(self, cluster, request):
+        for src, dst in itertools.permutations(_nodes(cluster, request), 2):
             result = src.run(f"ping -c 1 -W 5 {dst.address}", timeout=30)
             assert result.ok, f"{src.name} -> {dst.name}: {result.stdout}{result.stderr}"
 
-    def test_tcp_connection_between_every_pair(self, cluster):
-        for src, dst in itertools.permutations(cluster.nodes, 2):
+    def test_tcp_connection_between_every_pair(self, cluster, request):
+        for src, dst in itertools.permutations(_nodes(cluster, request), 2):
             assert tcp_delivers(src, dst), f"{src.name} -> {dst.name}"
 
-    def test_nodes_file_is_identical_everywhere_and_lists_addresses_in_order(self, cluster):
-        expected = "".join(f"{node.address}\n" for node in cluster.nodes)
-        for node in cluster.nodes:
+    def test_nodes_file_is_identical_everywhere_and_lists_addresses_in_order(self, cluster, request):
+        nodes = _nodes(cluster, request)
+        expected = "".join(f"10.77.0.{i + 1}\n" for i in range(len(nodes)))  # node i has the subnet's i+1th address
+        assert [node.address for node in nodes] == expected.split()
+        for node in nodes:
             assert node.succeed("cat /etc/popcorn/nodes") == expected, node.name
 
 
@@ -148,7 +159,9 @@ def test_gdb_stub_answers_on_loopback(cluster_pool):
             gdb.sendall(b"$?#3f")  # "why did the target stop?"
             reply = b""
             while not re.search(rb"\$[^#]*#[0-9a-f]{2}", reply):
-                reply += gdb.recv(256)
+                chunk = gdb.recv(256)
+                assert chunk, f"the stub closed the connection before a full reply: {reply!r}"
+                reply += chunk
         assert re.search(rb"\$[ST][0-9a-f]{2}", reply), reply  # a stop-reply packet
         run_id = cluster.run_id
     assert leftovers(run_id) == []

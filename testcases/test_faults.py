@@ -107,10 +107,20 @@ def test_pause_freezes_a_node_until_resume(cluster, faults):
 
 def test_a_schedule_runs_in_order_and_leaves_the_network_whole(cluster, faults):
     schedule = faults.schedule(3, span=2.0, kinds=("partition", "delay", "loss"), duration=(0.5, 1.0))
-    runner = threading.Thread(target=faults.run, args=(schedule,))
+    assert len(schedule) == 3
+    errors = []
+
+    def run():
+        try:
+            faults.run(schedule)
+        except BaseException as exc:  # an exception in a thread is lost unless kept: the test must see it
+            errors.append(exc)
+
+    runner = threading.Thread(target=run)
     runner.start()
     runner.join(timeout=60)
     assert not runner.is_alive()
+    assert not errors, f"the schedule failed: {errors!r}"
     applied = [e for e in faults.log.entries if e["kind"] in ("partition", "delay", "loss")]
     assert [e["kind"] for e in applied] == [f.kind for f in schedule]
     assert [e["t"] for e in faults.log.entries] == sorted(e["t"] for e in faults.log.entries)

@@ -22,6 +22,7 @@ def test_provokes_a_kernel_bug(cluster):
 
 @pytest.mark.nodes(2)
 def test_next_test_gets_a_healthy_cluster(cluster):
+    assert len(cluster.nodes) == 2
     for node in cluster.nodes:
         assert node.succeed("cat /proc/sys/kernel/tainted").strip() == "0", node.name
         assert "kernel BUG" not in node.console_text(), node.name

@@ -61,6 +61,7 @@ def test_command_times_out(cluster):
 @pytest.mark.nodes(2)
 def test_gets_a_healthy_cluster(cluster):
     """Runs after the hang scenarios: every node of its cluster answers."""
+    assert len(cluster.nodes) == 2
     for node in cluster.nodes:
         assert node.succeed("echo ok").strip() == "ok"
 def test_leaves_network_faults(cluster, faults):
