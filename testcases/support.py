@@ -67,6 +67,15 @@ def pytest_command(target: str, kernel: str, artifacts: Path, *extra: str) -> li
             f"--artifacts={artifacts}", "--accel=tcg", *extra]
 
 
+def lkdtm_built_in(kernel) -> bool:
+    """True when ``kernel`` (a path or a ``KernelImage``) has ``CONFIG_LKDTM=y`` in the ``.config`` of its
+    artifact dir (the CI kernel does): a test may skip for want of LKDTM only on a kernel where this is False."""
+    from harness.kernel.image import locate_kernel
+
+    config = (kernel if hasattr(kernel, "file") else locate_kernel(kernel)).file(".config")
+    return config is not None and "CONFIG_LKDTM=y" in config.read_text().splitlines()
+
+
 def own_cluster_spec(pool, nodes: int, **changes):
     """The pool's spec for a cluster a test boots itself (``changes`` applied); skips without a kernel."""
     import dataclasses

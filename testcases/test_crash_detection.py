@@ -16,7 +16,7 @@ import pytest
 
 from harness.crash import lkdtm
 from harness.crash.watch import CrashWatch
-from support import harness_env, leftovers, new_tag, pytest_command
+from support import harness_env, leftovers, lkdtm_built_in, new_tag, pytest_command
 
 #: LKDTM type -> (title, type) of its report. On one vCPU the soft lockup (20 s) races the RCU stall
 #: detector (21 s): either may come first, so the test waits for the expected title.
@@ -31,9 +31,10 @@ EXPECTED = {
 }
 
 
-def _require_lkdtm(node, crashtype: str) -> None:
+def _require_lkdtm(cluster, node, crashtype: str) -> None:
     offered = lkdtm.available_types(node)
     if not offered:
+        assert not lkdtm_built_in(cluster.kernel), f"the kernel has CONFIG_LKDTM=y, yet {node.name} has no {lkdtm.DIRECT}"
         pytest.skip(f"kernel has no LKDTM ({lkdtm.DIRECT} missing; CONFIG_LKDTM is off, e.g. Debian's stock kernel)")
     if crashtype not in offered:
         pytest.skip(f"this kernel's LKDTM has no {crashtype}")
@@ -44,7 +45,7 @@ def _require_lkdtm(node, crashtype: str) -> None:
 @pytest.mark.parametrize("crashtype", list(EXPECTED))
 def test_provoked_crash_is_found_with_title_type_and_node(cluster, expect_crash, crashtype, request):
     node = cluster.nodes[1]
-    _require_lkdtm(node, crashtype)
+    _require_lkdtm(cluster, node, crashtype)
     title, kind = EXPECTED[crashtype]
     lkdtm.provoke(node, crashtype)
     findings = expect_crash.wait("node1", timeout=150, title=title)
@@ -74,7 +75,7 @@ def test_a_node_that_locks_up_silently_is_a_lost_connection(cluster_pool):
     """LKDTM HARDLOCKUP: with one vCPU spinning with interrupts off and no hard-lockup detector, nothing
     reports it; the node just stops answering."""
     cluster = cluster_pool.get(2)
-    _require_lkdtm(cluster.nodes[1], "HARDLOCKUP")
+    _require_lkdtm(cluster, cluster.nodes[1], "HARDLOCKUP")
     watch = CrashWatch(cluster.nodes, "hardlockup-test")
     lkdtm.provoke(cluster.nodes[1], "HARDLOCKUP")
     findings = watch.findings()
@@ -103,7 +104,7 @@ def test_a_crash_fails_only_the_test_that_provoked_it(kernel, tmp_path):
     outcomes = _junit_outcomes(artifacts / "junit.xml")
     first, second = outcomes["test_provokes_a_kernel_bug"], outcomes["test_next_test_gets_a_healthy_cluster"]
     if first[0] == "skipped":  # only a kernel without LKDTM may skip it; any other skip is a broken set-up
-        assert "has no LKDTM" in first[1], (first, proc.stdout[-3000:])
+        assert "has no LKDTM" in first[1] and not lkdtm_built_in(kernel), (first, proc.stdout[-3000:])
         pytest.skip(first[1])
     assert first[0] == "failed" and "kernel failure on node1 during the test: kernel BUG in lkdtm_BUG" in first[1], \
         proc.stdout[-3000:]
