@@ -19,9 +19,14 @@ class UsageError(HarnessError):
 
 
 class InfraError(HarnessError):
-    """The machinery failed: a VM did not boot, a node stopped answering, a command timed out."""
+    """The machinery failed: a VM did not boot, a node stopped answering, a command timed out. ``node``
+    names the node it happened on, when there is one."""
 
     exit_code = 1
+
+    def __init__(self, message: str, node: str = ""):
+        super().__init__(message)
+        self.node = node
 
 
 class CommandTimeout(InfraError):

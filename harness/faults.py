@@ -60,6 +60,11 @@ class FaultLog:
         """The kinds of the entries, in order (for assertions)."""
         return [entry["kind"] for entry in self.entries]
 
+    def targets(self, kind: str) -> set:
+        """The targets of every entry of ``kind`` (e.g. the nodes crashed on purpose)."""
+        with self._lock:
+            return {entry["target"] for entry in self.entries if entry["kind"] == kind}
+
     def to_dict(self) -> dict:
         """``{"seed": ..., "faults": [...]}``, JSON-ready."""
         with self._lock:

@@ -28,9 +28,11 @@ from harness.crash import plugin as crash_plugin
 from harness.crash.symbolize import SymbolTable
 from harness.errors import CommandTimeout, HarnessError
 from harness.faults import FaultInjector
+from harness.known_failures import KnownFailure, exception_signs, finding_sign
 from harness.runtime import state_root
 from harness.guest import with_guest_payload
 from harness.popcorn.bringup import PopcornSupport, bring_up, detect
+from harness.popcorn.claim import popcorn_claim
 from harness.spec import ClusterSpec
 from harness.watchdog import HangWatchdog, dump_node, save_dumps
 
@@ -47,6 +49,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--accel", default="auto", choices=("auto", "kvm", "tcg"), help="accelerator (default auto)")
     group.addoption("--artifacts", default="artifacts", help="where failure artifacts and JUnit XML go")
     group.addoption("--boot-timeout", type=float, default=600.0, help="seconds for a cluster to boot")
+    group.addoption("--require-popcorn", action="store_true",
+                    help="the kernel is a Popcorn kernel: a failed Popcorn detection fails the Popcorn tests "
+                         "instead of skipping them (implied when the kernel carries msg_socket.ko or was built "
+                         "with the popcorn fragment), and a run in which no Popcorn test ran fails")
     group.addoption("--abi", default=None, help="Popcorn ABI profile (ssrg-5.2, rfc-2020); default: from the kernel")
     group.addoption("--mesh-timeout", type=float, default=300.0, help="seconds for the Popcorn mesh to come up")
     group.addoption("--stress-duration", type=int, default=30,
@@ -63,8 +69,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "nodes(n): the test needs a cluster of n nodes")
     config.addinivalue_line("markers", "hang_timeout(s): seconds before the hang watchdog fires for this test")
     config.addinivalue_line("markers", "xdist_group(name): run in the same xdist worker as its group")
+    config.addinivalue_line("markers", "known_failure(entry): judged by the symptom of a known defect "
+                                       "(harness.known_failures.KnownFailure)")
+    config.addinivalue_line("markers", "popcorn_suite: the test runs on the Popcorn mesh (uses `popcorn`)")
     if not config.pluginmanager.has_plugin("harness-crash"):
         config.pluginmanager.register(crash_plugin, "harness-crash")  # expect_crash, fail on kernel findings
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(PopcornRunCount(config), "harness-popcorn-count")
     artifacts = Path(config.getoption("artifacts")).resolve()
     config.option.artifacts = str(artifacts)
     if not getattr(config.option, "xmlpath", None) and not hasattr(config, "workerinput"):
@@ -178,15 +189,22 @@ class ClusterPool:
             cluster.stop()
 
 
+_CALL_EXCINFO = pytest.StashKey[object]()
+_CALL_REPORT = pytest.StashKey[pytest.TestReport]()
+_WATCHDOG = pytest.StashKey[HangWatchdog]()
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call):
-    """Keep each phase's report (and the call's exception) on the item, so fixtures can see whether and how
-    the test failed; a test the hang watchdog ended fails with the watchdog's findings first."""
+    """Shape each test's call report: a test the hang watchdog ended fails with the watchdog's findings
+    first; the faults applied are shown; a test with a known failure is judged by its symptom
+    (``harness.known_failures``). The call report and exception stay in the item's stash for the fixtures."""
     report = yield
-    if report.when == "call":
-        item.phc_call_excinfo = call.excinfo
-    watchdog = getattr(item, "phc_watchdog", None)
-    if report.when == "call" and watchdog is not None and watchdog.fired:
+    if report.when != "call":
+        return report
+    item.stash[_CALL_EXCINFO] = call.excinfo
+    watchdog = item.stash.get(_WATCHDOG, None)
+    if watchdog is not None and watchdog.fired:
         watchdog.cancel()  # waits until its findings are complete
         titles = "; ".join(f.summary() for f in watchdog.findings)
         if report.failed or report.passed:
@@ -195,8 +213,48 @@ def pytest_runtest_makereport(item: pytest.Item, call):
                 f.excerpt for f in watchdog.findings) + f"\n\nthe test then saw:\n{report.longrepr}"
         else:
             report.sections.append(("hang watchdog", titles))
-    setattr(item, f"rep_{report.when}", report)
+    injector = item.stash.get(_INJECTOR, None)
+    if injector is not None:
+        report.sections.append(("faults", injector.log.text()))
+    marker = item.get_closest_marker("known_failure")
+    if marker is not None and not report.skipped:
+        _judge_known_failure(item, report, call, marker.args[0], watchdog)
+    item.stash[_CALL_REPORT] = report
     return report
+
+
+def failure_signs(item: pytest.Item, excinfo, watchdog: HangWatchdog | None) -> list[str]:
+    """The signs (``harness.known_failures``) of a failed test: its exception's, its unexpected kernel
+    findings' and the hang watchdog's verdicts. When the watchdog fired, it reset the cluster: what the
+    test body saw after that (a lost connection, a killed program) is its doing and not a sign."""
+    fired = watchdog is not None and watchdog.fired
+    signs = exception_signs(excinfo.value) if excinfo is not None and not fired else []
+    for finding in crash_plugin.unexpected(item):
+        if not (fired and finding.type in crash_plugin.LOSS_TYPES):  # the watchdog powered them off
+            signs.append(finding_sign("finding", finding))
+    if fired:
+        signs += [finding_sign("hang", f) for f in watchdog.findings]
+    return sorted(dict.fromkeys(signs))
+
+
+def _judge_known_failure(item: pytest.Item, report: pytest.TestReport, call, known: KnownFailure,
+                         watchdog: HangWatchdog | None) -> None:
+    """Turn the call report of a test with a known failure into xfailed / xpassed / failed."""
+    signs = failure_signs(item, call.excinfo, watchdog) if report.failed else []
+    outcome, explanation = known.verdict(report.passed, signs)
+    properties = [("known_defect", known.defect.id), ("known_defect_outcome", outcome),
+                  ("symptom_expected", known.symptom.describe()), ("symptom_actual", " + ".join(signs))]
+    report.user_properties.extend(properties)
+    item.user_properties.extend(properties)
+    if outcome == "xfailed":
+        report.outcome, report.wasxfail = "skipped", explanation
+        report.sections.append(("known defect", f"{explanation}\nsymptom: {' + '.join(signs)}"))
+    elif outcome == "xpassed":
+        report.wasxfail = explanation
+    elif outcome == "xpass-strict":
+        report.outcome, report.longrepr = "failed", f"[XPASS(strict)] {explanation}"
+    else:
+        report.longrepr = f"{explanation}\n\n{report.longrepr}"
 
 
 @pytest.fixture(scope="session")
@@ -233,13 +291,13 @@ def _watch(request: pytest.FixtureRequest, cluster: Cluster) -> HangWatchdog:
     marker = request.node.get_closest_marker("hang_timeout")
     timeout = marker.args[0] if marker else request.config.getoption("hang_timeout")
     directory = _test_dir(request.config.getoption("artifacts"), request.node.nodeid)
-    request.node.phc_watchdog = HangWatchdog(cluster, timeout, directory, request.node.nodeid).start()
-    return request.node.phc_watchdog
+    watchdog = request.node.stash[_WATCHDOG] = HangWatchdog(cluster, timeout, directory, request.node.nodeid).start()
+    return watchdog
 
 
 def _dump_after_timeout(request: pytest.FixtureRequest, cluster: Cluster | None) -> None:
     """A test that failed on a command timeout gets every node's registers and sysrq dump saved."""
-    excinfo = getattr(request.node, "phc_call_excinfo", None)
+    excinfo = request.node.stash.get(_CALL_EXCINFO, None)
     if cluster is not None and excinfo is not None and excinfo.errisinstance(CommandTimeout):
         save_dumps([dump_node(node) for node in cluster.nodes],
                    _test_dir(request.config.getoption("artifacts"), request.node.nodeid))
@@ -262,14 +320,14 @@ def _after(request: pytest.FixtureRequest, pool: ClusterPool) -> None:
     kernel findings (also under xfail), reboot an unhealthy cluster or one with findings. (The findings
     fail the test in ``harness.crash.plugin``; the watchdog's in ``pytest_runtest_makereport``.)"""
     item = request.node
-    watchdog = item.phc_watchdog
+    watchdog = item.stash[_WATCHDOG]
     watchdog.cancel()
     findings = crash_plugin.collect(item)
     if watchdog.fired:  # its dumps are saved and it powered the nodes off: their silence is its doing
-        findings = watchdog.findings + [f for f in findings if f.type not in ("lost-connection", "no-output")]
+        findings = watchdog.findings + [f for f in findings if f.type not in crash_plugin.LOSS_TYPES]
     else:
         _dump_after_timeout(request, pool.cluster)
-    report = getattr(item, "rep_call", None)
+    report = item.stash.get(_CALL_REPORT, None)
     failed = (report is not None and report.failed) or bool(crash_plugin.unexpected(item)) or watchdog.fired
     if findings:
         message = crash_plugin.failure_message(findings)
@@ -313,15 +371,86 @@ class PopcornCluster:
 
 @pytest.fixture
 def popcorn(request: pytest.FixtureRequest, cluster_pool: ClusterPool):
-    """A cluster with the Popcorn mesh up; skips (saying what kernel is missing) on a non-Popcorn kernel."""
+    """A cluster with the Popcorn mesh up; on a non-Popcorn kernel it skips, saying what the kernel lacks,
+    unless the kernel is given as Popcorn (``--require-popcorn`` or ``popcorn_claim``): then it fails."""
     cluster = cluster_pool.get(_requested_nodes(request))
     if not cluster_pool.support.available:
+        claim = popcorn_claim_of(request.config)
+        if claim:
+            pytest.fail(f"the kernel is given as Popcorn ({claim}) but does not answer as Popcorn: "
+                        f"{cluster_pool.support.reason}", pytrace=False)
         pytest.skip(f"needs a Popcorn kernel: {cluster_pool.support.reason}")
     cluster_pool.begin_test()
     crash_plugin.start(request.node, cluster.nodes, cluster_pool.symbols)
     _watch(request, cluster)
     yield PopcornCluster(cluster, cluster_pool.support)
     _after(request, cluster_pool)
+
+
+_CLAIM = pytest.StashKey[str]()
+
+
+def popcorn_claim_of(config: pytest.Config) -> str:
+    """Why the session's kernel is a Popcorn kernel ("" when it is not claimed to be one)."""
+    if _CLAIM not in config.stash:
+        claim = popcorn_claim(config.getoption("kernel"))
+        if config.getoption("require_popcorn"):
+            claim = claim or "--require-popcorn"
+        config.stash[_CLAIM] = claim
+    return config.stash[_CLAIM]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests that run on the Popcorn mesh (they use the ``popcorn`` fixture): ``popcorn_suite``."""
+    for item in items:
+        if "popcorn" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.popcorn_suite)
+
+
+class PopcornRunCount:
+    """The controller's count of Popcorn tests (``popcorn_suite``) collected and run, and the verdict on a
+    run in which none ran: one line at the end, and a failed run when the kernel is given as Popcorn."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.collected = 0
+        self.ran = 0
+        self.skip_reasons: dict[str, int] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Count a Popcorn test at its setup (collected, maybe skipped) and its call (it ran)."""
+        if "popcorn_suite" not in report.keywords:
+            return
+        if report.when == "setup":
+            self.collected += 1
+            if report.skipped:
+                reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+                reason = reason.removeprefix("Skipped: ")
+                self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + 1
+        elif report.when == "call":
+            self.ran += 1
+
+    def verdict(self) -> str:
+        """The one line for a run in which Popcorn tests were collected but none ran ("" otherwise)."""
+        if self.collected == 0 or self.ran > 0:
+            return ""
+        why = "; ".join(f"{reason} ({n} tests)" for reason, n in self.skip_reasons.items()) or "none reached its call"
+        line = f"no Popcorn test ran ({self.collected} collected): {why}"
+        claim = popcorn_claim_of(self.config)
+        return line + (f"; the kernel is given as Popcorn ({claim}), so the run fails" if claim else "")
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        """End the report with the verdict line, if there is one."""
+        line = self.verdict()
+        if line:
+            terminalreporter.write_line(line, red=bool(popcorn_claim_of(self.config)), yellow=True)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """A run on a kernel given as Popcorn in which no Popcorn test ran fails."""
+        if self.verdict() and popcorn_claim_of(self.config) and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -360,6 +489,7 @@ def faults(request: pytest.FixtureRequest, seed: int, cluster_pool: ClusterPool)
               else request.getfixturevalue("cluster"))
     injector = FaultInjector(target, seed)
     request.node.stash[_INJECTOR] = injector
+    crash_plugin.deliberate_losses(request.node, lambda: injector.log.targets("crash"))
     yield injector
     try:
         target.heal(reason="teardown")
@@ -368,13 +498,3 @@ def faults(request: pytest.FixtureRequest, seed: int, cluster_pool: ClusterPool)
         raise
     finally:
         request.node.user_properties.append(("faults", injector.log.to_json()))
-
-
-@pytest.hookimpl(wrapper=True, specname="pytest_runtest_makereport")
-def pytest_runtest_makereport_faults(item: pytest.Item, call):
-    """A test's call report shows its seed and the faults applied (pytest prints it for failures)."""
-    report = yield
-    injector = item.stash.get(_INJECTOR, None)
-    if injector is not None and report.when == "call":
-        report.sections.append(("faults", injector.log.text()))
-    return report

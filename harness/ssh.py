@@ -111,12 +111,12 @@ class NodeConnection:
 
     def _channel(self, timeout: float = 30.0) -> paramiko.Channel:
         if not self.connected:
-            raise InfraError(f"{self.node}: SSH connection lost\nconsole tail:\n{self._console_tail()}")
+            raise InfraError(f"{self.node}: SSH connection lost\nconsole tail:\n{self._console_tail()}", node=self.node)
         try:
             return self._client.get_transport().open_session(timeout=timeout)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise CommandTimeout(f"{self.node}: no SSH channel within {timeout:g}s ({exc})\n"
-                                 f"console tail:\n{self._console_tail()}") from None
+                                 f"console tail:\n{self._console_tail()}", node=self.node) from None
 
     def run(self, command: str, timeout: float = 60.0, stdin: bytes | None = None) -> CommandResult:
         """Run ``command`` with ``sh -c`` semantics; raise ``CommandTimeout`` after ``timeout`` seconds."""
@@ -125,7 +125,7 @@ class NodeConnection:
             return self._run_on(channel, command, timeout, stdin)
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise InfraError(f"{self.node}: SSH failed during `{command}` ({exc})\n"
-                             f"console tail:\n{self._console_tail()}") from None
+                             f"console tail:\n{self._console_tail()}", node=self.node) from None
         finally:
             channel.close()
 
@@ -150,11 +150,10 @@ class NodeConnection:
             if time.monotonic() > deadline:
                 raise CommandTimeout(
                     f"{self.node}: `{command}` did not finish within {timeout:g}s\n"
-                    f"console tail:\n{self._console_tail()}"
-                )
+                    f"console tail:\n{self._console_tail()}", node=self.node)
             if not self.connected:
                 raise InfraError(f"{self.node}: SSH connection lost during `{command}`\n"
-                                 f"console tail:\n{self._console_tail()}")
+                                 f"console tail:\n{self._console_tail()}", node=self.node)
             if not got:
                 time.sleep(0.01)
         return CommandResult(self.node, command, channel.recv_exit_status(),
@@ -184,7 +183,7 @@ class NodeConnection:
                 raise InfraError(f"{self.node}: cannot read {remote}: {channel.recv_stderr(4096).decode().strip()}")
             return bytes(data)
         except socket.timeout:
-            raise CommandTimeout(f"{self.node}: reading {remote} took over {timeout:g}s") from None
+            raise CommandTimeout(f"{self.node}: reading {remote} took over {timeout:g}s", node=self.node) from None
         finally:
             channel.close()
 

@@ -1,5 +1,6 @@
 """Shared test set-up: ``testcases/support.py`` importable as ``support``; the ``kernel`` fixture; the
-known Popcorn defects (``popcorn/known_defects.py``) as xfails on every suite that names them."""
+known Popcorn defects (``popcorn/known_defects.py``) as ``known_failure`` markers on every suite that names
+them (the harness's plugin judges such a test by its symptom)."""
 
 import sys
 from pathlib import Path
@@ -8,17 +9,18 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from popcorn.known_defects import KNOWN_DEFECTS, RACY_DEFECTS  # noqa: E402  (needs the path above)
+from harness.known_failures import table_by_test  # noqa: E402
+from popcorn.known_defects import KNOWN_FAILURES  # noqa: E402  (needs the path above)
+
+_KNOWN = table_by_test(KNOWN_FAILURES)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Add ``xfail(reason=...)`` to every test named in a defects table (strict for the known ones)."""
+    """Mark every test named in the known-defects table with ``known_failure(entry)``."""
     for item in items:
-        name = getattr(item, "originalname", None) or item.name
-        for table, strict in ((KNOWN_DEFECTS, True), (RACY_DEFECTS, False)):
-            reason = table.get(item.name) or table.get(name)
-            if reason:
-                item.add_marker(pytest.mark.xfail(strict=strict, reason=reason))
+        known = _KNOWN.get(item.name)
+        if known is not None:
+            item.add_marker(pytest.mark.known_failure(known))
 
 
 @pytest.fixture

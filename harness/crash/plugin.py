@@ -18,6 +18,13 @@ FINDINGS = pytest.StashKey[list]()
 EXPECTED = pytest.StashKey[bool]()
 
 
+class KernelFindingsFailed(pytest.fail.Exception):
+    """A test body that passed, failed by its kernel findings. Its signs (``harness.known_failures``) are
+    the findings', which the plugin adds itself, so it has none of its own."""
+
+    signs: list[str] = []
+
+
 def start(item: pytest.Item, nodes, symbols=None) -> None:
     """Start watching ``nodes`` for ``item`` (the cluster fixtures call this before the test)."""
     item.stash[WATCH] = CrashWatch(nodes, item.nodeid, symbols)
@@ -31,9 +38,26 @@ def collect(item: pytest.Item) -> list[Finding]:
     return item.stash[FINDINGS]
 
 
+#: Types of finding a node that was powered off on purpose shows: its silence is the test's doing.
+LOSS_TYPES = ("lost-connection", "no-output")
+DELIBERATE_LOSSES = pytest.StashKey[object]()
+
+
+def deliberate_losses(item: pytest.Item, nodes) -> None:
+    """Declare that the nodes ``nodes()`` names (a callable, asked when the findings are judged) were
+    powered off on purpose by ``item``'s test: their lost-connection / no-output findings do not fail it
+    (a kernel report on their console still does)."""
+    item.stash[DELIBERATE_LOSSES] = nodes
+
+
 def unexpected(item: pytest.Item) -> list[Finding]:
-    """The findings that fail ``item``'s test: all of them, unless it asked for ``expect_crash``."""
-    return [] if item.stash.get(EXPECTED, False) else collect(item)
+    """The findings that fail ``item``'s test: all of them, unless it asked for ``expect_crash``, less the
+    silence of nodes it powered off on purpose (``deliberate_losses``)."""
+    if item.stash.get(EXPECTED, False):
+        return []
+    lost = item.stash.get(DELIBERATE_LOSSES, None)
+    lost = lost() if lost is not None else set()
+    return [f for f in collect(item) if not (f.type in LOSS_TYPES and f.node in lost)]
 
 
 def failure_message(findings: list[Finding]) -> str:
@@ -54,7 +78,7 @@ def pytest_runtest_call(item: pytest.Item):
             item.add_report_section("call", "kernel findings", "\n".join(f.summary() for f in collect(item)))
         raise
     if WATCH in item.stash and unexpected(item):
-        pytest.fail(failure_message(unexpected(item)), pytrace=False)
+        raise KernelFindingsFailed(failure_message(unexpected(item)), pytrace=False)
     return result
 
 

@@ -1,0 +1,155 @@
+"""Known failures as data: what each one looks like (its symptom), and the evidence it was seen.
+
+A known kernel defect is not a free pass for a test: the test is an expected failure only while it fails
+*in the known way*. A failure is reduced to *signs*, short strings that name what went wrong:
+
+=====================  ==========================================================================
+``check:NAME``         a guest program's check NAME printed ok false (``check:watchdog``: the
+                       program's own watchdog ended it)
+``missing:NAME``       a planned check never printed (also ``duplicate:``, ``unexpected:``,
+                       ``malformed``, ``no-plan``)
+``exit:N``             a guest program exited N instead of the expected code
+``expect:NAME``        a test's own named expectation failed (``FailedExpectation``)
+``timeout:NODE``       a command on NODE did not finish in time
+``infra:NODE``         the harness lost NODE otherwise (SSH connection lost)
+``finding:NODE:TITLE`` the crash parser's finding on NODE's console (``lost connection to node``...)
+``hang:NODE:TITLE``    the hang watchdog's verdict (NODE empty when every node still answers)
+``error:TYPE``         any other exception: never part of a known symptom
+=====================  ==========================================================================
+
+A ``Symptom`` is two lists of regular expressions over signs: every ``required`` pattern must match a
+sign, and every sign must match a ``required`` or an ``allowed`` pattern. Anything else (another check, a
+crash title, an SSH error, a setup error) is a new failure. The mechanism is kernel-agnostic; the Popcorn
+table lives with the Popcorn suite.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from harness.errors import CommandTimeout, InfraError
+
+
+class FailedExpectation(AssertionError):
+    """A test's own expectation, named so that a known failure can be matched by it (``expect:NAME``)."""
+
+    def __init__(self, name: str, message: str):
+        super().__init__(message)
+        self.signs = [f"expect:{name}"]
+
+
+def expect(condition: object, name: str, message: str) -> None:
+    """Fail the test with the sign ``expect:NAME`` and ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise FailedExpectation(name, message)
+
+
+def exception_signs(exc: BaseException) -> list[str]:
+    """The signs of the exception that ended a test's body."""
+    signs = getattr(exc, "signs", None)
+    if signs is not None:
+        return list(signs)
+    node = getattr(exc, "node", "") or ""
+    if isinstance(exc, CommandTimeout):
+        return [f"timeout:{node}"]
+    if isinstance(exc, InfraError) and node:
+        return [f"infra:{node}"]
+    return [f"error:{type(exc).__name__}"]
+
+
+def finding_sign(kind: str, finding) -> str:
+    """``finding:NODE:TITLE`` or ``hang:NODE:TITLE`` for a crash finding or a watchdog verdict."""
+    return f"{kind}:{finding.node}:{finding.title}"
+
+
+@dataclass(frozen=True)
+class Symptom:
+    """What a known failure looks like: patterns (full-match regexes) over signs."""
+
+    required: tuple[str, ...]
+    allowed: tuple[str, ...] = ()
+
+    def mismatches(self, signs: list[str]) -> list[str]:
+        """Why ``signs`` are not this symptom (empty: they are)."""
+        problems = [f"no sign matches {p!r}" for p in self.required if not any(re.fullmatch(p, s) for s in signs)]
+        patterns = self.required + self.allowed
+        problems += [f"unexpected sign {s!r}" for s in signs if not any(re.fullmatch(p, s) for p in patterns)]
+        return problems
+
+    def matches(self, signs: list[str]) -> bool:
+        """Whether ``signs`` are this symptom."""
+        return not self.mismatches(signs)
+
+    def describe(self) -> str:
+        """'check:x + finding:node0:... (may also show: ...)'."""
+        text = " + ".join(self.required)
+        return text + (f" (may also show: {', '.join(self.allowed)})" if self.allowed else "")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Runs that showed the symptom: ``seen`` of ``tried`` runs, on the kernel artifact ``kernel`` (its
+    manifest key), and when or where (``note``)."""
+
+    seen: int
+    tried: int
+    kernel: str
+    note: str = ""
+
+    def describe(self) -> str:
+        """'3/3 runs on d7d20c9b5501 (note)'."""
+        return f"{self.seen}/{self.tried} runs on {self.kernel}" + (f" ({self.note})" if self.note else "")
+
+
+@dataclass(frozen=True)
+class Defect:
+    """A kernel defect: a short id, a one-line title, and the precise description with source locations."""
+
+    id: str
+    title: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class KnownFailure:
+    """One test that fails by a known defect, with the symptom it shows and the evidence for it.
+
+    ``racy``: the defect shows in some runs only; a pass is reported (xpassed) but does not fail the
+    run, a failure must still show the symptom."""
+
+    test: str
+    defect: Defect
+    symptom: Symptom
+    evidence: tuple[Evidence, ...] = field(default=())
+    racy: bool = False
+
+    def reason(self) -> str:
+        """'P03 remote mremap is a stub: ...' (the xfail reason a report shows)."""
+        return f"{self.defect.id} {self.defect.title}"
+
+    def verdict(self, passed: bool, signs: list[str]) -> tuple[str, str]:
+        """(outcome, explanation) for a test run: ``xfailed`` (the symptom), ``xpassed`` (a racy defect
+        did not show), ``xpass-strict`` (passed: fixed?), or ``mismatch`` (failed some other way)."""
+        if passed:
+            if self.racy:
+                return "xpassed", f"{self.reason()}: did not show this run (racy)"
+            return "xpass-strict", (f"{self.reason()}: the test passed, but this known defect was expected to "
+                                    f"fail it with {self.symptom.describe()}; fixed? update the table")
+        problems = self.symptom.mismatches(signs)
+        if not problems:
+            return "xfailed", self.reason()
+        return "mismatch", (f"the test failed, but not with the symptom of known defect {self.reason()}\n"
+                            f"  expected symptom: {self.symptom.describe()}\n"
+                            f"  actual symptom:   {' + '.join(signs) or '(none)'}\n"
+                            f"  differences:      {'; '.join(problems)}")
+
+
+def table_by_test(failures: list[KnownFailure]) -> dict[str, KnownFailure]:
+    """Index a table by test name (a name stands once)."""
+    index: dict[str, KnownFailure] = {}
+    for failure in failures:
+        if failure.test in index:
+            raise ValueError(f"known failure of {failure.test} listed twice")
+        index[failure.test] = failure
+    return index

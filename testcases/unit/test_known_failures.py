@@ -1,0 +1,79 @@
+"""Known failures are judged by their symptom: the signs of a failure must be exactly the known ones."""
+
+import pytest
+
+from harness.errors import CommandTimeout, InfraError
+from harness.known_failures import (Defect, Evidence, FailedExpectation, KnownFailure, Symptom, exception_signs,
+                                    expect, table_by_test)
+
+DEFECT = Defect("P99", "a test defect", "detail")
+SPIN = KnownFailure("test_x", DEFECT, Symptom((r"check:watchdog",), (r"exit:124", r"finding:node0:INFO: rcu .*")),
+                    (Evidence(3, 3, "key"),))
+
+
+@pytest.mark.parametrize("signs", [
+    ["check:watchdog"],
+    ["check:watchdog", "exit:124"],
+    ["check:watchdog", "exit:124", "finding:node0:INFO: rcu detected stall in __process_remote_works"],
+])
+def test_the_known_signs_are_an_expected_failure(signs):
+    assert SPIN.verdict(False, signs) == ("xfailed", "P99 a test defect")
+
+
+@pytest.mark.parametrize("signs, why", [
+    (["exit:124"], "no sign matches 'check:watchdog'"),
+    (["check:watchdog", "check:other"], "unexpected sign 'check:other'"),
+    (["check:watchdog", "timeout:node0"], "unexpected sign 'timeout:node0'"),
+    (["check:watchdog", "error:RuntimeError"], "unexpected sign 'error:RuntimeError'"),
+    (["check:watchdog", "finding:node1:INFO: rcu detected stall in x"], "unexpected sign"),
+    ([], "no sign matches"),
+])
+def test_any_other_failure_is_a_failure_with_both_symptoms(signs, why):
+    outcome, text = SPIN.verdict(False, signs)
+    assert outcome == "mismatch"
+    assert why in text
+    assert "expected symptom: check:watchdog (may also show: exit:124" in text
+    assert "actual symptom:   " + (" + ".join(signs) or "(none)") in text
+
+
+def test_a_pass_is_strict_unless_racy():
+    assert SPIN.verdict(True, [])[0] == "xpass-strict"
+    racy = KnownFailure("test_x", DEFECT, SPIN.symptom, racy=True)
+    assert racy.verdict(True, [])[0] == "xpassed"
+    assert racy.verdict(False, ["check:other"])[0] == "mismatch"
+
+
+def test_exception_signs():
+    assert exception_signs(CommandTimeout("node1: `x` did not finish", node="node1")) == ["timeout:node1"]
+    assert exception_signs(InfraError("node0: SSH connection lost", node="node0")) == ["infra:node0"]
+    assert exception_signs(InfraError("no node")) == ["error:InfraError"]
+    assert exception_signs(RuntimeError("x")) == ["error:RuntimeError"]
+    with pytest.raises(FailedExpectation) as info:
+        expect(False, "program_ended", "still running")
+    assert exception_signs(info.value) == ["expect:program_ended"] and str(info.value) == "still running"
+    expect(True, "never", "not raised")
+
+
+def test_a_table_names_a_test_once():
+    assert table_by_test([SPIN])["test_x"] is SPIN
+    with pytest.raises(ValueError, match="listed twice"):
+        table_by_test([SPIN, SPIN])
+
+
+def test_every_popcorn_entry_has_a_symptom_and_evidence_and_names_a_collected_test():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from popcorn.known_defects import KNOWN_FAILURES, REFERENCE
+
+    root = Path(__file__).resolve().parents[2]
+    collected = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+                                "testcases/popcorn", "testcases/stress"], cwd=root, capture_output=True,
+                               text=True).stdout
+    names = {line.split("::")[-1] for line in collected.splitlines() if "::" in line}
+    for known in KNOWN_FAILURES:
+        assert known.test in names, f"{known.test} (known defect {known.defect.id}) is not a collected test"
+        assert known.symptom.required, f"{known.test}: a known failure needs a required sign"
+        assert known.evidence and all(e.seen >= 1 and e.tried >= e.seen for e in known.evidence), known.test
+        assert any(e.kernel == REFERENCE for e in known.evidence), known.test
