@@ -1,4 +1,9 @@
-"""Turn a pytest JUnit XML file into a summary: counts, failures, and a report file."""
+"""Turn a pytest JUnit XML file into a run summary: counts per suite, failures, known defects, a report file.
+
+Outcomes: passed, failed, error, skipped, xfailed (a known failure seen with its symptom), xpassed (a test
+with a known racy failure that passed this time; pytest's JUnit file shows it as a pass, the property
+``known_defect_outcome`` tells). Suites are named from the test's module path (``SUITES``).
+"""
 
 from __future__ import annotations
 
@@ -9,28 +14,65 @@ from pathlib import Path
 
 #: JUnit child element -> outcome. pytest writes xfail as <skipped type="pytest.xfail">.
 _OUTCOMES = {"failure": "failed", "error": "error", "skipped": "skipped"}
+OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+
+#: Suites, first match wins: (prefix of the JUnit classname, suite name). Popcorn suites judge the kernel.
+SUITES: tuple[tuple[str, str], ...] = (
+    ("testcases.popcorn.test_suite_self_check", "popcorn self-check"),
+    ("testcases.popcorn.", "popcorn conformance"),
+    ("testcases.stress.test_popcorn_faults", "popcorn faults"),
+    ("testcases.stress.", "popcorn stress"),
+    ("testcases.test_popcorn_detection", "popcorn detection"),
+    ("testcases.test_crash_detection", "crash detection"),
+    ("testcases.unit.", "harness unit"),
+    ("testcases.kernel.", "kernel builder"),
+    ("testcases.", "harness"),
+)
+#: The suites whose tests run on the Popcorn mesh: the kernel is judged by them.
+POPCORN_SUITES = ("popcorn conformance", "popcorn stress", "popcorn faults", "popcorn detection", "popcorn self-check")
+
+
+def suite_of(classname: str) -> str:
+    """The suite a JUnit classname (``testcases.popcorn.test_exit``) belongs to."""
+    return next((suite for prefix, suite in SUITES if classname.startswith(prefix)), "other")
+
+
+def _zero() -> dict[str, int]:
+    return {k: 0 for k in OUTCOMES}
 
 
 @dataclass
 class Summary:
-    """Outcome counts of a run and the failed tests with their first message line."""
+    """Outcome counts of a run (in all and per suite), the failed tests with their first message line, the
+    skip reasons, and each known defect's tests with how they came out."""
 
-    counts: dict[str, int] = field(default_factory=lambda: {k: 0 for k in ("passed", "failed", "error", "skipped", "xfailed")})
+    counts: dict[str, int] = field(default_factory=_zero)
+    suites: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: list[tuple[str, str]] = field(default_factory=list)
     skip_reasons: dict[str, int] = field(default_factory=dict)
+    known_defects: list[dict] = field(default_factory=list)
 
     @property
     def total(self) -> int:
         """Number of test cases."""
         return sum(self.counts.values())
 
-    def line(self) -> str:
-        """A one-line summary: '12 passed, 0 failed, 3 skipped, 1 xfailed, 0 error'."""
-        c = self.counts
-        return f"{c['passed']} passed, {c['failed']} failed, {c['skipped']} skipped, {c['xfailed']} xfailed, {c['error']} error"
+    def line(self, counts: dict[str, int] | None = None) -> str:
+        """A one-line summary: '12 passed, 0 failed, 3 skipped, 1 xfailed, 0 xpassed, 0 error'."""
+        c = counts or self.counts
+        return (f"{c['passed']} passed, {c['failed']} failed, {c['skipped']} skipped, {c['xfailed']} xfailed, "
+                f"{c['xpassed']} xpassed, {c['error']} error")
+
+    def ran(self, suites: tuple[str, ...]) -> int:
+        """How many tests of ``suites`` reached a verdict other than skipped."""
+        return sum(n for s in suites for k, n in self.suites.get(s, {}).items() if k != "skipped")
 
 
-def _outcome(case: ET.Element) -> tuple[str, str]:
+def _properties(case: ET.Element) -> dict[str, str]:
+    return {p.get("name"): p.get("value") for p in case.iter("property")}
+
+
+def _outcome(case: ET.Element, properties: dict[str, str]) -> tuple[str, str]:
     for child in case:
         outcome = _OUTCOMES.get(child.tag)
         if outcome:
@@ -38,6 +80,8 @@ def _outcome(case: ET.Element) -> tuple[str, str]:
             if outcome == "skipped" and child.get("type") == "pytest.xfail":
                 outcome = "xfailed"
             return outcome, message[0] if message else ""
+    if properties.get("known_defect_outcome") == "xpassed":
+        return "xpassed", ""
     return "passed", ""
 
 
@@ -45,13 +89,22 @@ def summarize_junit(path: Path) -> Summary:
     """Read a JUnit XML file written by pytest."""
     summary = Summary()
     for case in ET.parse(path).iter("testcase"):
-        outcome, message = _outcome(case)
+        properties = _properties(case)
+        outcome, message = _outcome(case, properties)
+        suite = suite_of(case.get("classname") or "")
         summary.counts[outcome] += 1
+        summary.suites.setdefault(suite, _zero())[outcome] += 1
         name = f"{case.get('classname')}::{case.get('name')}"
         if outcome in ("failed", "error"):
             summary.failures.append((name, message))
         elif outcome == "skipped":
             summary.skip_reasons[message] = summary.skip_reasons.get(message, 0) + 1
+        if "known_defect" in properties:
+            summary.known_defects.append({
+                "test": name, "defect": properties["known_defect"], "outcome": outcome,
+                "judged": properties.get("known_defect_outcome", ""),
+                "symptom_expected": properties.get("symptom_expected", ""),
+                "symptom_actual": properties.get("symptom_actual", "")})
     return summary
 
 

@@ -1,10 +1,14 @@
-"""popcorn-harness run: the main job. Build or reuse the kernel, boot, test, summarise, report.
+"""popcorn-harness run: the main job. Build or reuse the kernel, boot, test it, summarise, report.
 
 The kernel comes from --kernel (a bzImage or artifact dir), or is built from the Popcorn source
 (--popcorn-src or POPCORN_SRC: a path or git URL) with the QEMU-guest and Popcorn fragments, or,
 with --stock, is Debian's stock kernel: a run that tests the harness itself, where every Popcorn
-test skips. The suite is testcases/ under pytest with xdist; clusters boot in its fixtures. The
-summary is printed, and report.json, junit.xml and failure artifacts go to --artifacts.
+test skips. By default the run judges the kernel: the Popcorn conformance, stress, faults and
+detection suites and crash detection (--suites kernel); --suites all adds the harness's own tests
+(unit, CLI, cleanup, kernel builder), which is what --stock runs. Clusters boot in the suites'
+fixtures. The summary gives counts per suite and each known Popcorn defect seen; report.json,
+junit.xml and failure artifacts go to --artifacts. Exit code: pytest's, and 1 when the kernel is a
+Popcorn kernel and no Popcorn test ran.
 """
 
 from __future__ import annotations
@@ -21,6 +25,12 @@ from harness.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[2]
 POPCORN_FRAGMENTS = ("qemu-guest", "popcorn", "popcorn-debug")
+#: --suites NAME -> the test paths (under the repo) it runs.
+SUITE_PATHS = {
+    "kernel": ("testcases/popcorn", "testcases/stress", "testcases/test_popcorn_detection.py",
+               "testcases/test_crash_detection.py"),
+    "all": ("testcases",),
+}
 
 
 def register(subparsers) -> None:
@@ -39,7 +49,12 @@ def register(subparsers) -> None:
     parser.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto", help=ACCEL_HELP)
     parser.add_argument("--artifacts", type=Path, default=Path("artifacts"),
                         help="report, JUnit XML and failure artifacts (default ./artifacts)")
-    parser.add_argument("-n", "--workers", type=int, default=4, help="pytest-xdist workers (default 4)")
+    parser.add_argument("--suites", choices=tuple(SUITE_PATHS), default=None,
+                        help="kernel: the suites that judge the kernel (Popcorn conformance, stress, faults, "
+                             "detection, crash detection; the default); all: also the harness's own tests "
+                             "(the default with --stock)")
+    parser.add_argument("-n", "--workers", type=int, default=2,
+                        help="pytest-xdist workers (default 2: each boots its own clusters)")
     parser.add_argument("--yes", "-y", action="store_true", help="answer yes to the stock-kernel offer")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --), e.g. -k nodes_file")
     parser.set_defaults(func=cmd_run, trailing="pytest_args")
@@ -75,7 +90,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from harness.cluster import require_root
-    from harness.report import summarize_junit, write_report
+    from harness.popcorn.claim import popcorn_claim
+    from harness.report import POPCORN_SUITES, summarize_junit, write_report
     from harness.spec import ClusterSpec
 
     ClusterSpec(nodes=args.nodes, accel=args.accel).validate()
@@ -88,7 +104,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     artifacts.mkdir(parents=True, exist_ok=True)
     junit = artifacts / "junit.xml"
     junit.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "pytest", str(REPO / "testcases"), "-n", str(args.workers),
+    suites = args.suites or ("all" if origin == "stock Debian" else "kernel")
+    command = [sys.executable, "-m", "pytest", *(str(REPO / p) for p in SUITE_PATHS[suites]), "-n", str(args.workers),
                f"--kernel={kernel}", f"--nodes={args.nodes}", f"--accel={args.accel}",
                f"--artifacts={artifacts}", f"--junitxml={junit}", *args.pytest_args]
     console.print(f"[bold]kernel[/bold] {kernel} ({origin})\n[bold]running[/bold] {' '.join(command)}", highlight=False)
@@ -100,13 +117,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         return code or 1
     summary = summarize_junit(junit)
     report = write_report(artifacts, summary, {"kernel": kernel, "kernel_origin": origin, "nodes": args.nodes,
-                                               "accel": args.accel, "pytest_exit": code,
+                                               "accel": args.accel, "pytest_exit": code, "suites": suites,
                                                "seconds": round(elapsed, 1), "command": command})
     console.rule("summary")
+    for suite, counts in sorted(summary.suites.items()):
+        console.print(f"  {suite:<20} {summary.line(counts)}", highlight=False)
     console.print(f"{summary.line()} in {elapsed:.0f}s; kernel: {origin}", highlight=False)
+    for defect in summary.known_defects:
+        console.print(f"  {defect['outcome']:<8} {defect['defect']} {defect['test']}: {defect['symptom_actual'] or '-'}",
+                      highlight=False)
     for name, message in summary.failures:
         console.print(f"  [red]FAILED[/red] {name}: {message}", highlight=False)
     for reason, count in summary.skip_reasons.items():
         console.print(f"  skipped {count}: {reason}", highlight=False)
     console.print(f"report: {report}\njunit: {junit}\nfailure artifacts: {artifacts}/<test id>/", highlight=False)
+    claim = popcorn_claim(kernel)
+    if claim and summary.ran(POPCORN_SUITES) == 0:
+        console.print(f"[red]no Popcorn test ran[/red] on a Popcorn kernel ({claim}): the run fails", highlight=False)
+        return code or 1
+    if not claim and summary.ran(POPCORN_SUITES) == 0:
+        console.print(f"no Popcorn test ran: the kernel {kernel} is not a Popcorn kernel", highlight=False)
     return code

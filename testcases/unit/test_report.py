@@ -17,6 +17,9 @@ def test_known(): assert False
 @pytest.fixture
 def broken(): raise RuntimeError("setup exploded")
 def test_error(broken): pass
+def test_racy_passed(record_property):
+    record_property("known_defect", "P16")
+    record_property("known_defect_outcome", "xpassed")
 '''
 
 
@@ -27,10 +30,13 @@ def test_counts_failures_and_skip_reasons(tmp_path):
                     "-c", "/dev/null", f"--junitxml={junit}", str(tmp_path / "test_sample.py")],
                    cwd=tmp_path, capture_output=True)
     summary = summarize_junit(junit)
-    assert summary.counts == {"passed": 1, "failed": 1, "error": 1, "skipped": 1, "xfailed": 1}
-    assert summary.line() == "1 passed, 1 failed, 1 skipped, 1 xfailed, 1 error"
+    assert summary.counts == {"passed": 1, "failed": 1, "error": 1, "skipped": 1, "xfailed": 1, "xpassed": 1}
+    assert summary.line() == "1 passed, 1 failed, 1 skipped, 1 xfailed, 1 xpassed, 1 error"
+    assert summary.known_defects == [{"test": "::test_racy_passed", "defect": "P16", "outcome": "xpassed",
+                                      "judged": "xpassed", "symptom_expected": "", "symptom_actual": ""}]
+    assert summary.suites == {"other": summary.counts}
     assert [name.split("::")[-1] for name, _ in summary.failures] == ["test_bad", "test_error"]
     assert "one is not two" in summary.failures[0][1]
     assert list(summary.skip_reasons.values()) == [1] and "no popcorn kernel" in next(iter(summary.skip_reasons))
     report = write_report(tmp_path, summary, {"kernel": "k"})
-    assert '"total": 5' in report.read_text()
+    assert '"total": 6' in report.read_text()
