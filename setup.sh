@@ -4,13 +4,15 @@
 #   ./setup.sh              install the system packages and the Python project
 #   ./setup.sh run [ARGS]   install, then the main job: popcorn-harness run ARGS
 #                           (set POPCORN_SRC=/path/or/git-url to test a Popcorn kernel; --stock otherwise)
-#   ./setup.sh test [ARGS]  install, build the CI kernel (cached), then: pytest -n 8 testcases/ ARGS
+#   ./setup.sh test [ARGS]  install, build the CI kernel (cached), then: pytest -n 8 testcases/ ARGS (the
+#                           harness's own tests), then the Popcorn suites on a Popcorn kernel when one is given:
+#                           POPCORN_KERNEL=artifact dir or bzImage, or POPCORN_SRC=tree or git URL (built, cached)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 APT_PACKAGES=(
   qemu-system-x86 qemu-utils busybox-static dropbear-bin iproute2 kmod cpio util-linux
-  gcc make flex bison bc libelf-dev libssl-dev ccache xz-utils patch git
+  gcc make flex bison bc libelf-dev libssl-dev ccache xz-utils patch git gdb tmux
   linux-source-6.1
 )
 
@@ -44,16 +46,40 @@ ci_kernel() {
     --fragment qemu-guest --fragment debug | tail -n 1
 }
 
+popcorn_kernel() {
+  # The Popcorn kernel to judge: POPCORN_KERNEL as given, or built from POPCORN_SRC (cached); else "".
+  if [ -n "${POPCORN_KERNEL:-}" ]; then
+    echo "$POPCORN_KERNEL"
+  elif [ -n "${POPCORN_SRC:-}" ]; then
+    popcorn-harness kernel build --source "$POPCORN_SRC" ${POPCORN_REF:+--ref "$POPCORN_REF"} \
+      --fragment qemu-guest --fragment popcorn --fragment popcorn-debug | tail -n 1
+  fi
+}
+
+run_tests() {
+  # The harness's own tests on the CI kernel, then the Popcorn suites on the Popcorn kernel (if any).
+  local harness_rc=0 popcorn_rc=0 popcorn
+  POPCORN_HARNESS_KERNEL="${POPCORN_HARNESS_KERNEL:-$(ci_kernel)}"
+  export POPCORN_HARNESS_KERNEL
+  popcorn="$(popcorn_kernel)"
+  echo "setup: testing the harness with kernel $POPCORN_HARNESS_KERNEL" >&2
+  python3 -m pytest -n 8 testcases/ "$@" || harness_rc=$?
+  if [ -n "$popcorn" ]; then
+    echo "setup: testing the Popcorn kernel $popcorn" >&2
+    popcorn-harness run --kernel "$popcorn" --artifacts artifacts/popcorn -n 2 || popcorn_rc=$?
+    echo "setup: harness tests exit $harness_rc, Popcorn suites exit $popcorn_rc" >&2
+  else
+    echo "setup: harness tests exit $harness_rc; no Popcorn test ran: no Popcorn kernel given" \
+      "(set POPCORN_KERNEL to a Popcorn kernel artifact dir or bzImage, or POPCORN_SRC to a Popcorn tree)" >&2
+  fi
+  [ "$harness_rc" = 0 ] && [ "$popcorn_rc" = 0 ]
+}
+
 install_system
 install_python
 case "${1:-}" in
   run) shift; exec popcorn-harness run "$@" ;;
-  test)
-    shift
-    POPCORN_HARNESS_KERNEL="${POPCORN_HARNESS_KERNEL:-$(ci_kernel)}"
-    export POPCORN_HARNESS_KERNEL
-    echo "setup: testing with kernel $POPCORN_HARNESS_KERNEL" >&2
-    exec python3 -m pytest -n 8 testcases/ "$@" ;;
+  test) shift; run_tests "$@" ;;
   "") echo "setup: done. Next: ./setup.sh run --stock   or   ./setup.sh test" >&2 ;;
   *) echo "setup: unknown action '$1' (run, test)" >&2; exit 2 ;;
 esac
