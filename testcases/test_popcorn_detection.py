@@ -14,9 +14,19 @@ from harness.popcorn.bringup import bring_up, detect, module_paths, run_probe
 from support import own_cluster_spec
 
 
+def _built_with_popcorn(kernel) -> bool | None:
+    """What the kernel's ``.config`` says (``CONFIG_POPCORN=y``), or None for a kernel without one beside it:
+    an independent answer to "is this Popcorn" that detection must agree with."""
+    config = kernel.file(".config")
+    return None if config is None else "CONFIG_POPCORN=y" in config.read_text().splitlines()
+
+
 @pytest.mark.xdist_group("cluster2")
 def test_detection_matches_what_the_kernel_is(cluster, cluster_pool):
     support = cluster_pool.support
+    built = _built_with_popcorn(cluster.kernel)
+    if built is not None:  # a misdetected Popcorn kernel would otherwise pass here and skip every Popcorn test
+        assert support.available == built, f"CONFIG_POPCORN={'y' if built else 'n'}: {support.reason}"
     again = detect(cluster)
     assert again.available == support.available and again.reason == support.reason
     probe = support.probe
@@ -50,6 +60,7 @@ def test_a_node_that_never_joins_is_named_with_its_console(cluster_pool):
     with Cluster(own_cluster_spec(cluster_pool, 2)) as cluster:
         support = detect(cluster)
         if not support.available:
+            assert not _built_with_popcorn(cluster.kernel), f"built with CONFIG_POPCORN=y: {support.reason}"
             pytest.skip(f"needs a Popcorn kernel: {support.reason}")
         cluster.nodes[1].vm.pause()
         started = time.monotonic()
