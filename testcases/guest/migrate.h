@@ -55,9 +55,6 @@ _Static_assert(offsetof(struct phc_regset, r15) == PHC_RS_R15, "r15 offset");
 _Static_assert(offsetof(struct phc_regset, rflags) == PHC_RS_RFLAGS, "rflags offset");
 _Static_assert(sizeof(struct phc_regset) == PHC_RS_SIZE, "regset size");
 
-#define PHC_STR_(x) #x
-#define PHC_STR(x) PHC_STR_(x)
-
 /* long phc_migrate_raw(int nid, long syscall_nr): 0 on resume, -errno on refusal. */
 long phc_migrate_raw(int nid, long nr);
 __asm__(

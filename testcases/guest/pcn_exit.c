@@ -80,8 +80,10 @@ static void mode_hold(void)
 }
 
 static const struct phc_mode modes[] = {
-	{ "thread_exit", mode_thread_exit }, { "main_exits_remote", mode_main_exits_remote },
-	{ "process_exit", mode_process_exit }, { "hold", mode_hold },
+	{ "thread_exit", mode_thread_exit, "thread_migrated thread_is_remote remote_exit_seen_at_origin" },
+	{ "main_exits_remote", mode_main_exits_remote, "main_migrating_then_exit_7" },
+	{ "process_exit", mode_process_exit, "thread_migrated thread_is_remote" },
+	{ "hold", mode_hold, "thread_migrated thread_is_remote" },
 };
 
 int main(int argc, char **argv)

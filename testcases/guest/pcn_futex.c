@@ -189,12 +189,16 @@ static void mode_origin_wait_private(void)
 	mode_origin_wait();
 }
 
+#define REMOTE_WAITER "waiter_migrated origin_wake_reaches_remote_waiter remote_wait_woken_from_origin remote_waiter_joined"
+#define ORIGIN_WAITER "waker_migrated origin_wait_woken_from_remote remote_wake_reaches_origin_waiter remote_waker_joined"
+
 static const struct phc_mode modes[] = {
-	{ "remote_wait", mode_remote_wait },
-	{ "origin_wait", mode_origin_wait },
-	{ "remote_wait_private", mode_remote_wait_private },
-	{ "origin_wait_private", mode_origin_wait_private },
-	{ "pthread", mode_pthread },
+	{ "remote_wait", mode_remote_wait, REMOTE_WAITER },
+	{ "origin_wait", mode_origin_wait, ORIGIN_WAITER },
+	{ "remote_wait_private", mode_remote_wait_private, REMOTE_WAITER },
+	{ "origin_wait_private", mode_origin_wait_private, ORIGIN_WAITER },
+	{ "pthread", mode_pthread,
+	  "participant_{other}_migrated participants_joined mutex_counter condvar_turns barrier_rounds" },
 };
 
 int main(int argc, char **argv)

@@ -117,8 +117,16 @@ static void mode_errors(void)
 	phc_migrate_recorded("migrate_back", phc_origin);
 }
 
+#define BAD_CASES(where)                                                                                     \
+	where "_unaligned_start_einval " where "_wrapping_length_einval " where "_unmapped_range_enomem " where \
+	"_unknown_advice_einval " where "_zero_length_0 "
+
 static const struct phc_mode modes[] = {
-	{ "local", mode_local }, { "remote", mode_remote }, { "origin", mode_origin }, { "errors", mode_errors },
+	{ "local", mode_local, "release_in_undistributed_process" },
+	{ "remote", mode_remote,
+	  "migrate_to_peer release_at_remote migrate_back remote_write_after_release_seen_at_origin" },
+	{ "origin", mode_origin, "migrate_to_peer migrate_back release_at_origin_of_distributed_process" },
+	{ "errors", mode_errors, BAD_CASES("origin") "migrate_to_peer " BAD_CASES("remote") "migrate_back" },
 };
 
 int main(int argc, char **argv)

@@ -140,7 +140,15 @@ static void mode_readers(void)
 	phc_flush();
 }
 
-static const struct phc_mode modes[] = { { "pages", mode_pages }, { "readers", mode_readers } };
+static const struct phc_mode modes[] = {
+	{ "pages", mode_pages,
+	  "migrate_to_peer origin_written_read_remotely remote_written_read_remotely migrate_back "
+	  "remote_written_read_at_origin remote_first_touch_read_at_origin migrate_to_peer_again "
+	  "origin_rewrite_read_remotely migrate_back_again" },
+	{ "readers", mode_readers,
+	  "readers_arrived origin_sees_first readers_done reader_on_{other}_migrated reader_on_{other}_sees_first "
+	  "reader_on_{other}_sees_write" },
+};
 
 int main(int argc, char **argv)
 {

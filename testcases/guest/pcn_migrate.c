@@ -255,8 +255,21 @@ static void mode_third(void)
 }
 
 static const struct phc_mode modes[] = {
-	{ "roundtrip", mode_roundtrip }, { "errors", mode_errors }, { "propose", mode_propose },
-	{ "threads", mode_threads }, { "third", mode_third },
+	{ "roundtrip", mode_roundtrip,
+	  "status_before migrate_returns_0_to_{other} runs_on_{other} status_during_on_{other} stack_intact_on_{other} "
+	  "heap_intact_on_{other} globals_intact_on_{other} tls_intact_on_{other} callee_saved_intact_on_{other} "
+	  "migrate_back_returns_0_from_{other} status_after_back_from_{other} same_tid_after_back_from_{other} "
+	  "remote_writes_seen_at_origin_from_{other}" },
+	{ "errors", mode_errors,
+	  "origin_nid_minus_2_einval origin_nid_int_min_einval origin_nid_max_einval origin_nid_1000_einval "
+	  "origin_own_nid_ebusy origin_first_unlisted_eagain origin_last_id_eagain "
+	  "origin_minus_1_without_proposal_einval migrate_to_peer remote_nid_max_einval remote_own_nid_ebusy "
+	  "remote_first_unlisted_eagain remote_minus_1_without_proposal_einval migrate_back" },
+	{ "propose", mode_propose,
+	  "propose_peer migrate_minus_1_goes_to_proposed proposal_not_carried_to_remote back_at_origin proposal_consumed" },
+	{ "threads", mode_threads,
+	  "thread_started_for_{other} thread_joined_for_{other} thread_on_{other} thread_back_from_{other}" },
+	{ "third", mode_third, "migrate_to_first remote_to_third_refused back_at_origin" },
 };
 
 int main(int argc, char **argv)

@@ -138,7 +138,14 @@ static void check_status(void)
 }
 
 static const struct phc_mode modes[] = {
-	{ "info", check_info }, { "badptr", check_badptr }, { "status", check_status },
+	{ "info", check_info, "node_info_returns_0 node_info_my_nid node_info_entries_written node_info_entry_{slot}" },
+	{ "badptr", check_badptr,
+	  "node_info_null_my_nid node_info_unmapped_my_nid node_info_readonly_my_nid node_info_kernel_my_nid "
+	  "node_info_null_info node_info_readonly_info node_info_kernel_info node_info_info_runs_off_mapping "
+	  "thread_status_null thread_status_readonly" },
+	{ "status", check_status,
+	  "status_returns_0 status_current_is_here status_no_proposal status_no_peer propose_nid_below_minus_1 "
+	  "propose_nid_max propose_unknown_pid propose_self_by_pid status_shows_proposal propose_minus_1_clears" },
 };
 
 int main(int argc, char **argv)

@@ -47,7 +47,9 @@ static void mode_forward(void)
 	phc_thread_join(&t, 30);
 }
 
-static const struct phc_mode modes[] = { { "forward", mode_forward } };
+static const struct phc_mode modes[] = {
+	{ "forward", mode_forward, "thread_migrated tgkill_origin_task signal_handled_remotely" },
+};
 
 int main(int argc, char **argv)
 {

@@ -339,8 +339,11 @@ static void mode_churn(void)
 }
 
 static const struct phc_mode modes[] = {
-	{ "pingpong", mode_pingpong }, { "storm", mode_storm }, { "rotate", mode_rotate },
-	{ "futex", mode_futex },       { "churn", mode_churn },
+	{ "pingpong", mode_pingpong, "ops" },
+	{ "storm", mode_storm, "threads_joined slots_coherent ops" },
+	{ "rotate", mode_rotate, "threads_joined turns_in_order no_stall ops" },
+	{ "futex", mode_futex, "threads_joined every_node_got_the_lock counter_exact ops" },
+	{ "churn", mode_churn, "ops" },
 };
 
 int main(int argc, char **argv)

@@ -179,9 +179,17 @@ static void mode_origin_mmap(void)
 }
 
 static const struct phc_mode modes[] = {
-	{ "mmap", mode_mmap },	   { "munmap", mode_munmap }, { "mprotect", mode_mprotect },
-	{ "mremap", mode_mremap }, { "dontneed", mode_dontneed }, { "brk", mode_brk },
-	{ "origin_mmap", mode_origin_mmap },
+	{ "mmap", mode_mmap,
+	  "migrate_to_peer remote_mmap migrate_back origin_sees_mmap migrate_to_peer_again remote_sees_its_mmap_again "
+	  "migrate_back_again" },
+	{ "munmap", mode_munmap, "migrate_to_peer remote_munmap migrate_back origin_sees_munmap" },
+	{ "mprotect", mode_mprotect, "migrate_to_peer remote_mprotect migrate_back origin_sees_mprotect" },
+	{ "mremap", mode_mremap, "migrate_to_peer remote_mremap migrate_back origin_sees_mremap" },
+	{ "dontneed", mode_dontneed,
+	  "migrate_to_peer remote_madvise_dontneed remote_dontneed_reads_zero migrate_back origin_sees_dontneed" },
+	{ "brk", mode_brk, "migrate_to_peer remote_sbrk migrate_back origin_sees_brk" },
+	{ "origin_mmap", mode_origin_mmap,
+	  "migrate_to_peer migrate_back migrate_to_peer_again remote_sees_origin_mmap migrate_back_again" },
 };
 
 int main(int argc, char **argv)

@@ -2,14 +2,21 @@
  *
  * Syscall numbers come from the ABI profile through the environment (PCN_NR_MIGRATE,
  * PCN_NR_PROPOSE, PCN_NR_THREAD_STATUS, PCN_NR_NODE_INFO), defaulting to the 5.2 tree's 434..437,
- * so one binary serves every profile. Each check prints one JSON object on its own line:
+ * so one binary serves every profile. A check program first prints its plan, every check name it
+ * will print (program.h), then one JSON object per check, each on its own line:
+ *   {"plan": ["name", ...]}
  *   {"check": "name", "node": N, "ok": true|false, "expected": "...", "got": "..."}
+ * harness/guest.py judges the whole output (harness.guest.judge).
+ *
+ * Compile-time switch, for the suite's self-test: -DPHC_INVERT_CHECK=\"name\" prints check `name`
+ * with its ok inverted (the program itself goes on as if it had not been).
  */
 #ifndef PHC_POPCORN_H
 #define PHC_POPCORN_H
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +25,9 @@
 #include <unistd.h>
 
 #define PCN_MAX_TABLE 64 /* larger than any profile's node maximum */
+
+#define PHC_STR_(x) #x
+#define PHC_STR(x) PHC_STR_(x)
 
 struct pcn_node_info {
 	unsigned int status;
@@ -58,7 +68,30 @@ static inline void phc_json_string(const char *s)
 	putchar('"');
 }
 
-/* check(name, ok, expected, got-format, ...) prints one check line; returns ok. */
+/* Held while a line is printed: the watchdog thread may print while another thread does. These threads
+ * share their thread-local storage (thread.h), so stdio's own lock, which is recursive by thread, does
+ * not keep them apart; a normal pthread mutex does. */
+static pthread_mutex_t phc_print_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Print one check line (the caller holds phc_print_lock, or has given up on it). */
+static inline void phc_print_check(const char *name, int node, int ok, const char *expected, const char *got)
+{
+#ifdef PHC_INVERT_CHECK
+	if (!strcmp(name, PHC_INVERT_CHECK))
+		ok = !ok;
+#endif
+	printf("{\"check\": ");
+	phc_json_string(name);
+	printf(", \"node\": %d, \"ok\": %s, \"expected\": ", node, ok ? "true" : "false");
+	phc_json_string(expected);
+	printf(", \"got\": ");
+	phc_json_string(got);
+	printf("}\n");
+	fflush(stdout);
+}
+
+/* check(name, ok, expected, got-format, ...) prints one check line; returns ok (as observed, even when
+ * PHC_INVERT_CHECK inverts what is printed). */
 static inline int phc_check(const char *name, int ok, const char *expected, const char *fmt, ...)
 {
 	char got[512];
@@ -67,14 +100,9 @@ static inline int phc_check(const char *name, int ok, const char *expected, cons
 	va_start(ap, fmt);
 	vsnprintf(got, sizeof(got), fmt, ap);
 	va_end(ap);
-	printf("{\"check\": ");
-	phc_json_string(name);
-	printf(", \"node\": %d, \"ok\": %s, \"expected\": ", phc_node, ok ? "true" : "false");
-	phc_json_string(expected);
-	printf(", \"got\": ");
-	phc_json_string(got);
-	printf("}\n");
-	fflush(stdout);
+	pthread_mutex_lock(&phc_print_lock);
+	phc_print_check(name, phc_node, ok, expected, got);
+	pthread_mutex_unlock(&phc_print_lock);
 	return ok;
 }
 

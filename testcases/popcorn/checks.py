@@ -1,45 +1,56 @@
-"""Run a guest conformance program on a node and turn its check lines into one pytest verdict.
+"""Run a guest check program on a node and turn its output into one pytest verdict.
 
-A run passes only if the program exited as expected, printed every check the test names, and every
-check it printed passed. A crash, a timeout (``CommandTimeout`` propagates), an unexpected exit code or
-an empty output fails the test: there are no vacuous passes.
+``harness.guest.judge`` decides: a run passes only with exactly one plan, every planned check printed
+once and passing, no other check, no malformed line and the expected exit code. A crash, a timeout
+(``CommandTimeout`` propagates), a wrong exit code or an empty output fails the test: there are no vacuous
+passes. Every judge of a check program's output (the conformance tests, the stress tests, the fault
+tests) fails through ``ProgramFailed``, which carries the verdict and its signs.
 """
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Sequence
+
 import pytest
 
-from harness.guest import Check, parse_checks
+from harness.guest import Check, ProgramVerdict, judge
 
 DEFAULT_TIMEOUT = 120.0
 
 
-def node_name(popcorn, index: int) -> str:
-    """The name of node ``index`` of the cluster, or ``node<index>`` if there is no such node."""
-    return popcorn.nodes[index].name if 0 <= index < len(popcorn.nodes) else f"node{index}"
+class ProgramFailed(pytest.fail.Exception):
+    """A check program's run failed: a short report (no traceback) listing every problem; ``verdict`` is
+    the ``ProgramVerdict`` and ``signs`` its signs (``harness/known_failures.py`` matches them)."""
+
+    def __init__(self, message: str, verdict: ProgramVerdict):
+        super().__init__(message, pytrace=False)
+        self.verdict = verdict
+        self.signs = verdict.signs()
 
 
-def verdict(popcorn, program: str, result, checks: list[Check], expect_exit: int, required: tuple[str, ...]) -> list[str]:
-    """Every problem with one run: failed checks, missing checks, wrong exit code."""
-    problems = [c.describe(node_name(popcorn, c.node)) for c in checks if not c.ok]
-    names = {c.check for c in checks}
-    problems += [f"check {name} missing from the output of {program}" for name in required if name not in names]
-    if not checks:
-        problems.append(f"{program} printed no checks")
-    if result.exit_code != expect_exit:
-        problems.append(f"{program} exited {result.exit_code} (expected {expect_exit}); stderr: {result.stderr[-800:]!r}")
-    return problems
+def require_pass(verdict: ProgramVerdict, title: str, node_names: Sequence[str] = ()) -> None:
+    """Raise ``ProgramFailed`` ('TITLE:' then one problem per line) unless the run passed."""
+    if not verdict.ok:
+        raise ProgramFailed(f"{title}:\n  " + "\n  ".join(verdict.problems(node_names)), verdict)
+
+
+def program_command(popcorn, program: str, *args: str, binary: str | None = None) -> str:
+    """Shell command running ``program`` (or the binary at ``binary`` on the node) with the profile's
+    syscall numbers."""
+    if binary is None:
+        return popcorn.command(program, *args)
+    return f"{popcorn.profile.shell_exports()} {shlex.quote(binary)} {' '.join(map(shlex.quote, args))}"
 
 
 def run_checks(popcorn, node, program: str, *args: str, timeout: float = DEFAULT_TIMEOUT, expect_exit: int = 0,
-               required: tuple[str, ...] = ()) -> list[Check]:
-    """Run ``program args`` on ``node``; fail the test with every problem; return the checks."""
-    result = node.run(popcorn.command(program, *args), timeout=timeout)
-    checks = parse_checks(result.stdout)
-    problems = verdict(popcorn, program, result, checks, expect_exit, required)
-    if problems:
-        pytest.fail(f"{program} {' '.join(args)} on {node.name}:\n  " + "\n  ".join(problems), pytrace=False)
-    return checks
+               binary: str | None = None) -> list[Check]:
+    """Run ``program args`` on ``node`` (``binary``: another build of it, already on the node); fail the
+    test with ``ProgramFailed`` unless the run passed; return its checks."""
+    result = node.run(program_command(popcorn, program, *args, binary=binary), timeout=timeout)
+    verdict = judge(result.stdout, result.exit_code, expect_exit, result.stderr, program)
+    require_pass(verdict, f"{program} {' '.join(args)} on {node.name}", [n.name for n in popcorn.nodes])
+    return list(verdict.checks)
 
 
 def no_task_left(popcorn, program: str, timeout: float = 30.0) -> list[str]:

