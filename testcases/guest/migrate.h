@@ -92,6 +92,66 @@ __asm__(
 	"	ret\n"
 	"	.size phc_migrate_raw, .-phc_migrate_raw\n");
 
+/* Registers phc_migrate_pinned() holds values in across the migration: callee-saved ones (rbp is the
+ * frame pointer, kept by every frame: phc_migrate_raw's own `leave` would fault without it). */
+#define PHC_PINNED 5 /* rbx, r12, r13, r14, r15 */
+
+/* PHC_CLOBBER_CALLEE_SAVED (a compile-time switch, for the suite's self-test) changes r13 after the
+ * migration and before it is read back, as a kernel that lost it would: the check must then fail. */
+#ifdef PHC_CLOBBER_CALLEE_SAVED
+#define PHC_CLOBBER_ASM "	xorq $0x100, %r13\n"
+#else
+#define PHC_CLOBBER_ASM ""
+#endif
+
+/* long phc_migrate_pinned(int nid, long syscall_nr, uint64_t regs[2 * PHC_PINNED]): loads regs[0..4] into
+ * rbx, r12-r15, migrates with phc_migrate_raw, and stores what those registers hold after it into
+ * regs[5..9]; returns what phc_migrate_raw returned. All in assembly, so no compiler can keep or
+ * recompute the values elsewhere: what is read back is what the registers held when the thread resumed. */
+long phc_migrate_pinned(int nid, long nr, uint64_t *regs);
+__asm__(
+	"	.text\n"
+	"	.globl phc_migrate_pinned\n"
+	"	.type phc_migrate_pinned, @function\n"
+	"phc_migrate_pinned:\n"
+	"	pushq %rbp\n"
+	"	movq %rsp, %rbp\n"
+	"	pushq %rbx\n"
+	"	pushq %r12\n"
+	"	pushq %r13\n"
+	"	pushq %r14\n"
+	"	pushq %r15\n"
+	"	pushq %rdx\n" /* regs; the stack is 16-byte aligned again for the call */
+	"	movq 0(%rdx), %rbx\n"
+	"	movq 8(%rdx), %r12\n"
+	"	movq 16(%rdx), %r13\n"
+	"	movq 24(%rdx), %r14\n"
+	"	movq 32(%rdx), %r15\n"
+	"	call phc_migrate_raw\n" /* edi = nid, rsi = nr: still the arguments */
+	PHC_CLOBBER_ASM
+	"	movq (%rsp), %rdx\n"
+	"	movq %rbx, 40(%rdx)\n"
+	"	movq %r12, 48(%rdx)\n"
+	"	movq %r13, 56(%rdx)\n"
+	"	movq %r14, 64(%rdx)\n"
+	"	movq %r15, 72(%rdx)\n"
+	"	addq $8, %rsp\n"
+	"	popq %r15\n"
+	"	popq %r14\n"
+	"	popq %r13\n"
+	"	popq %r12\n"
+	"	popq %rbx\n"
+	"	popq %rbp\n"
+	"	ret\n"
+	"	.size phc_migrate_pinned, .-phc_migrate_pinned\n");
+
+/* Make the memory at p escape: the compiler must then assume a call it cannot see may read or write it
+ * (so a check reads it back from memory after a migration instead of reusing what it stored). */
+static inline void phc_escape(const volatile void *p)
+{
+	__asm__ volatile("" : : "r"(p) : "memory");
+}
+
 /* Move the calling thread to node nid: 0 once running there, -errno if refused. */
 static inline int phc_migrate(int nid)
 {

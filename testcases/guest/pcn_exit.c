@@ -2,7 +2,10 @@
  *
  * usage: pcn_exit thread_exit|main_exits_remote|process_exit|hold NODE_ID NR_NODES
  *   thread_exit        a thread migrates and exits there; the origin sees it gone (join returns).
- *   main_exits_remote  the main thread migrates and calls _exit(7) there: the process exits 7.
+ *   main_exits_remote  the main thread migrates and, if get_node_info then says it runs on the
+ *                      destination, calls _exit(7) there: the process must exit 7, which it can only
+ *                      do from the destination (it exits 3 otherwise). Its check, recorded on the
+ *                      remote node, is printed by a thread at the origin before the exit.
  *   process_exit       a thread is remote while the origin's main thread exits 0: the process ends.
  *   hold               a thread is remote while main sleeps (the test kills the process).
  * Checks are printed before the exit, since nothing is printed after it.
@@ -45,18 +48,54 @@ static int wait_remote(void)
 static void mode_thread_exit(void)
 {
 	struct phc_thread t;
+	int started = phc_thread_start(&t, goes_remote, (void *)(intptr_t)((phc_origin + 1) % phc_nr_nodes)) == 0;
+	int gone;
 
-	phc_thread_start(&t, goes_remote, (void *)(intptr_t)((phc_origin + 1) % phc_nr_nodes));
 	wait_remote();
-	phc_check("remote_exit_seen_at_origin", phc_thread_join(&t, 30) == 0, "thread gone within 30 s", "still there");
+	gone = started && phc_thread_join(&t, 30) == 0;
+	phc_check("remote_exit_seen_at_origin", gone, "thread gone within 30 s", "%s",
+		  !started ? "no thread started" : gone ? "gone" : "still there");
+}
+
+static volatile int main_recorded, main_acked;
+
+/* Stays at the origin: prints what the main thread recorded remotely, then waits for the exit. */
+static int printer(void *arg)
+{
+	struct timespec tick = { .tv_nsec = 10000000 }, second = { .tv_sec = 1 };
+	int i;
+
+	(void)arg;
+	for (i = 0; i < 6000 && !main_recorded; i++)
+		nanosleep(&tick, NULL);
+	phc_flush();
+	main_acked = 1;
+	for (;;)
+		nanosleep(&second, NULL);
+	return 0;
 }
 
 static void mode_main_exits_remote(void)
 {
-	phc_check("main_migrating_then_exit_7", 1, "", "");
-	if (phc_migrate((phc_origin + 1) % phc_nr_nodes) == 0)
-		_exit(7);
-	phc_check("main_migrated", 0, "0", "refused");
+	static struct phc_thread origin_printer;
+	struct timespec tick = { .tv_nsec = 10000000 };
+	int peer = (phc_origin + 1) % phc_nr_nodes, ret, here, there, i;
+
+	ret = phc_thread_start(&origin_printer, printer, NULL);
+	if (ret != 0) {
+		phc_check("main_on_destination_before_exit", 0, "0, running on the destination",
+			  "no printer thread: %s", phc_errname(-ret));
+		_exit(3);
+	}
+	ret = phc_migrate(peer);
+	here = phc_my_nid();
+	there = ret == 0 && here == peer;
+	phc_record("main_on_destination_before_exit", here, there, "0, running on the destination", "%s, on %d",
+		   phc_errname(-ret), here);
+	main_recorded = 1;
+	for (i = 0; i < 3000 && !main_acked; i++)
+		nanosleep(&tick, NULL);
+	_exit(there ? 7 : 3);
 }
 
 static void mode_process_exit(void)
@@ -81,7 +120,7 @@ static void mode_hold(void)
 
 static const struct phc_mode modes[] = {
 	{ "thread_exit", mode_thread_exit, "thread_migrated thread_is_remote remote_exit_seen_at_origin" },
-	{ "main_exits_remote", mode_main_exits_remote, "main_migrating_then_exit_7" },
+	{ "main_exits_remote", mode_main_exits_remote, "main_on_destination_before_exit" },
 	{ "process_exit", mode_process_exit, "thread_migrated thread_is_remote" },
 	{ "hold", mode_hold, "thread_migrated thread_is_remote" },
 };

@@ -8,7 +8,8 @@
  *                process-private locks; the kernel then keys the futex by mm and address, without
  *                get_user_pages).
  *   pthread  a thread per other node and the origin share a pthread mutex (a counter incremented under
- *            it), a condition variable (turn-taking) and a barrier (rounds).
+ *            it), a condition variable (turn-taking) and a barrier (rounds); participant i (the origin's
+ *            main thread is participant 0) runs i nodes after the origin.
  */
 #include "program.h"
 
@@ -144,10 +145,10 @@ static void participate(int me, int parties)
 
 static int participant(void *arg)
 {
-	int me = (int)(intptr_t)arg, d = me; /* participant i runs on node i (origin 0) */
+	int me = (int)(intptr_t)arg, d = (phc_origin + me) % phc_nr_nodes; /* participant i: i nodes on */
 	char name[64];
 
-	snprintf(name, sizeof(name), "participant_%d_migrated", me);
+	snprintf(name, sizeof(name), "participant_%d_migrated", d);
 	if (phc_migrate_recorded(name, d) != 0)
 		return 0;
 	participate(me, phc_nr_nodes);
@@ -158,6 +159,8 @@ static int participant(void *arg)
 static void mode_pthread(void)
 {
 	static struct phc_thread threads[PCN_MAX_TABLE];
+	char rounds[256];
+	size_t used = 0;
 	int d, ok = 1;
 
 	pthread_barrier_init(&barrier, NULL, phc_nr_nodes);
@@ -172,9 +175,13 @@ static void mode_pthread(void)
 		  "%ld of %ld", counter, (long)INCREMENTS * phc_nr_nodes);
 	phc_check("condvar_turns", turn == TURNS * phc_nr_nodes, "every turn taken in order", "%d of %d", turn,
 		  TURNS * phc_nr_nodes);
-	for (d = 0; d < phc_nr_nodes; d++)
+	rounds[0] = 0;
+	for (ok = 1, d = 0; d < phc_nr_nodes; d++) {
 		ok &= rounds_seen[d] == ROUNDS;
-	phc_check("barrier_rounds", ok, "every participant passed every round", "%d %d", rounds_seen[0], rounds_seen[1]);
+		if (used < sizeof(rounds))
+			used += snprintf(rounds + used, sizeof(rounds) - used, "%s%d", d ? " " : "", rounds_seen[d]);
+	}
+	phc_check("barrier_rounds", ok, "every participant passed every round", "rounds per participant: %s", rounds);
 }
 
 static void mode_remote_wait_private(void)

@@ -2,8 +2,10 @@
  *
  * usage: pcn_migrate roundtrip|errors|propose|third|threads NODE_ID NR_NODES
  *   roundtrip  to every other node and back: thread status at each step; stack, heap, globals,
- *              thread-local data and values held in callee-saved registers intact there; what the
- *              remote side wrote is seen at the origin afterwards.
+ *              thread-local data and values held in callee-saved registers (rbx, r12-r15, loaded and
+ *              read back in assembly around the migration) intact there; what the remote side wrote is
+ *              seen at the origin afterwards. Built with -DPHC_CLOBBER_CALLEE_SAVED, r13 is changed
+ *              after the migration: callee_saved_intact_on_N must then fail (the suite's self-test).
  *   errors     EINVAL for ids out of range, EBUSY for the current node, EAGAIN for an offline id,
  *              EINVAL for migrate(-1) without a proposal; at the origin and at a remote node.
  *   propose    propose_migration(0, d) then migrate(-1) lands on d; the proposal is consumed.
@@ -23,7 +25,7 @@
 #define max_nodes phc_max_nodes
 static unsigned int global_words[1024] = { 1, 2, 3 };
 static __thread unsigned int tls_word = 77;
-static __thread char tls_text[32] = "thread-local";
+static __thread char tls_text[32];
 
 static char *name_of(char *buf, const char *what, int nid)
 {
@@ -31,12 +33,37 @@ static char *name_of(char *buf, const char *what, int nid)
 	return buf;
 }
 
+/* The calling thread's status; -2 in every field if the call fails (never a value a check expects). */
+static struct phc_status status_now(void)
+{
+	struct phc_status st = { -2, -2, -2, -2 };
+
+	if (phc_thread_status(&st) != 0)
+		st = (struct phc_status){ -2, -2, -2, -2 };
+	return st;
+}
+
+/* "rbx 0x.. (was 0x..)" for each pinned register that changed, or "intact". */
+static const char *pinned_report(const uint64_t *regs, char *buf, size_t size)
+{
+	static const char *const names[PHC_PINNED] = { "rbx", "r12", "r13", "r14", "r15" };
+	size_t used = 0;
+	int i;
+
+	snprintf(buf, size, "intact");
+	for (i = 0; i < PHC_PINNED; i++)
+		if (regs[PHC_PINNED + i] != regs[i] && used < size)
+			used += snprintf(buf + used, size - used, "%s%s %#lx (was %#lx)", used ? ", " : "", names[i],
+					 (unsigned long)regs[PHC_PINNED + i], (unsigned long)regs[i]);
+	return buf;
+}
+
 /* One round trip origin -> d -> origin, with every promise checked. */
 static void roundtrip(int d)
 {
-	char name[64];
+	char name[64], report[256];
 	unsigned int stack_words[256], *heap = malloc(HEAP_WORDS * sizeof(*heap));
-	unsigned long reg_a = 0x1111222233334444UL * (unsigned)d, reg_b = (unsigned long)d << 40 | 0xabc;
+	uint64_t regs[2 * PHC_PINNED];
 	pid_t tid = gettid();
 	struct phc_status st;
 	int i, ret, here, ok;
@@ -48,10 +75,19 @@ static void roundtrip(int d)
 	for (i = 0; i < 1024; i++)
 		global_words[i] = PATTERN + 3 * i + d;
 	tls_word = PATTERN + d;
+	snprintf(tls_text, sizeof(tls_text), "thread-local %d", d);
+	for (i = 0; i < PHC_PINNED; i++)
+		regs[i] = 0x1111222233334444UL * (unsigned)(d + 1) + ((uint64_t)(i + 1) << 56);
+	/* The words must be read back from memory after the migration, not from what the compiler stored. */
+	phc_escape(stack_words);
+	phc_escape(heap);
+	phc_escape(global_words);
+	phc_escape(&tls_word);
+	phc_escape(tls_text);
 
-	ret = phc_migrate(d);
+	ret = (int)phc_migrate_pinned(d, PCN_NR_MIGRATE, regs);
 	here = phc_my_nid();
-	phc_thread_status(&st);
+	st = status_now();
 	phc_record(name_of(name, "migrate_returns_0_to", d), here, ret == 0, "0", "%s", phc_errname(-ret));
 	if (ret != 0)
 		return;
@@ -70,11 +106,13 @@ static void roundtrip(int d)
 	for (ok = 1, i = 0; i < 1024; i++)
 		ok &= global_words[i] == PATTERN + 3 * i + d;
 	phc_record(name_of(name, "globals_intact_on", d), here, ok, "origin's globals", "%s", ok ? "intact" : "differ");
-	phc_record(name_of(name, "tls_intact_on", d), here, tls_word == PATTERN + d && !strcmp(tls_text, "thread-local"),
+	snprintf(report, sizeof(report), "thread-local %d", d);
+	phc_record(name_of(name, "tls_intact_on", d), here, tls_word == PATTERN + d && !strcmp(tls_text, report),
 		   "thread-local word and text", "%#x '%s'", tls_word, tls_text);
-	phc_record(name_of(name, "callee_saved_intact_on", d), here,
-		   reg_a == 0x1111222233334444UL * (unsigned)d && reg_b == ((unsigned long)d << 40 | 0xabc),
-		   "locals kept across the call", "%#lx %#lx", reg_a, reg_b);
+	for (ok = 1, i = 0; i < PHC_PINNED; i++)
+		ok &= regs[PHC_PINNED + i] == regs[i];
+	phc_record(name_of(name, "callee_saved_intact_on", d), here, ok,
+		   "rbx, r12-r15 as loaded before the migration", "%s", pinned_report(regs, report, sizeof(report)));
 	/* Write from the remote side; the origin must see it. */
 	for (i = 0; i < 256; i++)
 		stack_words[i] = ~(PATTERN + i + d);
@@ -83,10 +121,11 @@ static void roundtrip(int d)
 	for (i = 0; i < 1024; i++)
 		global_words[i] = ~(PATTERN + 3 * i + d);
 	tls_word = ~(PATTERN + d);
+	snprintf(tls_text, sizeof(tls_text), "written remotely");
 
 	ret = phc_migrate(origin);
 	here = phc_my_nid();
-	phc_thread_status(&st);
+	st = status_now();
 	phc_record(name_of(name, "migrate_back_returns_0_from", d), here, ret == 0 && here == origin,
 		   "0, running at the origin", "%s, on %d", phc_errname(-ret), here);
 	phc_record(name_of(name, "status_after_back_from", d), here,
@@ -101,7 +140,7 @@ static void roundtrip(int d)
 		ok &= heap[i] == (unsigned)(i + d);
 	for (i = 0; i < 1024; i++)
 		ok &= global_words[i] == ~(PATTERN + 3 * i + d);
-	ok &= tls_word == ~(PATTERN + d);
+	ok &= tls_word == ~(PATTERN + d) && !strcmp(tls_text, "written remotely");
 	phc_record(name_of(name, "remote_writes_seen_at_origin_from", d), here, ok,
 		   "stack, heap, globals, TLS as written remotely", "%s", ok ? "as written" : "differ");
 	free(heap);
@@ -113,7 +152,7 @@ static void mode_roundtrip(void)
 	struct phc_status st;
 	int d;
 
-	phc_thread_status(&st);
+	st = status_now();
 	phc_check("status_before", st.current_nid == origin && st.peer_nid == -1 && st.peer_pid == -1,
 		  "current = origin, peer -1/-1", "current %d peer %d/%d", st.current_nid, st.peer_nid, st.peer_pid);
 	for (d = 0; d < nr_nodes; d++)
@@ -165,8 +204,7 @@ static void mode_errors(void)
 
 	refusals(at_origin, sizeof(at_origin) / sizeof(at_origin[0]), origin);
 	phc_flush();
-	ret = phc_migrate(peer);
-	phc_record("migrate_to_peer", phc_my_nid(), ret == 0, "0", "%s", phc_errname(-ret));
+	ret = phc_migrate_recorded("migrate_to_peer", peer);
 	if (ret == 0) {
 		refusals(at_remote, sizeof(at_remote) / sizeof(at_remote[0]), peer);
 		ret = phc_migrate(origin);
@@ -185,13 +223,13 @@ static void mode_propose(void)
 	phc_check("propose_peer", ret == 0, "0", "%s", phc_errname(-ret));
 	ret = phc_migrate(-1);
 	here = phc_my_nid();
-	phc_thread_status(&st);
+	st = status_now();
 	phc_record("migrate_minus_1_goes_to_proposed", here, ret == 0 && here == peer, "0, on the proposed node",
 		   "%s, on %d", phc_errname(-ret), here);
 	phc_record("proposal_not_carried_to_remote", here, st.proposed_nid == -1, "-1", "%d", st.proposed_nid);
 	ret = phc_migrate(origin);
 	here = phc_my_nid();
-	phc_thread_status(&st);
+	st = status_now();
 	phc_record("back_at_origin", here, ret == 0 && here == origin, "0, at origin", "%s, on %d", phc_errname(-ret),
 		   here);
 	phc_record("proposal_consumed", here, st.proposed_nid == -1, "-1", "%d", st.proposed_nid);
@@ -237,8 +275,7 @@ static void mode_third(void)
 {
 	int first = (origin + 1) % nr_nodes, third = (origin + 2) % nr_nodes, ret, here;
 
-	ret = phc_migrate(first);
-	phc_record("migrate_to_first", phc_my_nid(), ret == 0, "0", "%s", phc_errname(-ret));
+	ret = phc_migrate_recorded("migrate_to_first", first);
 	if (ret != 0) {
 		phc_flush();
 		return;

@@ -167,7 +167,7 @@ static void mode_storm(void)
 static struct {
 	volatile long counter;
 	volatile int turn, stop;
-	volatile long stalls, wrong;
+	volatile long stalls, wrong, migrations_failed;
 } __attribute__((aligned(4096))) page;
 static struct phc_thread rotators[PCN_MAX_TABLE];
 
@@ -200,11 +200,14 @@ static int rotator(void *arg)
 {
 	int me = (int)(intptr_t)arg;
 
-	if (phc_migrate(me) == 0)
+	if (phc_migrate(me) == 0 && phc_my_nid() == me) {
 		take_turns(me);
-	else
+	} else {
+		__sync_fetch_and_add(&page.migrations_failed, 1);
 		page.stop = 1;
-	phc_migrate(phc_origin);
+	}
+	if (phc_migrate(phc_origin) != 0)
+		__sync_fetch_and_add(&page.migrations_failed, 1);
 	return 0;
 }
 
@@ -222,7 +225,7 @@ static void mode_rotate(void)
 	phc_check("turns_in_order", page.wrong == 0, "each write saw the previous node's value", "%ld out of order",
 		  page.wrong);
 	phc_check("no_stall", page.stalls == 0, "no node waited 20 s for its turn", "%ld stalls", page.stalls);
-	report_ops(page.counter, page.wrong + page.stalls, "page writes");
+	report_ops(page.counter, page.wrong + page.stalls + page.migrations_failed, "page writes");
 }
 
 /* ---- futex ---- */

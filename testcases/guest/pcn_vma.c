@@ -136,12 +136,14 @@ static void mode_mremap(void)
 static void mode_dontneed(void)
 {
 	unsigned *dontneed = map(1);
+	int ret;
 
 	dontneed[0] = MAGIC;
 	if (!to_peer("migrate_to_peer"))
 		return;
-	phc_record("remote_madvise_dontneed", phc_my_nid(), madvise(dontneed, pg, MADV_DONTNEED) == 0, "0", "%s",
-		   phc_errname(errno));
+	errno = 0;
+	ret = madvise(dontneed, pg, MADV_DONTNEED);
+	phc_record("remote_madvise_dontneed", phc_my_nid(), ret == 0, "0", "%d, errno %s", ret, phc_errname(errno));
 	phc_record("remote_dontneed_reads_zero", phc_my_nid(), dontneed[0] == 0, "0", "%#x", dontneed[0]);
 	if (!back("migrate_back"))
 		return;

@@ -31,7 +31,8 @@ def test_migrated_thread_exits_remotely(popcorn):
 
 @pytest.mark.xdist_group("popcorn2")
 def test_main_thread_exits_on_remote_node_with_its_status(popcorn):
-    """_exit(7) on the remote node ends the process at the origin with status 7."""
+    """_exit(7) on the remote node ends the process at the origin with status 7 (the program exits 7 only
+    when get_node_info said it ran on the destination, and its check says so)."""
     _run(popcorn, "main_exits_remote", expect_exit=7)
     _assert_nothing_left(popcorn)
 
