@@ -1,0 +1,193 @@
+"""The guest programs' side of the check protocol, run on the host (no VM, no Popcorn): every mode of
+every check program declares a plan the verdict accepts; placeholders expand for the node count; the
+inversion switch, the record overflow and the watchdog show in the verdict's signs."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness.guest import GUEST_SOURCES, build_guest_programs, invert_check, judge
+
+pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+
+#: Programs that print checks (pcn_probe prints one JSON object for the bring-up, not checks).
+CHECK_PROGRAMS = sorted(p.stem for p in GUEST_SOURCES.glob("pcn_*.c") if p.stem != "pcn_probe")
+
+
+@pytest.fixture(scope="module")
+def programs() -> dict[str, Path]:
+    return build_guest_programs()
+
+
+def run(binary: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def modes_of(binary: Path) -> list[str]:
+    """The modes a program names when asked for an unknown one."""
+    proc = run(binary, "no-such-mode", "0", "2")
+    assert proc.returncode == 2 and proc.stdout == ""
+    found = re.search(r"modes: (.*)", proc.stderr)
+    assert found, proc.stderr
+    return found.group(1).split()
+
+
+def plan_of(binary: Path, mode: str, origin: int = 0, nodes: int = 2, env: dict[str, str] | None = None):
+    proc = run(binary, mode, str(origin), str(nodes), env={"PHC_PLAN_ONLY": "1", **(env or {})})
+    verdict = judge(proc.stdout, proc.returncode, 0, proc.stderr)
+    assert proc.returncode == 0 and verdict.plan is not None, (proc.stdout, proc.stderr)
+    if not verdict.plan:  # a mode about other nodes on a 1-node cluster: the verdict fails such a run
+        assert nodes == 1 and verdict.signs() == ["no-plan"], (proc.stdout, proc.stderr)
+        return verdict.plan
+    # exactly one well-formed plan, nothing else printed: every planned check is missing, nothing more
+    assert verdict.signs() == sorted(f"missing:{name}" for name in verdict.plan), verdict.problems()
+    return verdict.plan
+
+
+def test_the_check_programs_are_the_ones_the_self_test_covers():
+    from testcases.popcorn.test_suite_self_check import CASES
+
+    assert sorted(case[0] for case in CASES) == CHECK_PROGRAMS
+
+
+@pytest.mark.parametrize("program", CHECK_PROGRAMS)
+def test_every_mode_declares_a_plan(programs, program):
+    for mode in modes_of(programs[program]):
+        for origin, nodes in ((0, 1), (0, 2), (1, 4)):
+            names = plan_of(programs[program], mode, origin, nodes)
+            assert names or nodes == 1, (mode, origin, nodes)
+            assert all(re.fullmatch(r"[a-z0-9_]+", name) for name in names), names
+            assert not {"watchdog", "record_overflow"} & set(names)
+
+
+def test_placeholders_expand_for_the_nodes(programs):
+    plan = plan_of(programs["pcn_migrate"], "roundtrip", origin=1, nodes=3)
+    assert [n for n in plan if n.startswith("callee_saved_intact_on_")] == ["callee_saved_intact_on_0",
+                                                                           "callee_saved_intact_on_2"]
+    assert plan[0] == "status_before" and len(plan) == 1 + 12 * 2
+    plan = plan_of(programs["pcn_node_info"], "info", env={"PCN_MAX_NODES": "4"})
+    assert plan == ("node_info_returns_0", "node_info_my_nid", "node_info_entries_written",
+                    *(f"node_info_entry_{i}" for i in range(4)))
+    assert plan_of(programs["pcn_futex"], "pthread", nodes=1) == ("participants_joined", "mutex_counter",
+                                                                   "condvar_turns", "barrier_rounds")
+
+
+def test_the_self_test_inverts_planned_checks(programs):
+    from testcases.popcorn.test_suite_self_check import CASES
+
+    for program, mode, _extra, check, _timeout in CASES:
+        assert check in plan_of(programs[program], mode), (program, mode, check)
+
+
+# -- a program of our own on the same headers ---------------------------------------------------------
+
+PROGRAM = r'''
+#include "program.h"
+
+static void mode_pass(void)
+{
+	char name[32];
+	int d;
+
+	phc_check("direct", 1, "1", "%d", 1);
+	for (d = 0; d < phc_nr_nodes; d++)
+		if (d != phc_origin) {
+			snprintf(name, sizeof(name), "recorded_%d", d);
+			phc_record(name, d, 1, "1", "%d", 1);
+		}
+}
+
+static void mode_overflow(void)
+{
+	char name[32];
+	int i;
+
+	for (i = 0; i < phc_max_nodes; i++) {
+		snprintf(name, sizeof(name), "n_%d", i);
+		phc_record(name, phc_origin, 1, "1", "1");
+	}
+}
+
+static void mode_hang(void)
+{
+	phc_check("before", 1, "1", "1");
+	phc_record("recorded_before_the_hang", phc_origin, 1, "1", "1");
+	sleep(30);
+	phc_check("after", 1, "1", "1");
+}
+
+static const struct phc_mode modes[] = {
+	{ "pass", mode_pass, "direct recorded_{other}" },
+	{ "overflow", mode_overflow, "n_{slot}" },
+	{ "hang", mode_hang, "before recorded_before_the_hang after" },
+	{ "bad", mode_pass, "direct recorded_{nodes}" },
+};
+
+int main(int argc, char **argv)
+{
+	return phc_main(argc, argv, modes, sizeof(modes) / sizeof(modes[0]), 2);
+}
+'''
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory) -> Path:
+    """The guest headers and our program, in a source directory of their own."""
+    directory = tmp_path_factory.mktemp("guest")
+    for header in GUEST_SOURCES.glob("*.h"):
+        shutil.copy(header, directory)
+    (directory / "phc_selftest.c").write_text(PROGRAM)
+    return directory
+
+
+def build(sources: Path, cache: Path, *defines: str) -> Path:
+    return build_guest_programs(sources, cache, defines=defines)["phc_selftest"]
+
+
+def judged(binary: Path, mode: str, expect_exit: int = 0, env: dict[str, str] | None = None):
+    proc = run(binary, mode, "0", "3", env=env)
+    return judge(proc.stdout, proc.returncode, expect_exit, proc.stderr, "phc_selftest")
+
+
+def test_a_program_that_keeps_its_plan_passes(sources, tmp_path):
+    verdict = judged(build(sources, tmp_path), "pass")
+    assert verdict.ok, verdict.problems()
+    assert verdict.plan == ("direct", "recorded_1", "recorded_2")
+    assert [(c.check, c.node) for c in verdict.checks] == [("direct", 0), ("recorded_1", 1), ("recorded_2", 2)]
+
+
+def test_the_inversion_switch_fails_exactly_that_check(sources, tmp_path):
+    direct = build(sources, tmp_path, invert_check("direct"))
+    recorded = build(sources, tmp_path, invert_check("recorded_2"))
+    assert direct != recorded  # the defines are part of the cache key
+    assert judged(direct, "pass").signs() == ["check:direct"]
+    assert judged(recorded, "pass").signs() == ["check:recorded_2"]
+    assert judged(build(sources, tmp_path), "pass").ok  # and the plain build is still there, passing
+
+
+def test_a_record_overflow_is_reported(sources, tmp_path):
+    verdict = judged(build(sources, tmp_path), "overflow", env={"PCN_MAX_NODES": "300"})
+    assert verdict.signs() == ["check:record_overflow"] + sorted(f"missing:n_{i}" for i in range(256, 300))
+    overflow = [c for c in verdict.checks if c.check == "record_overflow"]
+    assert len(overflow) == 1 and overflow[0].got == "300 checks recorded, 44 dropped"
+    assert judged(build(sources, tmp_path), "overflow", env={"PCN_MAX_NODES": "256"}).ok
+
+
+def test_the_watchdog_flushes_what_was_recorded_and_exits_124(sources, tmp_path):
+    verdict = judged(build(sources, tmp_path), "hang")
+    assert verdict.signs() == ["check:watchdog", "exit:124", "missing:after"]
+    assert "check watchdog on node0: expected program finished in time, got still running after 2s" in verdict.problems()
+
+
+def test_an_unknown_placeholder_is_a_usage_error_before_any_output(sources, tmp_path):
+    proc = run(build(sources, tmp_path), "bad", "0", "2")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "invalid placeholder" in proc.stderr
+    assert judge(proc.stdout, proc.returncode).signs() == ["exit:2", "no-plan"]
