@@ -71,7 +71,8 @@ static inline void phc_flush_locked(void)
 		phc_print_check(phc_records[i].name, phc_records[i].node, phc_records[i].ok, phc_records[i].expected,
 				phc_records[i].got);
 	}
-	phc_records_flushed = i;
+	if (i != phc_records_flushed) /* no write otherwise: the page may be another node's */
+		phc_records_flushed = i;
 	if (n > PHC_MAX_RECORDS && !phc_overflow_reported) {
 		char got[96];
 
