@@ -70,9 +70,18 @@ class Symptom:
     required: tuple[str, ...]
     allowed: tuple[str, ...] = ()
 
+    def absent(self, signs: list[str]) -> list[str]:
+        """The required patterns no sign of ``signs`` matches."""
+        return [p for p in self.required if not any(re.fullmatch(p, s) for s in signs)]
+
+    def on_console(self) -> bool:
+        """Whether every required sign is a console finding (``finding:``): then the symptom can be seen
+        while the test still runs, and a test hung by it can be ended then."""
+        return all(p.startswith("finding:") for p in self.required)
+
     def mismatches(self, signs: list[str]) -> list[str]:
         """Why ``signs`` are not this symptom (empty: they are)."""
-        problems = [f"no sign matches {p!r}" for p in self.required if not any(re.fullmatch(p, s) for s in signs)]
+        problems = [f"no sign matches {p!r}" for p in self.absent(signs)]
         patterns = self.required + self.allowed
         problems += [f"unexpected sign {s!r}" for s in signs if not any(re.fullmatch(p, s) for p in patterns)]
         return problems

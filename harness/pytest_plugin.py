@@ -204,7 +204,12 @@ def pytest_runtest_makereport(item: pytest.Item, call):
         return report
     item.stash[_CALL_EXCINFO] = call.excinfo
     watchdog = item.stash.get(_WATCHDOG, None)
-    if watchdog is not None and watchdog.fired:
+    if watchdog is not None and watchdog.fired and watchdog.ended_early:
+        watchdog.cancel()
+        if report.failed or report.passed:
+            report.outcome = "failed"
+            report.longrepr = f"ended early: {watchdog.ended_early}\n\nthe test then saw:\n{report.longrepr}"
+    elif watchdog is not None and watchdog.fired:
         watchdog.cancel()  # waits until its findings are complete
         titles = "; ".join(f.summary() for f in watchdog.findings)
         if report.failed or report.passed:
@@ -291,8 +296,31 @@ def _watch(request: pytest.FixtureRequest, cluster: Cluster) -> HangWatchdog:
     marker = request.node.get_closest_marker("hang_timeout")
     timeout = marker.args[0] if marker else request.config.getoption("hang_timeout")
     directory = _test_dir(request.config.getoption("artifacts"), request.node.nodeid)
-    watchdog = request.node.stash[_WATCHDOG] = HangWatchdog(cluster, timeout, directory, request.node.nodeid).start()
+    marker = request.node.get_closest_marker("known_failure")
+    end_early = _known_symptom_seen(request.node, marker.args[0]) if marker and marker.args[0].symptom.on_console() \
+        else None
+    watchdog = HangWatchdog(cluster, timeout, directory, request.node.nodeid, end_early=end_early).start()
+    request.node.stash[_WATCHDOG] = watchdog
     return watchdog
+
+
+def _known_symptom_seen(item: pytest.Item, known: KnownFailure):
+    """A check for the hang watchdog: a reason once the console shows every required sign of ``known`` at
+    two looks in a row (so the report has finished printing), else None. A known hang then ends its test
+    at once instead of waiting for a program's or the harness's own timeout."""
+    seen_before = []
+
+    def check() -> str | None:
+        watch = item.stash.get(crash_plugin.WATCH, None)
+        if watch is None:
+            return None
+        signs = [finding_sign("finding", f) for f in watch.mark.findings_since()]
+        shown = not known.symptom.absent(signs)
+        if shown and seen_before:
+            return f"the console shows the known symptom of {known.reason()}: {' + '.join(signs)}"
+        seen_before[:] = [True] if shown else []
+        return None
+    return check
 
 
 def _dump_after_timeout(request: pytest.FixtureRequest, cluster: Cluster | None) -> None:
@@ -419,7 +447,8 @@ class PopcornRunCount:
         self.skip_reasons: dict[str, int] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Count a Popcorn test at its setup (collected, maybe skipped) and its call (it ran)."""
+        """Count a Popcorn test at its setup (collected, maybe skipped) and at its call (it ran, unless it
+        skipped itself)."""
         if "popcorn_suite" not in report.keywords:
             return
         if report.when == "setup":
@@ -428,8 +457,8 @@ class PopcornRunCount:
                 reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
                 reason = reason.removeprefix("Skipped: ")
                 self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + 1
-        elif report.when == "call":
-            self.ran += 1
+        elif report.when == "call" and (not report.skipped or hasattr(report, "wasxfail")):
+            self.ran += 1  # judged: passed, failed, xfailed (a skip in the test's body judged nothing)
 
     def verdict(self) -> str:
         """The one line for a run in which Popcorn tests were collected but none ran ("" otherwise)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,18 +123,30 @@ def reset(cluster) -> None:
             pass
 
 
+#: Seconds between two looks of the watchdog's ``end_early`` check.
+EARLY_POLL_S = 2.0
+
+
 class HangWatchdog:
     """Fires once when a test outlives ``timeout`` seconds: finds the silent nodes, dumps every node into
     ``directory``, then resets the cluster. ``findings`` holds what it found (the test then fails with
-    them); ``cancel`` stops it and waits if it is firing, so a finished test never races a reset."""
+    them); ``cancel`` stops it and waits if it is firing, so a finished test never races a reset.
 
-    def __init__(self, cluster, timeout: float, directory: Path, test: str = ""):
+    ``end_early``, if given, is asked every ``EARLY_POLL_S`` seconds; when it returns a reason (a known hang
+    whose symptom already shows on the console), the watchdog resets the cluster at once, with no dumps
+    and no findings of its own: ``ended_early`` holds the reason, and the test is judged by what its
+    console showed."""
+
+    def __init__(self, cluster, timeout: float, directory: Path, test: str = "",
+                 end_early: Callable[[], str | None] | None = None):
         self.cluster = cluster
         self.test = test
         self.timeout = timeout
         self.directory = directory
         self.findings: list[Finding] = []
         self.fired = False
+        self.ended_early = ""
+        self._end_early = end_early
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
         self._offsets = ConsoleMark(cluster.nodes).offsets
@@ -144,13 +157,33 @@ class HangWatchdog:
         self._thread.start()
         return self
 
+    def _wait(self) -> str:
+        """Wait out the deadline; return "" when cancelled, "timeout" or "early" when it must fire."""
+        if self._end_early is None:
+            return "" if self._cancelled.wait(self.timeout) else "timeout"
+        deadline = time.monotonic() + self.timeout
+        while not self._cancelled.wait(min(EARLY_POLL_S, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                return "timeout"
+            reason = self._end_early()
+            if reason:
+                self.ended_early = reason
+                return "early"
+        return ""
+
     def _run(self) -> None:
-        if self._cancelled.wait(self.timeout):
+        why = self._wait()
+        if not why:
             return
         with self._lock:
             if self._cancelled.is_set():
+                self.ended_early = ""
                 return
             self.fired = True
+            if why == "early":
+                log.warning("ending the test at its known symptom: %s", self.ended_early)
+                reset(self.cluster)
+                return
             log.warning("test still running after %gs: dumping and resetting the cluster", self.timeout)
             silent = silent_nodes(self.cluster, self._offsets, self.test)
             paths = save_dumps([dump_node(node) for node in self.cluster.nodes], self.directory)
