@@ -18,6 +18,7 @@ import logging
 import os
 import random
 import re
+import time
 from functools import cached_property
 from pathlib import Path
 
@@ -304,22 +305,30 @@ def _watch(request: pytest.FixtureRequest, cluster: Cluster) -> HangWatchdog:
     return watchdog
 
 
+#: Seconds a known symptom must have shown on the console before the watchdog ends its test: a program
+#: that goes on after the report (and finishes, passing or failing some check) gets to finish first.
+KNOWN_SYMPTOM_GRACE_S = 20.0
+
+
 def _known_symptom_seen(item: pytest.Item, known: KnownFailure):
-    """A check for the hang watchdog: a reason once the console shows every required sign of ``known`` at
-    two looks in a row (so the report has finished printing), else None. A known hang then ends its test
-    at once instead of waiting for a program's or the harness's own timeout."""
-    seen_before = []
+    """A check for the hang watchdog: a reason once the console has shown every required sign of ``known``
+    for ``KNOWN_SYMPTOM_GRACE_S`` seconds, else None. A test hung at its known symptom then ends instead
+    of waiting for a program's or the harness's own timeout."""
+    since: list[float] = []
 
     def check() -> str | None:
         watch = item.stash.get(crash_plugin.WATCH, None)
         if watch is None:
             return None
         signs = [finding_sign("finding", f) for f in watch.mark.findings_since()]
-        shown = not known.symptom.absent(signs)
-        if shown and seen_before:
-            return f"the console shows the known symptom of {known.reason()}: {' + '.join(signs)}"
-        seen_before[:] = [True] if shown else []
-        return None
+        if known.symptom.absent(signs):
+            since.clear()
+            return None
+        since[:] = since or [time.monotonic()]
+        if time.monotonic() - since[0] < KNOWN_SYMPTOM_GRACE_S:
+            return None
+        return (f"the console has shown the known symptom of {known.reason()} for {KNOWN_SYMPTOM_GRACE_S:g}s: "
+                f"{' + '.join(signs)}")
     return check
 
 
