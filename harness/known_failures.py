@@ -74,10 +74,15 @@ class Symptom:
         """The required patterns no sign of ``signs`` matches."""
         return [p for p in self.required if not any(re.fullmatch(p, s) for s in signs)]
 
-    def on_console(self) -> bool:
-        """Whether every required sign is a console finding (``finding:``): then the symptom can be seen
-        while the test still runs, and a test hung by it can be ended then."""
-        return all(p.startswith("finding:") for p in self.required)
+    def requires(self, sign: str) -> bool:
+        """Whether a required pattern matches ``sign``."""
+        return any(re.fullmatch(p, sign) for p in self.required)
+
+    def seen_while_running(self) -> bool:
+        """Whether every required sign can be seen while the test still runs (a console finding, or a node
+        that stopped answering: ``finding:``, ``timeout:``, ``(timeout|infra):``): then a test hung at this
+        symptom can be ended when it shows."""
+        return all(p.startswith(("finding:", "timeout:", "(timeout|infra):")) for p in self.required)
 
     def mismatches(self, signs: list[str]) -> list[str]:
         """Why ``signs`` are not this symptom (empty: they are)."""

@@ -235,6 +235,8 @@ def failure_signs(item: pytest.Item, excinfo, watchdog: HangWatchdog | None) -> 
     test body saw after that (a lost connection, a killed program) is its doing and not a sign."""
     fired = watchdog is not None and watchdog.fired
     signs = exception_signs(excinfo.value) if excinfo is not None and not fired else []
+    if fired:
+        signs += watchdog.early_signs
     for finding in crash_plugin.unexpected(item):
         if not (fired and finding.type in crash_plugin.LOSS_TYPES):  # the watchdog powered them off
             signs.append(finding_sign("finding", finding))
@@ -298,37 +300,57 @@ def _watch(request: pytest.FixtureRequest, cluster: Cluster) -> HangWatchdog:
     timeout = marker.args[0] if marker else request.config.getoption("hang_timeout")
     directory = _test_dir(request.config.getoption("artifacts"), request.node.nodeid)
     marker = request.node.get_closest_marker("known_failure")
-    end_early = _known_symptom_seen(request.node, marker.args[0]) if marker and marker.args[0].symptom.on_console() \
-        else None
+    end_early = _known_symptom_seen(request.node, cluster, marker.args[0]) \
+        if marker and marker.args[0].symptom.seen_while_running() else None
     watchdog = HangWatchdog(cluster, timeout, directory, request.node.nodeid, end_early=end_early).start()
     request.node.stash[_WATCHDOG] = watchdog
     return watchdog
 
 
-#: Seconds a known symptom must have shown on the console before the watchdog ends its test: a program
-#: that goes on after the report (and finishes, passing or failing some check) gets to finish first.
+#: Seconds a known symptom must have shown before the watchdog ends its test: a program that goes on after
+#: a report (and finishes, passing or failing some check) gets to finish first, and a node must stay
+#: silent that long to count as silent.
 KNOWN_SYMPTOM_GRACE_S = 20.0
+#: Seconds a node gets to answer ``true`` while a test waits for a known "node stopped answering" symptom.
+LIVENESS_TIMEOUT_S = 10.0
 
 
-def _known_symptom_seen(item: pytest.Item, known: KnownFailure):
-    """A check for the hang watchdog: a reason once the console has shown every required sign of ``known``
-    for ``KNOWN_SYMPTOM_GRACE_S`` seconds, else None. A test hung at its known symptom then ends instead
-    of waiting for a program's or the harness's own timeout."""
+def _silent_node_signs(cluster: Cluster, known: KnownFailure) -> list[str]:
+    """``timeout:NODE`` for each node of ``cluster`` that ``known``'s required signs expect to go silent
+    (a ``timeout:``/``infra:`` pattern) and that does not answer ``true`` within ``LIVENESS_TIMEOUT_S``."""
+    signs = []
+    for node in cluster.nodes:
+        sign = f"timeout:{node.name}"
+        if known.symptom.requires(sign):
+            try:
+                node.run("true", timeout=LIVENESS_TIMEOUT_S, record=False).check()
+            except Exception:
+                signs.append(sign)
+    return signs
+
+
+def _known_symptom_seen(item: pytest.Item, cluster: Cluster, known: KnownFailure):
+    """A check for the hang watchdog: a reason once every required sign of ``known`` has shown for
+    ``KNOWN_SYMPTOM_GRACE_S`` seconds, else None. The signs it can see while the test runs are console
+    findings and nodes that stopped answering. A test hung at its known symptom then ends instead of
+    waiting for a program's or the harness's own timeout; the silent nodes it saw are signs of the test
+    (``HangWatchdog.early_signs``)."""
     since: list[float] = []
 
-    def check() -> str | None:
+    def check() -> tuple[str, list[str]] | None:
         watch = item.stash.get(crash_plugin.WATCH, None)
         if watch is None:
             return None
-        signs = [finding_sign("finding", f) for f in watch.mark.findings_since()]
-        if known.symptom.absent(signs):
+        findings = [finding_sign("finding", f) for f in watch.mark.findings_since()]
+        silent = _silent_node_signs(cluster, known)
+        if known.symptom.absent(findings + silent):
             since.clear()
             return None
         since[:] = since or [time.monotonic()]
         if time.monotonic() - since[0] < KNOWN_SYMPTOM_GRACE_S:
             return None
-        return (f"the console has shown the known symptom of {known.reason()} for {KNOWN_SYMPTOM_GRACE_S:g}s: "
-                f"{' + '.join(signs)}")
+        return (f"the known symptom of {known.reason()} has shown for {KNOWN_SYMPTOM_GRACE_S:g}s: "
+                f"{' + '.join(findings + silent)}", silent)
     return check
 
 

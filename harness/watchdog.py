@@ -132,13 +132,13 @@ class HangWatchdog:
     ``directory``, then resets the cluster. ``findings`` holds what it found (the test then fails with
     them); ``cancel`` stops it and waits if it is firing, so a finished test never races a reset.
 
-    ``end_early``, if given, is asked every ``EARLY_POLL_S`` seconds; when it returns a reason (a known hang
-    whose symptom already shows on the console), the watchdog resets the cluster at once, with no dumps
-    and no findings of its own: ``ended_early`` holds the reason, and the test is judged by what its
-    console showed."""
+    ``end_early``, if given, is asked every ``EARLY_POLL_S`` seconds; when it returns ``(reason, signs)`` (a
+    known hang whose symptom already shows), the watchdog resets the cluster at once, with no dumps and no
+    findings of its own: ``ended_early`` holds the reason, ``early_signs`` the signs it saw that are not
+    console findings (nodes that stopped answering), and the test is judged by those and its console."""
 
     def __init__(self, cluster, timeout: float, directory: Path, test: str = "",
-                 end_early: Callable[[], str | None] | None = None):
+                 end_early: Callable[[], tuple[str, list[str]] | None] | None = None):
         self.cluster = cluster
         self.test = test
         self.timeout = timeout
@@ -146,6 +146,7 @@ class HangWatchdog:
         self.findings: list[Finding] = []
         self.fired = False
         self.ended_early = ""
+        self.early_signs: list[str] = []
         self._end_early = end_early
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
@@ -165,9 +166,9 @@ class HangWatchdog:
         while not self._cancelled.wait(min(EARLY_POLL_S, max(0.0, deadline - time.monotonic()))):
             if time.monotonic() >= deadline:
                 return "timeout"
-            reason = self._end_early()
-            if reason:
-                self.ended_early = reason
+            seen = self._end_early()
+            if seen:
+                self.ended_early, self.early_signs = seen
                 return "early"
         return ""
 

@@ -11,6 +11,7 @@
  *   propose    propose_migration(0, d) then migrate(-1) lands on d; the proposal is consumed.
  *   threads    one thread per other node, all migrated at once and back.
  *   third      a remote thread asks for a third node: refused (only the origin is allowed).
+ *   there_and_back  to the peer and back, a refusal (-errno, still at the origin) being an answer too.
  */
 #include "migrate.h"
 #include "program.h"
@@ -291,6 +292,23 @@ static void mode_third(void)
 	phc_flush();
 }
 
+/* To the peer and back, where a refusal is an answer too (e.g. for a binary that only the origin has):
+ * migrated to the peer, or refused with -errno and still at the origin; then back at the origin. */
+static void mode_there_and_back(void)
+{
+	int peer = (origin + 1) % nr_nodes, ret = phc_migrate(peer), here = phc_my_nid(), back = 0;
+
+	phc_record("migrated_or_refused", here, (ret == 0 && here == peer) || (ret < 0 && here == origin),
+		   "0 on the peer, or -errno at the origin", "%s%s, on %d", ret < 0 ? "-" : "",
+		   phc_errname(ret < 0 ? -ret : 0), here);
+	if (ret == 0)
+		back = phc_migrate(origin);
+	here = phc_my_nid();
+	phc_record("at_origin_after", here, back == 0 && here == origin, "0, at origin", "%s, on %d",
+		   phc_errname(back < 0 ? -back : 0), here);
+	phc_flush();
+}
+
 static const struct phc_mode modes[] = {
 	{ "roundtrip", mode_roundtrip,
 	  "status_before migrate_returns_0_to_{other} runs_on_{other} status_during_on_{other} stack_intact_on_{other} "
@@ -307,6 +325,7 @@ static const struct phc_mode modes[] = {
 	{ "threads", mode_threads,
 	  "thread_started_for_{other} thread_joined_for_{other} thread_on_{other} thread_back_from_{other}" },
 	{ "third", mode_third, "migrate_to_first remote_to_third_refused back_at_origin" },
+	{ "there_and_back", mode_there_and_back, "migrated_or_refused at_origin_after" },
 };
 
 int main(int argc, char **argv)

@@ -19,9 +19,10 @@ from harness.known_failures import Defect, Evidence, KnownFailure, Symptom
 
 REFERENCE = "d7d20c9b5501eac31513"
 
-#: The origin going silent, as the harness sees it from outside: a command there times out, and at the
-#: end of the test node0 no longer answers (or its console shows the RCU stall of the spinning task, P07).
-ORIGIN_SILENT = (r"timeout:node0",)
+#: The origin going silent, as the harness sees it from outside: a command there times out (or its SSH
+#: connection drops), and at the end of the test node0 no longer answers (or its console shows the RCU
+#: stall of the spinning task, P07).
+ORIGIN_SILENT = (r"(timeout|infra):node0",)
 ORIGIN_SILENT_AFTERMATH = (
     r"finding:node0:INFO: rcu detected stall in __wait_for_common",
     r"finding:node0:lost connection to node",
@@ -109,6 +110,13 @@ DEFECTS = {d.id: d for d in (
            "marks the node offline, and the migrated thread's origin task waits in __process_remote_works for "
            "good (process_server.c:861 'continue' on every 1 s timeout): the program at the origin never ends "
            "(the origin itself still answers)"),
+    Defect("P17", "a migration to a node without the program's executable hits a BUG there",
+           "the remote worker opens the executable by the origin's path (remote_worker_main, "
+           "kernel/popcorn/process_server.c): when that file is not on the remote node it logs 'popcorn: cannot "
+           "open executable from PATH' and then 'kernel BUG at kernel/popcorn/process_server.c:721!' in "
+           "remote_worker_main instead of refusing the migration; the migrating thread at the origin waits "
+           "for good, and the program's watchdog exit then hits P07 (found by the harness: a program copied "
+           "to the origin only)"),
     Defect("P16", "three threads migrating at once to three nodes deadlock in fault retry (racy)",
            "the thread on one node loops in the page-fault retry backoff (mm/memory.c:3894-3902, "
            "page_server_handle_pte_fault returns VM_FAULT_RETRY) while the origin's threads wait in D state in "
@@ -164,6 +172,9 @@ KNOWN_FAILURES: list[KnownFailure] = [
            (r"finding:node1:kernel BUG in process_server_do_migration",),
            (r"finding:node1:kernel BUG in handle_remote_task_pairing",) + ORIGIN_SILENT + ORIGIN_SILENT_AFTERMATH,
            evidence=_runs(1, 1, SESSION)),
+    _known("test_migrating_a_program_only_the_origin_has", "P17",
+           (r"finding:node1:kernel BUG in remote_worker_main",), ORIGIN_SILENT + ORIGIN_SILENT_AFTERMATH,
+           evidence=_runs(2, 2, "the guest rework's self-check run; a targeted run")),
     _known("test_pthread_mutex_condvar_barrier_across_nodes_4", "P13", ORIGIN_SILENT, ORIGIN_SILENT_AFTERMATH,
            evidence=_runs(1, 1, SESSION)),
     _known("test_stress[storm]", "P14", ORIGIN_SILENT, ORIGIN_SILENT_AFTERMATH, evidence=_runs(1, 1, SESSION)),

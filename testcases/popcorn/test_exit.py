@@ -22,14 +22,14 @@ def _assert_nothing_left(popcorn, within: float = 20.0) -> None:
     assert not left, f"tasks of {PROGRAM} left {within:.0f}s after the exit: {left}"
 
 
-@pytest.mark.xdist_group("popcorn2")
+@pytest.mark.xdist_group("popcorn2-exit")
 def test_migrated_thread_exits_remotely(popcorn):
     """A thread that exits on the remote node is gone at the origin too (join returns)."""
     _run(popcorn, "thread_exit")
     _assert_nothing_left(popcorn)
 
 
-@pytest.mark.xdist_group("popcorn2")
+@pytest.mark.xdist_group("popcorn2-exit")
 def test_main_thread_exits_on_remote_node_with_its_status(popcorn):
     """_exit(7) on the remote node ends the process at the origin with status 7 (the program exits 7 only
     when get_node_info said it ran on the destination, and its check says so)."""
@@ -37,14 +37,14 @@ def test_main_thread_exits_on_remote_node_with_its_status(popcorn):
     _assert_nothing_left(popcorn)
 
 
-@pytest.mark.xdist_group("popcorn2")
+@pytest.mark.xdist_group("popcorn2-exit")
 def test_process_exits_while_a_thread_is_remote(popcorn):
     """exit(0) at the origin while a thread runs remotely ends the whole process."""
     _run(popcorn, "process_exit")
     _assert_nothing_left(popcorn)
 
 
-@pytest.mark.xdist_group("popcorn2")
+@pytest.mark.xdist_group("popcorn2-exit")
 def test_sigkill_of_process_with_remote_thread(popcorn):
     """SIGKILL at the origin ends a process whose thread runs remotely, on every node."""
     node = popcorn.nodes[0]

@@ -10,26 +10,26 @@ def _run(popcorn, mode: str, *extra: str, **kw):
     return run_checks(popcorn, popcorn.nodes[0], "pcn_memory", mode, "0", str(len(popcorn.nodes)), *extra, **kw)
 
 
-@pytest.mark.xdist_group("popcorn2")
+@pytest.mark.xdist_group("popcorn2-memory")
 def test_pages_written_at_origin_and_remotely_read_back(popcorn):
     """A few pages both ways: written at the origin, read remotely, rewritten, read back."""
     _run(popcorn, "pages", "4")
 
 
-@pytest.mark.xdist_group("popcorn2")
+@pytest.mark.xdist_group("popcorn2-memory")
 def test_many_pages_coherent(popcorn):
     """1024 pages (4 MiB) both ways."""
     _run(popcorn, "pages", "1024", timeout=150)
 
 
-@pytest.mark.xdist_group("popcorn2")
+@pytest.mark.xdist_group("popcorn2-memory")
 def test_readers_on_two_nodes_then_origin_writes(popcorn):
     """The origin and a remote thread read one page; the origin writes it; the remote reader sees it."""
     _run(popcorn, "readers")
 
 
 @pytest.mark.nodes(4)
-@pytest.mark.xdist_group("popcorn4")
+@pytest.mark.xdist_group("popcorn4-memory")
 def test_readers_on_four_nodes_then_origin_writes_4(popcorn):
     """Readers on four nodes share one page; the origin's write reaches every one."""
     _run(popcorn, "readers")

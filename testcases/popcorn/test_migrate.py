@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from harness.guest import GUEST_BIN
+
 from .checks import run_checks
 
 
@@ -12,41 +14,50 @@ def _run(popcorn, mode: str, origin: int = 0, **kw):
     return run_checks(popcorn, node, "pcn_migrate", mode, str(origin), str(len(popcorn.nodes)), **kw)
 
 
-@pytest.mark.xdist_group("popcorn2")
+@pytest.mark.xdist_group("popcorn2-migrate")
 @pytest.mark.parametrize("origin", [0, 1])
 def test_migrate_round_trip_keeps_thread_state(popcorn, origin):
     """To the other node and back, from either node: status, stack, heap, globals, TLS, registers."""
     _run(popcorn, "roundtrip", origin)
 
 
-@pytest.mark.xdist_group("popcorn2")
+@pytest.mark.xdist_group("popcorn2-migrate")
 def test_migrate_refusals(popcorn):
     """EINVAL out of range, EBUSY for the current node, EAGAIN offline, EINVAL for -1 unproposed."""
     _run(popcorn, "errors")
 
 
-@pytest.mark.xdist_group("popcorn2")
+@pytest.mark.xdist_group("popcorn2-migrate")
 def test_propose_then_migrate_minus_1(popcorn):
     """propose_migration(0, d) then migrate(-1) goes to d; the proposal is consumed."""
     _run(popcorn, "propose")
 
 
 @pytest.mark.nodes(4)
-@pytest.mark.xdist_group("popcorn4")
+@pytest.mark.xdist_group("popcorn4-migrate")
 def test_migrate_round_trip_to_every_node_4(popcorn):
     """From node 0 to each of three other nodes and back."""
     _run(popcorn, "roundtrip", 0)
 
 
 @pytest.mark.nodes(4)
-@pytest.mark.xdist_group("popcorn4")
+@pytest.mark.xdist_group("popcorn4-migrate")
 def test_threads_on_every_node_at_once_4(popcorn):
     """One thread per other node migrating at the same time, and back."""
     _run(popcorn, "threads")
 
 
 @pytest.mark.nodes(4)
-@pytest.mark.xdist_group("popcorn4")
+@pytest.mark.xdist_group("popcorn4-migrate")
 def test_remote_thread_asking_for_a_third_node_is_refused_4(popcorn):
     """A remote thread may only migrate back to its origin: a third node must be refused."""
     _run(popcorn, "third", timeout=90)
+
+
+@pytest.mark.xdist_group("popcorn2-migrate")
+def test_migrating_a_program_only_the_origin_has(popcorn):
+    """The remote node opens the program's executable by its path at the origin: a program that only the
+    origin has must migrate, or be refused with an error, and leave the remote node up."""
+    node0, binary = popcorn.nodes[0], "/tmp/phc-origin-only/pcn_migrate"
+    node0.succeed(f"mkdir -p /tmp/phc-origin-only && cp {GUEST_BIN}/pcn_migrate {binary}")
+    _run(popcorn, "there_and_back", binary=binary)

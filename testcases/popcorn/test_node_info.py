@@ -12,26 +12,26 @@ def _on_every_node(popcorn, mode: str) -> None:
         run_checks(popcorn, node, "pcn_node_info", mode, str(node.index), str(len(popcorn.nodes)), timeout=90)
 
 
-@pytest.mark.xdist_group("popcorn2")
+@pytest.mark.xdist_group("popcorn2-node_info")
 def test_node_info_lists_every_node(popcorn):
     """Own id; listed nodes online as x86 at distance 0; other ids offline; PCN_MAX_NODES entries."""
     _on_every_node(popcorn, "info")
 
 
-@pytest.mark.xdist_group("popcorn2")
+@pytest.mark.xdist_group("popcorn2-node_info")
 def test_node_info_bad_pointers_give_einval(popcorn):
     """Bad pointers give EINVAL (the 5.2 tree's choice; Linux convention would be EFAULT)."""
     _on_every_node(popcorn, "badptr")
 
 
-@pytest.mark.xdist_group("popcorn2")
+@pytest.mark.xdist_group("popcorn2-node_info")
 def test_thread_status_and_proposal_without_migration(popcorn):
     """A thread that never migrated: here, no proposal, no peer; propose_migration sets/clears/refuses."""
     _on_every_node(popcorn, "status")
 
 
 @pytest.mark.nodes(4)
-@pytest.mark.xdist_group("popcorn4")
+@pytest.mark.xdist_group("popcorn4-node_info")
 def test_node_info_lists_every_node_4(popcorn):
     """The node table on a 4-node cluster."""
     _on_every_node(popcorn, "info")

@@ -45,7 +45,7 @@ def _run_build(popcorn, program: str, defines: list[str], mode: str, extra: tupl
                       timeout=timeout, binary=remote)
 
 
-@pytest.mark.xdist_group("popcorn2")
+@pytest.mark.xdist_group("popcorn2-suite_self_check")
 @pytest.mark.parametrize("program, mode, extra, check, timeout",
                          [pytest.param(*case, id=f"{case[0]}-{case[3]}") for case in CASES])
 def test_inverted_check_fails_with_its_sign(popcorn, program, mode, extra, check, timeout):
@@ -55,7 +55,7 @@ def test_inverted_check_fails_with_its_sign(popcorn, program, mode, extra, check
     assert failure.value.signs == [f"check:{check}"], str(failure.value)
 
 
-@pytest.mark.xdist_group("popcorn2")
+@pytest.mark.xdist_group("popcorn2-suite_self_check")
 def test_clobbered_callee_saved_register_fails_its_check(popcorn):
     """r13 changed between the migration and its read-back: callee_saved_intact_on_1 fails, nothing else."""
     with pytest.raises(ProgramFailed) as failure:

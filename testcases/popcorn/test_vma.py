@@ -12,7 +12,7 @@ from .checks import run_checks
 OPERATIONS = ("mmap", "munmap", "mprotect", "mremap", "dontneed", "brk", "origin_mmap")
 
 
-@pytest.mark.xdist_group("popcorn2")
+@pytest.mark.xdist_group("popcorn2-vma")
 @pytest.mark.parametrize("operation", OPERATIONS)
 def test_remote_vma_operation_seen_at_origin_and_back(popcorn, operation):
     """The operation done remotely shows at the origin (origin_mmap: an origin mapping shows remotely)."""

@@ -48,7 +48,7 @@ def _fault_moment(faults) -> float:
     return faults.rng.uniform(3.0, 8.0)
 
 
-@pytest.mark.xdist_group("popcorn2")
+@pytest.mark.xdist_group("popcorn2-popcorn_faults")
 @pytest.mark.parametrize("mode", ["pingpong", "rotate"])
 @pytest.mark.parametrize("fault", ["pause", "partition"])
 def test_short_outage_of_the_remote_node_is_survived(popcorn, faults, mode, fault):
@@ -73,7 +73,7 @@ def test_short_outage_of_the_remote_node_is_survived(popcorn, faults, mode, faul
                  [n.name for n in popcorn.nodes])
 
 
-@pytest.mark.xdist_group("popcorn2")
+@pytest.mark.xdist_group("popcorn2-popcorn_faults")
 @pytest.mark.parametrize("mode", ["pingpong", "rotate"])
 def test_crash_of_the_remote_node_ends_the_program(popcorn, faults, mode):
     """node1 powered off mid-run: node0 keeps answering and the program ends within a minute. The crash is

@@ -30,7 +30,7 @@ def _stress(popcorn, request, seed: int, mode: str) -> None:
     require_pass(verdict, f"pcn_stress {' '.join(args)} on {node.name} (seed {seed})", [n.name for n in popcorn.nodes])
 
 
-@pytest.mark.xdist_group("popcorn2")
+@pytest.mark.xdist_group("popcorn2-stress")
 @pytest.mark.parametrize("mode", MODES)
 def test_stress(popcorn, request, seed, mode):
     """Each stress mode on two nodes."""
@@ -38,7 +38,7 @@ def test_stress(popcorn, request, seed, mode):
 
 
 @pytest.mark.nodes(4)
-@pytest.mark.xdist_group("popcorn4")
+@pytest.mark.xdist_group("popcorn4-stress")
 @pytest.mark.parametrize("mode", MODES)
 def test_stress_4(popcorn, request, seed, mode):
     """Each stress mode on four nodes (storm, rotate and futex put threads on every node at once)."""

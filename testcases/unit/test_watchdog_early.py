@@ -33,14 +33,14 @@ class FakeCluster:
 
 def test_ends_early_once_the_check_gives_a_reason(monkeypatch, tmp_path):
     monkeypatch.setattr(watchdog, "EARLY_POLL_S", 0.05)
-    answers = iter([None, None, "the console shows it"])
+    answers = iter([None, None, ("the console shows it", ["timeout:node0"])])
     cluster = FakeCluster()
-    dog = HangWatchdog(cluster, 60, tmp_path, "t", end_early=lambda: next(answers, "the console shows it")).start()
+    dog = HangWatchdog(cluster, 60, tmp_path, "t", end_early=lambda: next(answers, ("late", []))).start()
     deadline = time.monotonic() + 5
     while not dog.fired and time.monotonic() < deadline:
         time.sleep(0.02)
     dog.cancel()
-    assert dog.fired and dog.ended_early == "the console shows it"
+    assert dog.fired and dog.ended_early == "the console shows it" and dog.early_signs == ["timeout:node0"]
     assert dog.findings == [] and all(node.vm.powered_off for node in cluster.nodes)
     assert list(tmp_path.iterdir()) == []  # no dumps: the symptom is on the console already
 
