@@ -85,6 +85,17 @@ def _outcome(case: ET.Element, properties: dict[str, str]) -> tuple[str, str]:
     return "passed", ""
 
 
+def case_outcomes(path: Path) -> dict[str, tuple[str, str]]:
+    """Test name -> (outcome, its whole message and text) from a JUnit XML file (for tests of runs)."""
+    outcomes = {}
+    for case in ET.parse(path).iter("testcase"):
+        outcome, _ = _outcome(case, _properties(case))
+        problem = next((child for child in case if child.tag in _OUTCOMES), None)
+        text = "" if problem is None else "\n".join(filter(None, (problem.get("message"), problem.text)))
+        outcomes[case.get("name")] = (outcome, text)
+    return outcomes
+
+
 def summarize_junit(path: Path) -> Summary:
     """Read a JUnit XML file written by pytest."""
     summary = Summary()

@@ -84,24 +84,13 @@ def test_a_node_that_locks_up_silently_is_a_lost_connection(cluster_pool):
     cluster_pool.after_test("hardlockup-test", failed=False, findings=findings)
 
 
-def _junit_outcomes(path) -> dict[str, tuple[str, str]]:
-    """Test name -> (outcome, message) from a JUnit XML file."""
-    outcomes = {}
-    for case in ET.parse(path).getroot().iter("testcase"):
-        problem = next((child for child in case if child.tag in ("failure", "error", "skipped")), None)
-        outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}.get(
-            problem.tag if problem is not None else "", "passed")
-        outcomes[case.get("name")] = (outcome, problem.get("message", "") if problem is not None else "")
-    return outcomes
-
-
 @pytest.mark.xdist_group("crash-nested")
 def test_a_crash_fails_only_the_test_that_provoked_it(kernel, tmp_path):
     tag = new_tag()
     artifacts = tmp_path / "artifacts"
     proc = subprocess.run(pytest_command("scenario_crash.py", kernel, artifacts), env=harness_env(tag),
                           capture_output=True, text=True, timeout=900)
-    outcomes = _junit_outcomes(artifacts / "junit.xml")
+    outcomes = case_outcomes(artifacts / "junit.xml")
     first, second = outcomes["test_provokes_a_kernel_bug"], outcomes["test_next_test_gets_a_healthy_cluster"]
     if first[0] == "skipped":  # only a kernel without LKDTM may skip it; any other skip is a broken set-up
         assert "has no LKDTM" in first[1] and not lkdtm_built_in(kernel), (first, proc.stdout[-3000:])

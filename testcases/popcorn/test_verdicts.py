@@ -11,11 +11,11 @@
 from __future__ import annotations
 
 import subprocess
-import xml.etree.ElementTree as ET
 
 import pytest
 
 from harness.popcorn.claim import popcorn_claim
+from harness.report import case_outcomes
 from support import harness_env, new_tag, pytest_command
 
 SCENARIO = "scenario_verdicts.py"
@@ -34,12 +34,7 @@ def _nested(kernel: str, tmp_path, *extra: str) -> tuple[subprocess.CompletedPro
     artifacts = tmp_path / "artifacts"
     proc = subprocess.run(pytest_command(SCENARIO, kernel, artifacts, "-rA", *extra), env=harness_env(new_tag()),
                           capture_output=True, text=True, timeout=900)
-    outcomes = {}
-    for case in ET.parse(artifacts / "junit.xml").getroot().iter("testcase"):
-        problem = next((child for child in case if child.tag in ("failure", "error", "skipped")), None)
-        outcome = "passed" if problem is None else {"failure": "failed", "error": "error"}.get(
-            problem.tag, "xfailed" if problem.get("type") == "pytest.xfail" else "skipped")
-        outcomes[case.get("name")] = (outcome, "" if problem is None else (problem.get("message") or "") + (problem.text or ""))
+    outcomes = case_outcomes(artifacts / "junit.xml")
     return proc, outcomes
 
 
