@@ -250,7 +250,7 @@ def _judge_known_failure(item: pytest.Item, report: pytest.TestReport, call, kno
     """Turn the call report of a test with a known failure into xfailed / xpassed / failed."""
     signs = failure_signs(item, call.excinfo, watchdog) if report.failed else []
     outcome, explanation = known.verdict(report.passed, signs)
-    properties = [("known_defect", known.defect.id), ("known_defect_outcome", outcome),
+    properties = [("known_defect", known.defect.id), ("known_defect_test", known.test), ("known_defect_outcome", outcome),
                   ("symptom_expected", known.symptom.describe()), ("symptom_actual", " + ".join(signs))]
     report.user_properties.extend(properties)
     item.user_properties.extend(properties)

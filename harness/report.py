@@ -112,7 +112,8 @@ def summarize_junit(path: Path) -> Summary:
             summary.skip_reasons[message] = summary.skip_reasons.get(message, 0) + 1
         if "known_defect" in properties:
             summary.known_defects.append({
-                "test": name, "defect": properties["known_defect"], "outcome": outcome,
+                "test": f"{case.get('classname')}::{properties.get('known_defect_test') or case.get('name')}",
+                "defect": properties["known_defect"], "outcome": outcome,
                 "judged": properties.get("known_defect_outcome", ""),
                 "symptom_expected": properties.get("symptom_expected", ""),
                 "symptom_actual": properties.get("symptom_actual", "")})

@@ -98,7 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
     require_root()
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # a CI log keeps whole lines
     kernel, origin = _kernel(args)
     artifacts = args.artifacts.resolve()
     artifacts.mkdir(parents=True, exist_ok=True)
