@@ -19,6 +19,7 @@ OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 #: Suites, first match wins: (prefix of the JUnit classname, suite name). Popcorn suites judge the kernel.
 SUITES: tuple[tuple[str, str], ...] = (
     ("testcases.popcorn.test_suite_self_check", "popcorn self-check"),
+    ("testcases.popcorn.test_verdicts", "popcorn self-check"),
     ("testcases.popcorn.", "popcorn conformance"),
     ("testcases.stress.test_popcorn_faults", "popcorn faults"),
     ("testcases.stress.", "popcorn stress"),

@@ -113,7 +113,10 @@ def tcp_delivers(src, dst, wait_s: float = 10.0) -> bool:
                 f" for i in $(seq 100); do netstat -ltn | grep -q ':{port} ' && exit 0; sleep 0.1; done; exit 1",
                 timeout=30)
     src.run(f"echo {token} | nc -w 5 {dst.address} {port}", timeout=30)
-    got = dst.run(f"for i in $(seq {int(wait_s * 5)}); do [ -s /tmp/tcp-{port} ] && break; sleep 0.2; done;"
+    # Wait by the guest's clock, not by a count of sleeps: on a loaded host (8 workers on 2 cores) each
+    # `sleep` of a loop costs far more than it asks for (50 x 0.2 s once took over 40 s).
+    got = dst.run(f"end=$(($(date +%s) + {int(wait_s)})); until [ -s /tmp/tcp-{port} ] || "
+                  f"[ $(date +%s) -ge $end ]; do sleep 0.2; done;"
                   f" cat /tmp/tcp-{port}; rm -f /tmp/tcp-{port}; killall nc 2>/dev/null; true",
-                  timeout=wait_s + 30).stdout
+                  timeout=wait_s + 60).stdout
     return got.strip() == token
