@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import xml.etree.ElementTree as ET
 
 import pytest
 
 from harness.crash import lkdtm
 from harness.crash.watch import CrashWatch
+from harness.report import case_outcomes
 from support import harness_env, leftovers, lkdtm_built_in, new_tag, pytest_command
 
 #: LKDTM type -> (title, type) of its report. On one vCPU the soft lockup (20 s) races the RCU stall

@@ -192,7 +192,7 @@ def test_an_interrupted_interactive_session_leaves_nothing(kernel, tmp_path, sig
             proc.stdin.flush()
             _wait_for((tmp_path / "ready").exists, 600, "the REPL")
         proc.send_signal(signal_)
-        out, err = proc.communicate(timeout=120)
+        out, err = proc.communicate(timeout=300)  # tearing down a booting cluster takes long with 8 workers on 2 cores
     finally:
         if proc.poll() is None:
             proc.kill()
