@@ -26,6 +26,18 @@ def ping(src, dst, count: int = 3) -> tuple[bool, float | None]:
     return result.ok and f"{count} packets received" in result.stdout, float(match[1]) if match else None
 
 
+def delayed_round_trip(src, dst, at_least: float, tries: int = 3) -> float:
+    """The shortest round trip of five pings, measured again (up to ``tries`` times) while it is below
+    ``at_least``: the guest measures with its own clock, which loses time when an overloaded host does not
+    run its vCPU (once 176 ms for a 300 ms delay, with eight workers on two cores). A relay that does not
+    delay stays below on every try."""
+    for _ in range(tries):
+        rtt = ping(src, dst, 5)[1]
+        if rtt is None or rtt > at_least:
+            return rtt
+    return rtt
+
+
 def reachable(cluster) -> dict[tuple[int, int], bool]:
     """Which ordered node pairs answer a ping."""
     return {(a.index, b.index): ping(a, b, 2)[0] for a in cluster.nodes for b in cluster.nodes if a is not b}
@@ -61,12 +73,12 @@ def test_delay_raises_the_round_trip_by_the_delay_per_direction_and_clear_restor
     node0, node1 = cluster.nodes[0], cluster.nodes[1]
     base = ping(node0, node1, 5)[1]
     faults.link(node1).delay(150, direction="in")
-    one_way = ping(node0, node1, 5)[1]
+    one_way = delayed_round_trip(node0, node1, base + 150 - 20)
     # Lower bounds are exact (no reply can beat the delay); upper bounds are loose: under CI load (eight
     # workers, two cores) the Python relay added up to 1.3 s once, even to the fastest of five replies.
     assert 150 - 20 < one_way - base < 150 + 2000, (base, one_way)
     faults.link(node1).delay(150)  # both directions: the request and the reply each wait 150 ms
-    both = ping(node0, node1, 5)[1]
+    both = delayed_round_trip(node0, node1, base + 300 - 30)
     assert 300 - 30 < both - base < 300 + 2000, (base, both)
     assert node1.succeed("hostname").strip() == "node1", "the harness still reaches a slow node"
     faults.link(node1).clear()
