@@ -83,6 +83,12 @@ def test_a_patch_that_does_not_apply_is_named_and_stops(debian_source):
     assert "patch 2/2 '0002-wrong-context.patch' does not apply" in str(failure.value)
 
 
+#: Bisect builds compile several kernels; with eight VM workers on two cores one took longer than the
+#: global 900 s pytest-timeout, whose thread method then killed the worker.
+BISECT_TIMEOUT_S = 2700
+
+
+@pytest.mark.timeout(BISECT_TIMEOUT_S)
 def test_bisect_build_stops_at_the_patch_that_breaks_the_build(debian_source, ci_kernel):
     report = bisect_build(debian_source, str(DATA / "bisect-series"), fragments=list(CI_FRAGMENTS))
     rows = [(s.index, s.name, s.builds) for s in report.steps]
@@ -93,6 +99,7 @@ def test_bisect_build_stops_at_the_patch_that_breaks_the_build(debian_source, ci
     assert "kernel/panic.c" in failure.error and "error" in failure.error
 
 
+@pytest.mark.timeout(BISECT_TIMEOUT_S)
 def test_bisect_build_boots_each_step_on_one_node(debian_source, ci_kernel, tmp_path):
     series = tmp_path / "one-good-patch"
     series.mkdir()
