@@ -91,10 +91,6 @@ class Symptom:
         problems += [f"unexpected sign {s!r}" for s in signs if not any(re.fullmatch(p, s) for p in patterns)]
         return problems
 
-    def matches(self, signs: list[str]) -> bool:
-        """Whether ``signs`` are this symptom."""
-        return not self.mismatches(signs)
-
     def describe(self) -> str:
         """'check:x + finding:node0:... (may also show: ...)'."""
         text = " + ".join(self.required)
@@ -110,10 +106,6 @@ class Evidence:
     tried: int
     kernel: str
     note: str = ""
-
-    def describe(self) -> str:
-        """'3/3 runs on d7d20c9b5501 (note)'."""
-        return f"{self.seen}/{self.tried} runs on {self.kernel}" + (f" ({self.note})" if self.note else "")
 
 
 @dataclass(frozen=True)
