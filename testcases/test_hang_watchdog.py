@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 
 import pytest
 
@@ -20,15 +19,14 @@ HANG_TIMEOUT = 20
 
 
 @pytest.mark.xdist_group("hang-watchdog")
+@pytest.mark.timeout(2700)
 def test_hangs_are_reported_dumped_and_reset(kernel, tmp_path):
     tag = new_tag()
     artifacts = tmp_path / "artifacts"
     others = [f"{SCENARIO_FILE}::{name}" for name in SCENARIOS[1:]]
     command = pytest_command(f"scenario_runs.py::{SCENARIOS[0]}", kernel, artifacts, *others,
                              f"--hang-timeout={HANG_TIMEOUT}", "-rA")
-    started = time.monotonic()
-    proc = subprocess.run(command, env=harness_env(tag), capture_output=True, text=True, timeout=900)
-    elapsed = time.monotonic() - started
+    proc = subprocess.run(command, env=harness_env(tag), capture_output=True, text=True, timeout=2400)
     out = proc.stdout
     assert proc.returncode == 1, out[-4000:]
     outcomes = {name: verdict for verdict, name in re.findall(r"^(PASSED|FAILED|ERROR) \S+::(test_\w+)", out, re.M)}
@@ -36,7 +34,9 @@ def test_hangs_are_reported_dumped_and_reset(kernel, tmp_path):
                         "test_command_times_out": "FAILED", "test_gets_a_healthy_cluster": "PASSED"}, out[-4000:]
     assert f"hang watchdog after {HANG_TIMEOUT}s: node1: no output from node" in out, out[-4000:]
     assert f"hang watchdog after {HANG_TIMEOUT}s: test timed out (every node still answers)" in out
-    assert elapsed < 400, f"the nested run took {elapsed:.0f}s"
+    # The watchdog, not pytest-timeout (900 s per test in the nested run too), ended each hang. Not a
+    # wall-clock bound: under CI load (eight workers, two cores) the four tests took 485 s once.
+    assert "Timeout +++" not in out + proc.stderr, out[-4000:]
 
     def dump(test: str, node: str) -> str:
         return (artifacts / f"testcases_scenarios_scenario_runs.py_{test}" / f"{node}.hang.txt").read_text()
