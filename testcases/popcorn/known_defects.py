@@ -21,10 +21,12 @@ REFERENCE = "d7d20c9b5501eac31513"
 
 #: The origin going silent, as the harness sees it from outside: a command there times out (or its SSH
 #: connection drops), and at the end of the test node0 no longer answers (or its console shows the RCU
-#: stall of the spinning task, P07).
+#: stall of the spinning task, P07, titled by the frame of the spin loop the stall caught it in:
+#: __wait_for_common mostly, process_server_do_migration once, under load).
 ORIGIN_SILENT = (r"(timeout|infra):node0",)
 ORIGIN_SILENT_AFTERMATH = (
-    r"finding:node0:INFO: rcu detected stall in __wait_for_common",
+    r"finding:node0:INFO: rcu detected stall in "
+    r"(__wait_for_common|process_server_do_migration)",
     r"finding:node0:lost connection to node",
     r"finding:node0:no output from node",
 )
@@ -91,12 +93,13 @@ DEFECTS = {d.id: d for d in (
            "__process_remote_works, whose BUG_ON(current->at_remote) fires on the remote node: 'kernel BUG at "
            "kernel/popcorn/process_server.c:854!' (in process_server_do_migration <- "
            "__x64_sys_popcorn_migrate); the program never finishes"),
-    Defect("P13", "lost futex wakeup with one pthread participant on each of four nodes",
+    Defect("P13", "lost futex wakeup between pthread participants on different nodes",
            "after the barrier and the 800 mutex increments, in the condvar turn-taking, every participant ends "
            "in FUTEX_WAIT for good while the mutex word reads 0 (unlocked) at the origin: the unlocker's "
            "FUTEX_WAKE (forwarded to the origin and run by the shadow's process_remote_futex_request, "
            "kernel/popcorn/process_server.c:226) woke nobody, or its atomic exchange ran on a stale page copy "
-           "and saw no waiter; the program's watchdog exit then hits P07 (two nodes pass)"),
+           "and saw no waiter; the program's watchdog exit then hits P07. Four nodes hang every time; two nodes "
+           "(0.8 s when they pass) hang rarely: once, in CI, under the load of eight test workers"),
     Defect("P14", "page-fault deadlock under concurrent migration",
            "threads going origin -> node -> origin while the origin's main thread waits for them (FUTEX_WAIT on "
            "a thread's tid word) deadlock in Popcorn's fault handling: at the origin the waiter sits in D "
@@ -177,6 +180,10 @@ KNOWN_FAILURES: list[KnownFailure] = [
            evidence=_runs(3, 3, "the guest rework's self-check run; a targeted run; " + SESSION)),
     _known("test_pthread_mutex_condvar_barrier_across_nodes_4", "P13", ORIGIN_SILENT, ORIGIN_SILENT_AFTERMATH,
            evidence=_runs(2, 2, SESSION)),
+    _known("test_pthread_mutex_condvar_barrier_across_nodes", "P13", ORIGIN_SILENT, ORIGIN_SILENT_AFTERMATH,
+           racy=True, evidence=(Evidence(1, 1, REFERENCE, "the CI run of issue 9's submission (node0 timed out)"),
+                                Evidence(0, 3, REFERENCE, "targeted runs of the futex and exit tests, one on an "
+                                                          "idle host, two beside six busy loops"))),
     _known("test_stress[storm]", "P14", ORIGIN_SILENT, ORIGIN_SILENT_AFTERMATH, evidence=_runs(2, 2, SESSION)),
     _known("test_stress_4[storm]", "P14", ORIGIN_SILENT, ORIGIN_SILENT_AFTERMATH, evidence=_runs(2, 2, SESSION)),
     _known("test_crash_of_the_remote_node_ends_the_program[pingpong]", "P15", (r"expect:program_ended",),
