@@ -1,3 +1,3 @@
 """Root conftest: load the harness's pytest plugin (options, cluster fixtures, artifacts)."""
 
-pytest_plugins = ["harness.pytest_plugin"]
+pytest_plugins = ["harness.pytest.plugin"]

@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.cluster import Cluster  # noqa: E402
-from harness.spec import ClusterSpec  # noqa: E402
+from harness.cluster.cluster import Cluster  # noqa: E402
+from harness.cluster.spec import ClusterSpec  # noqa: E402
 
 
 def measure(kernel: str, nodes: int, accel: str) -> dict:

@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.cluster import Cluster  # noqa: E402
+from harness.cluster.cluster import Cluster  # noqa: E402
 from harness.crash import lkdtm  # noqa: E402
 from harness.crash.watch import wait_quiet  # noqa: E402
-from harness.spec import ClusterSpec  # noqa: E402
+from harness.cluster.spec import ClusterSpec  # noqa: E402
 
 #: Types captured by default, and how long to wait for each (seconds; detectors need time).
 DEFAULT_TYPES = {

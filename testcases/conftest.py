@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness.known_failures import table_by_test  # noqa: E402
+from harness.pytest.known_failures import table_by_test  # noqa: E402
 from popcorn.known_defects import KNOWN_FAILURES  # noqa: E402  (needs the path above)
 
 _KNOWN = table_by_test(KNOWN_FAILURES)

@@ -12,8 +12,8 @@ from pathlib import Path
 from pyroute2 import IPRoute
 from pyroute2 import netns as _netns
 
-from harness.cleanup import qemu_processes
-from harness.runtime import RunRecord
+from harness.vm.leftovers import qemu_processes
+from harness.vm.runs import RunRecord
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -70,7 +70,7 @@ def pytest_command(target: str, kernel: str, artifacts: Path, *extra: str) -> li
 def lkdtm_built_in(kernel) -> bool:
     """True when ``kernel`` (a path or a ``KernelImage``) has ``CONFIG_LKDTM=y`` in the ``.config`` of its
     artifact dir (the CI kernel does): a test may skip for want of LKDTM only on a kernel where this is False."""
-    from harness.kernel.image import locate_kernel
+    from harness.kernel.artifact import locate_kernel
 
     config = (kernel if hasattr(kernel, "file") else locate_kernel(kernel)).file(".config")
     return config is not None and "CONFIG_LKDTM=y" in config.read_text().splitlines()

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.cluster import Cluster
+from harness.cluster.cluster import Cluster
 from harness.errors import CommandTimeout
-from harness.network import namespace_exists
+from harness.vm.network import namespace_exists
 from support import leftovers, own_cluster_spec, panic_node, tcp_delivers
 
 

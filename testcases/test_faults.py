@@ -13,8 +13,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from harness.errors import CommandTimeout
-from harness.faults import FaultInjector
-from harness.netns import call_in_netns
+from harness.cluster.faults import FaultInjector
+from harness.vm.netns import call_in_netns
 from support import REPO, harness_env, leftovers, new_tag, pytest_command, run_cli, tcp_delivers
 
 pytestmark = [pytest.mark.nodes(3), pytest.mark.xdist_group("cluster3")]

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from harness.cluster import Cluster
+from harness.cluster.cluster import Cluster
 from harness.errors import InfraError
 from harness.popcorn.bringup import bring_up, detect, module_paths, run_probe
 from support import own_cluster_spec

@@ -88,9 +88,9 @@ def test_a_provoked_crash_leaves_a_complete_bundle_that_replays(kernel, tmp_path
 
 
 def _write_bundle(directory: Path, kernel: str, **changes) -> Path:
-    from harness.guest import with_guest_payload
+    from harness.guest.programs import with_guest_payload
     from harness.repro.bundle import Bundle, write_bundle
-    from harness.spec import ClusterSpec
+    from harness.cluster.spec import ClusterSpec
 
     spec = with_guest_payload(ClusterSpec(nodes=2, kernel=kernel, accel="tcg"))
     fields = dict(nodeid="testcases/test_repro.py::test_x", spec=spec.to_dict(), kernel={"path": kernel},
@@ -133,7 +133,7 @@ print("names=" + ",".join(sorted(n.name for n in nodes)))
 @pytest.mark.xdist_group("repro-shell")
 @pytest.mark.parametrize("how", ["repro --shell --repl", "cluster up --interactive --repl"])
 def test_the_repl_shell_drives_the_nodes_and_leaves_nothing(kernel, tmp_path, how):
-    from harness.kernel.image import locate_kernel
+    from harness.kernel.artifact import locate_kernel
 
     assert shutil.which("gdb"), "gdb is not installed: setup.sh installs it"
     tag = new_tag()

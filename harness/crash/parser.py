@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from harness.crash.patterns import (CALL_TRACE, COMPILED, FRAME, GENERIC_SKIP, LINE_PREFIX, LOCK_AT,
                                     REPORT_END, RIP, STRIP_PREFIXES, Oops)
-from harness.crash.report import Finding
+from harness.crash.finding import Finding
 
 MAX_REPORT_LINES = 200
 #: Headers within this many lines of a report's first line belong to it.

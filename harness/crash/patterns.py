@@ -2,7 +2,7 @@
 
 Modelled on syzkaller's pkg/report/linux.go (its idea, not its code): each row has a header regular
 expression (searched in a console line with the timestamp and ``[ T123]``/``[ C1]`` caller prefix
-removed), a title format, a type (``harness.crash.report.TYPES``) and where the culprit function comes
+removed), a title format, a type (``harness.crash.finding.TYPES``) and where the culprit function comes
 from, in order:
 
 - ``header``: the header's own ``func`` group (``WARNING: ... at FILE:LINE func+0x..``);

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.crash.report import Finding
+from harness.crash.finding import Finding
 from harness.crash.watch import CrashWatch
 
 WATCH = pytest.StashKey[CrashWatch]()
@@ -19,7 +19,7 @@ EXPECTED = pytest.StashKey[bool]()
 
 
 class KernelFindingsFailed(pytest.fail.Exception):
-    """A test body that passed, failed by its kernel findings. Its signs (``harness.known_failures``) are
+    """A test body that passed, failed by its kernel findings. Its signs (``harness.pytest.known_failures``) are
     the findings', which the plugin adds itself, so it has none of its own."""
 
     signs: list[str] = []

@@ -7,7 +7,7 @@ the console report says more than the taint does.
 
 from __future__ import annotations
 
-from harness.crash.report import Finding
+from harness.crash.finding import Finding
 
 #: Taint bits of Linux 6.1 (Documentation/admin-guide/tainted-kernels.rst): bit -> (letter, meaning).
 TAINT_FLAGS: dict[int, tuple[str, str]] = {

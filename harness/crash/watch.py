@@ -11,7 +11,7 @@ import time
 
 from harness.crash import taint
 from harness.crash.parser import parse
-from harness.crash.report import Finding, verdict
+from harness.crash.finding import Finding, verdict
 from harness.crash.symbolize import SymbolTable
 
 

@@ -137,8 +137,8 @@ def _stage_kernel(runner: MakeRunner, step: BisectStep, modules: bool) -> Path:
 def boot_check(kernel: Path, timeout: float = 60) -> tuple[bool, str]:
     """Boot ``kernel`` on a 1-node cluster and run ``uname -r``; return (booted?, error)."""
     try:
-        from harness.cluster import Cluster
-        from harness.spec import ClusterSpec
+        from harness.cluster.cluster import Cluster
+        from harness.cluster.spec import ClusterSpec
     except ImportError as exc:
         return False, f"cannot boot: the cluster layer is not available ({exc})"
     try:

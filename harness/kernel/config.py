@@ -15,7 +15,7 @@ from pathlib import Path
 
 from harness.errors import UsageError
 from harness.kernel.cache import sha256_bytes
-from harness.kernel.series import PATCHES_DIR
+from harness.assets import PATCHES_DIR
 
 #: Directory of the shipped fragments; ``--fragment NAME`` means ``CONFIGS_DIR/NAME.config``.
 CONFIGS_DIR = PATCHES_DIR / "configs"

@@ -13,11 +13,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.assets import PATCHES_DIR
 from harness.errors import UsageError
 from harness.kernel.cache import sha256_file
 
 #: Where named series and config fragments live, relative to the repository root.
-PATCHES_DIR = Path(__file__).resolve().parents[2] / "kernel-patches"
 
 #: Lines of ``patch`` output quoted when a patch does not apply.
 FAILURE_LINES = 6

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessError, InfraError
-from harness.guest import GUEST_BIN
+from harness.guest.programs import GUEST_BIN
 from harness.popcorn.abi import AbiProfile, select_profile
 
 READY_LINE = "Ready on TCP/IP"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from harness.errors import HarnessError
-from harness.kernel.image import locate_kernel
+from harness.kernel.artifact import locate_kernel
 from harness.kernel.manifest import MANIFEST_NAME
 from harness.popcorn.abi import PROFILES
 from harness.popcorn.bringup import module_paths

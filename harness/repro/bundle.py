@@ -14,7 +14,7 @@ A bundle is a directory of plain files, written by the pytest plugin to ``<artif
     programs/<name>      the guest programs (static binaries) the test's commands ran
 
 Findings, seed and faults are optional. A finding is any dict with "title" and "node", an object with
-``to_dict()`` (the crash parser's ``Finding``) or a dataclass (``harness.console.Finding``).
+``to_dict()`` (the crash parser's ``Finding``) or another dataclass.
 """
 
 from __future__ import annotations
@@ -29,15 +29,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.assets import checkout
 from harness.errors import UsageError
-from harness.guest import GUEST_BIN
-from harness.spec import ClusterSpec
+from harness.guest.programs import GUEST_BIN
+from harness.cluster.spec import ClusterSpec
 
 FORMAT = 1
 BUNDLE_JSON = "bundle.json"
 README = "README"
 PROGRAMS = "programs"
-REPO = Path(__file__).resolve().parents[2]
+REPO = checkout() or Path.cwd()
 _PROGRAM = re.compile(re.escape(GUEST_BIN) + r"/([\w.+-]+)")
 
 
@@ -169,7 +170,7 @@ def _check_types(bundle: Bundle) -> None:
 
 
 def _current_program(name: str) -> str:
-    from harness.guest import build_guest_programs
+    from harness.guest.programs import build_guest_programs
 
     path = build_guest_programs().get(name)
     return str(path) if path else ""

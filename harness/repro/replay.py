@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.repro.bundle import BUNDLE_JSON, REPO, Bundle, load_bundle
-from harness.spec import ClusterSpec
+from harness.cluster.spec import ClusterSpec
 
 #: Seconds to let the consoles catch up after the last replayed command.
 SETTLE_SECONDS = 2.0
@@ -68,7 +68,7 @@ def verdict(bundle: Bundle, outcome: str, titles: list[str]) -> bool:
 
 def run_pytest(bundle: Bundle, spec: ClusterSpec, run_dir: Path, seed: int | None) -> tuple[str, list[str], str]:
     """Re-run the test once; return (outcome, finding titles, note)."""
-    from harness.report import summarize_junit
+    from harness.pytest.results import summarize_junit
 
     run_dir.mkdir(parents=True, exist_ok=True)
     with open(run_dir / "pytest.log", "wb") as log:
@@ -128,8 +128,8 @@ def scan_consoles(mark) -> list:
 
 def run_commands(bundle: Bundle, spec: ClusterSpec, run_dir: Path, reporter) -> tuple[str, list[str], str]:
     """Replay the command log once on a fresh cluster; return (outcome, finding titles, note)."""
-    from harness.cluster import Cluster
-    from harness.console import ConsoleMark
+    from harness.cluster.cluster import Cluster
+    from harness.crash.watch import ConsoleMark
     from harness.popcorn.bringup import bring_up_if_popcorn
 
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -153,7 +153,7 @@ def replay(bundle: Bundle, spec: ClusterSpec, runs: int, artifacts: Path, *, com
     from rich.console import Console
     from rich.markup import escape
 
-    from harness.progress import RichReporter
+    from harness.cluster.progress import RichReporter
 
     console = console or Console(stderr=True)
     artifacts.mkdir(parents=True, exist_ok=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.cluster import Cluster
-from harness.spec import ClusterSpec
+from harness.cluster.cluster import Cluster
+from harness.cluster.spec import ClusterSpec
 
 pytestmark = pytest.mark.kernel_build
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.cluster import Cluster
+from harness.cluster.cluster import Cluster
 from harness.kernel.build import build_kernel
 from harness.kernel.config import parse_config_text
-from harness.spec import ClusterSpec
+from harness.cluster.spec import ClusterSpec
 
 pytestmark = pytest.mark.kernel_build
 

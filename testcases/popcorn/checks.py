@@ -1,6 +1,6 @@
 """Run a guest check program on a node and turn its output into one pytest verdict.
 
-``harness.guest.judge`` decides: a run passes only with exactly one plan, every planned check printed
+``harness.guest.programs.judge`` decides: a run passes only with exactly one plan, every planned check printed
 once and passing, no other check, no malformed line and the expected exit code. A crash, a timeout
 (``CommandTimeout`` propagates), a wrong exit code or an empty output fails the test: there are no vacuous
 passes. Every judge of a check program's output (the conformance tests, the stress tests, the fault
@@ -14,14 +14,14 @@ from collections.abc import Sequence
 
 import pytest
 
-from harness.guest import Check, ProgramVerdict, judge
+from harness.guest.programs import Check, ProgramVerdict, judge
 
 DEFAULT_TIMEOUT = 120.0
 
 
 class ProgramFailed(pytest.fail.Exception):
     """A check program's run failed: a short report (no traceback) listing every problem; ``verdict`` is
-    the ``ProgramVerdict`` and ``signs`` its signs (``harness/known_failures.py`` matches them)."""
+    the ``ProgramVerdict`` and ``signs`` its signs (``harness/pytest/known_failures.py`` matches them)."""
 
     def __init__(self, message: str, verdict: ProgramVerdict):
         super().__init__(message, pytrace=False)

@@ -2,7 +2,7 @@
 it fails with the symptom it shows there and the runs that showed it.
 
 ``testcases/conftest.py`` gives every test named here the ``known_failure`` marker; the harness's pytest
-plugin then judges the test by its symptom (``harness/known_failures.py``): it is an expected failure
+plugin then judges the test by its symptom (``harness/pytest/known_failures.py``): it is an expected failure
 only when it fails with exactly the signs below; any other failure (another check, another crash title,
 an SSH error) fails the test and shows the expected and the actual symptom side by side; a pass fails
 the run (XPASS strict: the defect is fixed, update this table), except for a racy defect, whose pass
@@ -15,7 +15,7 @@ popcorn-debug). Signs name nodes as the cluster does: node0 is the origin of eve
 
 from __future__ import annotations
 
-from harness.known_failures import Defect, Evidence, KnownFailure, Symptom
+from harness.pytest.known_failures import Defect, Evidence, KnownFailure, Symptom
 
 REFERENCE = "d7d20c9b5501eac31513"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.guest import GUEST_BIN
+from harness.guest.programs import GUEST_BIN
 
 from .checks import run_checks
 

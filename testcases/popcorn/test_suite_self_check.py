@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.guest import build_guest_programs, invert_check
+from harness.guest.programs import build_guest_programs, invert_check
 
 from .checks import ProgramFailed, run_checks
 

@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from harness.guest import judge
-from harness.known_failures import expect
+from harness.guest.programs import judge
+from harness.pytest.known_failures import expect
 from popcorn.checks import require_pass
 
 DURATION_S = 20

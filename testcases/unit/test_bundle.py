@@ -5,12 +5,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.console import Finding
+from harness.crash.finding import Finding
 from harness.errors import UsageError
-from harness.pytest_plugin import replay_inputs
+from harness.pytest.plugin import replay_inputs
 from harness.repro.bundle import BUNDLE_JSON, Bundle, finding_dict, load_bundle, write_bundle
 from harness.repro.replay import RunResult, pytest_command, runnable_test, titles_seen, verdict
-from harness.spec import ClusterSpec
+from harness.cluster.spec import ClusterSpec
 
 
 class CrashFinding:

@@ -5,7 +5,7 @@ import shutil
 import stat
 import subprocess
 
-from harness.cpio import CpioArchive
+from harness.vm.cpio import CpioArchive
 
 
 def _cpio() -> str:

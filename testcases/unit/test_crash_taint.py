@@ -3,7 +3,7 @@ findings round-trip through JSON."""
 
 import json
 
-from harness.crash.report import Finding, verdict
+from harness.crash.finding import Finding, verdict
 from harness.crash.taint import decode, describe, new_taint_findings, read_taint
 
 

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import pytest
 
 from harness.errors import UsageError
-from harness.faults import KINDS, RECOVERABLE, FaultInjector, FaultLog, choose_fault, choose_schedule, split
-from harness.netfaults import Shape, drop_sources_program
+from harness.cluster.faults import KINDS, RECOVERABLE, FaultInjector, FaultLog, choose_fault, choose_schedule, split
+from harness.cluster.netfaults import Shape, drop_sources_program
 
 NAMES = ["node0", "node1", "node2", "node3", "node4"]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.guest import GUEST_SOURCES, build_guest_programs, invert_check, judge
+from harness.guest.programs import GUEST_SOURCES, build_guest_programs, invert_check, judge
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 

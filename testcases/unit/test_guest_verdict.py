@@ -1,4 +1,4 @@
-"""Unit tests of the verdict on a check program's run (harness.guest.judge): each failure kind gives its
+"""Unit tests of the verdict on a check program's run (harness.guest.programs.judge): each failure kind gives its
 sign, a clean run passes."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from harness.guest import judge, parse_checks
+from harness.guest.programs import judge, parse_checks
 
 
 def plan(*names: str) -> str:

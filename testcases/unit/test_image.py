@@ -5,9 +5,9 @@ import subprocess
 
 import pytest
 
-from harness import image
+from harness.vm import guest_image as image
 from harness.errors import UsageError
-from harness.kernel.image import locate_kernel, read_bzimage_version
+from harness.kernel.artifact import locate_kernel, read_bzimage_version
 
 
 def _modules_tree(tmp_path):

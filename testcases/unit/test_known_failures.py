@@ -3,7 +3,7 @@
 import pytest
 
 from harness.errors import CommandTimeout, InfraError
-from harness.known_failures import (Defect, Evidence, FailedExpectation, KnownFailure, Symptom, exception_signs,
+from harness.pytest.known_failures import (Defect, Evidence, FailedExpectation, KnownFailure, Symptom, exception_signs,
                                     expect, table_by_test)
 
 DEFECT = Defect("P99", "a test defect", "detail")

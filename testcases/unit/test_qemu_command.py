@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from harness.backends.base import VMConfig
-from harness.backends.qemu import qemu_command
+from harness.vm.backends.base import VMConfig
+from harness.vm.backends.qemu import qemu_command
 
 
 def _config(**overrides):

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from harness.report import summarize_junit, write_report
+from harness.pytest.results import summarize_junit, write_report
 
 SAMPLE = '''
 import pytest

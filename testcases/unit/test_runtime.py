@@ -2,7 +2,7 @@
 
 import subprocess
 
-from harness.runtime import RunRecord
+from harness.vm.runs import RunRecord
 
 
 def test_a_run_is_stale_only_when_its_owner_and_detached_vms_are_gone():

@@ -3,7 +3,7 @@
 import pytest
 
 from harness.errors import UsageError
-from harness.spec import MAX_NODES, ClusterSpec
+from harness.cluster.spec import MAX_NODES, ClusterSpec
 
 
 @pytest.mark.parametrize("nodes", [0, -1, MAX_NODES + 1])

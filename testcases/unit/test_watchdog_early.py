@@ -3,8 +3,8 @@ real-VM side is the Popcorn suite's known hangs, which end at their console symp
 
 import time
 
-from harness import watchdog
-from harness.watchdog import HangWatchdog
+from harness.cluster import watchdog
+from harness.cluster.watchdog import HangWatchdog
 
 
 class FakeVM:

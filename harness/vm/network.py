@@ -18,7 +18,7 @@ from pyroute2 import NetNS
 from pyroute2 import netns as _netns
 
 from harness.errors import InfraError
-from harness.netns import call_in_netns
+from harness.vm.netns import call_in_netns
 
 log = logging.getLogger(__name__)
 

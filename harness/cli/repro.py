@@ -40,8 +40,8 @@ def register(subparsers) -> None:
 
 def cmd_repro(args: argparse.Namespace) -> int:
     """Check the bundle, then replay it or open a shell on its cluster."""
-    from harness.cluster import require_root
-    from harness.kernel.image import locate_kernel
+    from harness.cluster.cluster import require_root
+    from harness.kernel.artifact import locate_kernel
     from harness.repro.bundle import load_bundle
 
     if args.runs < 1:
@@ -85,9 +85,9 @@ def _replay(bundle, spec, args: argparse.Namespace) -> int:
 
 
 def _shell(bundle, spec, args: argparse.Namespace) -> int:
-    from harness.interactive import session
+    from harness.cli.interactive import session
     from harness.repro.replay import run_command_log
-    from harness.runtime import new_run_id
+    from harness.vm.runs import new_run_id
 
     name = args.name or f"repro-{new_run_id()[:6]}"
     notes = [f"bundle: {bundle.nodeid} ({bundle.title or 'no finding'}); seed {bundle.seed}; "

@@ -20,22 +20,22 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Protocol
 
-from harness import image
-from harness.accel import resolve_accel
-from harness.backends import get_backend
-from harness.backends.base import VM, VMConfig
-from harness.cleanup import sweep_stale
+from harness.vm import guest_image
+from harness.vm.accel import resolve_accel
+from harness.vm.backends import get_backend
+from harness.vm.backends.base import VM, VMConfig
+from harness.vm.leftovers import sweep_stale
 from harness.errors import InfraError, UsageError
-from harness.faults import FaultLog, Link, node_groups
-from harness.guest import GUEST_BIN
-from harness.kernel.image import KernelImage, locate_kernel
-from harness.keys import RunKeys, generate_keys
-from harness.netfaults import NetworkFaults
-from harness.network import ClusterNetwork
-from harness.runtime import PREFIX, RunRecord, netns_name, new_run_id, worker_id
-from harness.spec import ClusterSpec
-from harness.watchdog import vm_state
-from harness.ssh import CommandResult, NodeConnection
+from harness.cluster.faults import FaultLog, Link, node_groups
+from harness.guest.programs import GUEST_BIN
+from harness.kernel.artifact import KernelImage, locate_kernel
+from harness.vm.keys import RunKeys, generate_keys
+from harness.cluster.netfaults import NetworkFaults
+from harness.vm.network import ClusterNetwork
+from harness.vm.runs import PREFIX, RunRecord, netns_name, new_run_id, worker_id
+from harness.cluster.spec import ClusterSpec
+from harness.cluster.watchdog import vm_state
+from harness.vm.ssh import CommandResult, NodeConnection
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class Reporter(Protocol):
 
 
 class LogReporter:
-    """A ``Reporter`` that writes to the ``harness.cluster`` logger."""
+    """A ``Reporter`` that writes to the ``harness.cluster.cluster`` logger."""
 
     def phase(self, node: str, text: str) -> None:
         """Log a node's phase."""
@@ -130,7 +130,7 @@ class Node:
         """The last lines of the node's console."""
         return self.vm.console_tail(lines)
 
-    # -- faults (harness/faults.py); each is recorded in the cluster's fault log ------------------
+    # -- faults (harness/cluster/faults.py); each is recorded in the cluster's fault log ------------------
 
     def crash(self) -> None:
         """Power loss, as NixOS's ``crash()``: QEMU quits at once (QMP ``quit``, SIGKILL if it lingers),
@@ -202,9 +202,9 @@ class Cluster:
         require_root()
         backend = get_backend(self.spec.backend)
         backend.preflight()
-        recipe = image.Recipe.load()
+        recipe = guest_image.Recipe.load()
         for binary in recipe.binaries.values():
-            image.find_binary(binary)
+            guest_image.find_binary(binary)
         return locate_kernel(self.spec.kernel)
 
     def start(self) -> "Cluster":
@@ -254,13 +254,13 @@ class Cluster:
         self.write_nodes_file()
 
     def _build_initrd(self) -> Path:
-        recipe = image.Recipe.load()
-        modules = image.resolve_modules(self.kernel.modules_root, recipe.load_modules)
-        base = image.base_image(recipe, modules)
+        recipe = guest_image.Recipe.load()
+        modules = guest_image.resolve_modules(self.kernel.modules_root, recipe.load_modules)
+        base = guest_image.base_image(recipe, modules)
         extra = [(Path(host), guest) for host, guest in self.spec.extra_files]
-        carried = image.resolve_modules(self.kernel.modules_root, self.spec.modules).files
-        overlay = image.build_overlay(self.keys.host_key, self.keys.client_public, extra, carried)
-        return image.assemble_initrd(base, overlay, self.workdir / "initrd.cpio")
+        carried = guest_image.resolve_modules(self.kernel.modules_root, self.spec.modules).files
+        overlay = guest_image.build_overlay(self.keys.host_key, self.keys.client_public, extra, carried)
+        return guest_image.assemble_initrd(base, overlay, self.workdir / "initrd.cpio")
 
     def _vm_config(self, index: int, initrd: Path, tap_fd: int, gdb_port: int | None) -> VMConfig:
         name = ClusterSpec.node_name(index)
@@ -268,9 +268,9 @@ class Cluster:
         cmdline = " ".join(filter(None, [
             # no_timer_check: on a loaded host a TCG guest can miss the IO-APIC timer check and panic at boot
             "console=ttyS0 panic=-1 printk.time=1 random.trust_cpu=on no_timer_check",
-            f"{image.PARAM_PREFIX}name={name}",
-            f"{image.PARAM_PREFIX}addr={address}/{self.spec.prefixlen}",
-            f"{image.PARAM_PREFIX}mac={ClusterSpec.node_mac(index)}",
+            f"{guest_image.PARAM_PREFIX}name={name}",
+            f"{guest_image.PARAM_PREFIX}addr={address}/{self.spec.prefixlen}",
+            f"{guest_image.PARAM_PREFIX}mac={ClusterSpec.node_mac(index)}",
             "nokaslr" if self.spec.gdb else "",  # symbols in vmlinux match the running kernel
             self.spec.cmdline,
         ]))
@@ -291,7 +291,7 @@ class Cluster:
         )
 
     def _wait_ready(self, started: float) -> None:
-        marker = image.Recipe.load().ready_marker
+        marker = guest_image.Recipe.load().ready_marker
         deadline = time.monotonic() + self.spec.boot_timeout
         pending = {ClusterSpec.node_name(i): vm for i, vm in enumerate(self._vms)}
         while pending:
@@ -417,7 +417,7 @@ class Cluster:
 
     def nodes_file_text(self) -> str:
         """The Popcorn nodes file: one IPv4 address a line, in node-id order."""
-        return image.render_template("nodes.j2", addresses=[n.address for n in self.nodes])
+        return guest_image.render_template("nodes.j2", addresses=[n.address for n in self.nodes])
 
     def write_nodes_file(self) -> None:
         """Write ``/etc/popcorn/nodes`` on every node."""
@@ -454,7 +454,7 @@ class Cluster:
                 return problems + [f"guest program left running: {row}" for row in left]
             time.sleep(1)
 
-    # -- network faults (harness/faults.py, harness/netfaults.py) ------------------------------
+    # -- network faults (harness/cluster/faults.py, harness/cluster/netfaults.py) ------------------------------
 
     def network_faults(self) -> NetworkFaults:
         """The partitions and link faults applied to this cluster's network."""

@@ -23,10 +23,11 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from harness.assets import checkout
 from harness.errors import UsageError
-from harness.spec import ClusterSpec
+from harness.cluster.spec import ClusterSpec
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = checkout() or Path.cwd()
 
 
 def use_tmux(repl: bool) -> bool:
@@ -106,7 +107,7 @@ def tmux(cluster, name: str) -> int:
 
 def _has_probe(spec: ClusterSpec) -> bool:
     """Popcorn detection needs the ``pcn_probe`` guest program in the image."""
-    from harness.guest import GUEST_BIN
+    from harness.guest.programs import GUEST_BIN
 
     return f"{GUEST_BIN}/pcn_probe" in (guest for _, guest in spec.extra_files)
 
@@ -135,10 +136,10 @@ def session(spec: ClusterSpec, *, name: str, popcorn: str = "auto", abi: str | N
     """Boot ``spec`` with gdb stubs (``payload``: add the guest programs), bring Popcorn up (``popcorn``:
     auto, required or off), print ``notes``, give a shell (tmux panes or, with ``use_repl`` or no terminal,
     a REPL with ``names(cluster)`` bound too) and tear the cluster down when it ends."""
-    from harness.cluster import Cluster
-    from harness.guest import with_guest_payload
+    from harness.cluster.cluster import Cluster
+    from harness.guest.programs import with_guest_payload
     from harness.popcorn.bringup import bring_up_if_popcorn
-    from harness.progress import RichReporter
+    from harness.cluster.progress import RichReporter
 
     if Cluster.find_record(name):
         raise UsageError(f"a cluster named {name!r} is already up (popcorn-harness cluster down --name {name})")

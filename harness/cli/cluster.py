@@ -3,7 +3,7 @@
 ``up`` boots a detached cluster and records it under a name (default ``default``); the other
 sub-commands find it by that name, so separate invocations (and separate shells) share it.
 ``up --interactive`` keeps it attached instead: gdb stubs, a shell on each node (tmux panes, or a Python
-REPL with ``--repl``), and the cluster is gone when the shell ends (``harness/interactive.py``).
+REPL with ``--repl``), and the cluster is gone when the shell ends (``harness/cli/interactive.py``).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness.commands.common import add_cluster_arguments, spec_from_args
-from harness.guest import with_guest_payload
+from harness.cli.common import add_cluster_arguments, spec_from_args
+from harness.guest.programs import with_guest_payload
 
 DEFAULT_NAME = "default"
 
@@ -70,15 +70,15 @@ def register(subparsers) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Boot a detached cluster and print how to reach each node."""
-    from harness.cluster import Cluster
+    from harness.cluster.cluster import Cluster
     from harness.errors import UsageError
-    from harness.progress import RichReporter
+    from harness.cluster.progress import RichReporter
 
     spec = spec_from_args(args)
     if args.repl and not args.interactive:
         raise UsageError("--repl goes with --interactive")
     if args.interactive:
-        from harness.interactive import session
+        from harness.cli.interactive import session
 
         return session(spec, name=args.name, popcorn="required" if args.popcorn else "auto", abi=args.abi,
                        mesh_timeout=args.mesh_timeout, use_repl=args.repl)
@@ -117,7 +117,7 @@ def _popcorn_up(cluster, args: argparse.Namespace, reporter) -> None:
 
 def cmd_ssh(args: argparse.Namespace) -> int:
     """Interactive shell on one node."""
-    from harness.cluster import Cluster
+    from harness.cluster.cluster import Cluster
 
     cluster = Cluster.attach(args.name, connect=False)
     node = cluster.node(args.node)
@@ -130,7 +130,7 @@ def cmd_ssh(args: argparse.Namespace) -> int:
 
 def cmd_exec(args: argparse.Namespace) -> int:
     """Run a command on one node (or all) and relay its output."""
-    from harness.cluster import Cluster
+    from harness.cluster.cluster import Cluster
     from harness.errors import UsageError
 
     command = " ".join(args.cmd).strip()
@@ -156,7 +156,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Print each node's QEMU and SSH state; exit 1 if any node is unhealthy."""
-    from harness.cluster import Cluster
+    from harness.cluster.cluster import Cluster
 
     cluster = Cluster.attach(args.name)
     print(f"cluster {args.name!r}: {len(cluster.nodes)} node(s), {cluster.accel}, namespace {cluster.netns}, "
@@ -176,7 +176,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_partition(args: argparse.Namespace) -> int:
     """Partition a detached cluster (kernel filters on its taps: they outlive this command)."""
-    from harness.cluster import Cluster
+    from harness.cluster.cluster import Cluster
 
     cluster = Cluster.attach(args.name, connect=False)
     cluster.partition([group.split(",") for group in args.groups])
@@ -186,7 +186,7 @@ def cmd_partition(args: argparse.Namespace) -> int:
 
 def cmd_heal(args: argparse.Namespace) -> int:
     """Remove the partition of a detached cluster."""
-    from harness.cluster import Cluster
+    from harness.cluster.cluster import Cluster
 
     cluster = Cluster.attach(args.name, connect=False)
     print("healed" if cluster.heal() else "nothing to heal")
@@ -195,7 +195,7 @@ def cmd_heal(args: argparse.Namespace) -> int:
 
 def cmd_down(args: argparse.Namespace) -> int:
     """Stop a detached cluster and remove its namespace, VMs and work dir."""
-    from harness.cluster import Cluster
+    from harness.cluster.cluster import Cluster
 
     cluster = Cluster.attach(args.name, connect=False)
     cluster.stop()

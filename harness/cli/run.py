@@ -20,10 +20,11 @@ import sys
 import time
 from pathlib import Path
 
-from harness.commands.common import ACCEL_HELP
+from harness.assets import checkout
+from harness.cli.common import ACCEL_HELP
 from harness.errors import UsageError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = checkout() or Path.cwd()
 POPCORN_FRAGMENTS = ("qemu-guest", "popcorn", "popcorn-debug")
 #: --suites NAME -> the test paths (under the repo) it runs.
 SUITE_PATHS = {
@@ -63,7 +64,7 @@ def register(subparsers) -> None:
 def _kernel(args: argparse.Namespace) -> tuple[str, str]:
     """Resolve the kernel to test; return (path, description)."""
     if args.kernel:
-        from harness.kernel.image import locate_kernel
+        from harness.kernel.artifact import locate_kernel
 
         return str(locate_kernel(args.kernel).bzimage.parent if Path(args.kernel).is_dir() else args.kernel), "given"
     if args.popcorn_src:
@@ -89,10 +90,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Run the main job; exit with pytest's exit code."""
     from rich.console import Console
 
-    from harness.cluster import require_root
+    from harness.cluster.cluster import require_root
     from harness.popcorn.claim import popcorn_claim
-    from harness.report import POPCORN_SUITES, summarize_junit, write_report
-    from harness.spec import ClusterSpec
+    from harness.pytest.results import POPCORN_SUITES, summarize_junit, write_report
+    from harness.cluster.spec import ClusterSpec
 
     ClusterSpec(nodes=args.nodes, accel=args.accel).validate()
     if args.workers < 1:

@@ -3,7 +3,7 @@
 Every cluster gets a run id; all it creates (network namespace, QEMU processes, work dir) carries that
 id in its name, and a record under ``/run/popcorn-harness/runs/<run id>.json`` says which process owns
 them. A record whose owner is gone (and, for a detached CLI cluster, whose QEMU processes are gone too)
-is stale: ``harness.cleanup`` removes what it names.
+is stale: ``harness.vm.leftovers`` removes what it names.
 """
 
 from __future__ import annotations

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pyroute2 import NetNS
 
 from harness.errors import InfraError, UsageError
-from harness.netns import call_in_netns
-from harness.network import BRIDGE, _open_tap, tap_name
+from harness.vm.netns import call_in_netns
+from harness.vm.network import BRIDGE, _open_tap, tap_name
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import jinja2
 
-from harness.cpio import CpioArchive
+from harness.assets import IMAGES_DIR
 from harness.errors import UsageError
-from harness.runtime import cache_root
+from harness.vm.cpio import CpioArchive
+from harness.vm.runs import cache_root
 
-IMAGES_DIR = Path(__file__).resolve().parent.parent / "images"
 RECIPE = IMAGES_DIR / "guest.toml"
 #: Kernel command-line parameters the init script reads, e.g. ``phc.name=node0``.
 PARAM_PREFIX = "phc."

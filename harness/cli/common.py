@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from harness.spec import ACCELERATORS
+from harness.cluster.spec import ACCELERATORS
 
 ACCEL_HELP = "auto: use KVM only if a probe guest really boots with it, else TCG (default auto)"
 
@@ -27,7 +27,7 @@ def add_cluster_arguments(parser: argparse.ArgumentParser, default_nodes: int = 
 
 def spec_from_args(args: argparse.Namespace):
     """Build a ``ClusterSpec`` from the options of ``add_cluster_arguments``."""
-    from harness.spec import ClusterSpec
+    from harness.cluster.spec import ClusterSpec
 
     return ClusterSpec(nodes=args.nodes, kernel=args.kernel, accel=args.accel, memory_mb=args.memory,
                        cpus=args.cpus, boot_timeout=args.boot_timeout, cmdline=args.append, gdb=args.gdb)

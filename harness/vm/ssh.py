@@ -193,7 +193,7 @@ class NodeConnection:
 
     def interactive(self) -> int:
         """Open a login shell with a pty on this terminal until it exits; return its exit status."""
-        from harness.terminal import interactive_channel
+        from harness.vm.terminal import interactive_channel
 
         channel = self._channel()
         return interactive_channel(channel)

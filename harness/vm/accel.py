@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.backends.qemu import qemu_binary
-from harness.runtime import state_root
+from harness.vm.backends.qemu import qemu_binary
+from harness.vm.runs import state_root
 
 PROBE_DEADLINE = 20.0
 _ANNOUNCED: list[bool] = []

@@ -5,7 +5,7 @@ gcc as static binaries, cached by the hash of all sources, the compiler version 
 and installed in the guest under ``/opt/phc/bin/``. Programs report through JSON lines (see
 ``popcorn.h`` and ``program.h``): a plan naming every check the run will print, then one line per check.
 ``judge`` turns a run's output and exit code into one ``ProgramVerdict``: every problem in words and as
-*signs*, the short strings known failures are matched against (``harness/known_failures.py``).
+*signs*, the short strings known failures are matched against (``harness/pytest/known_failures.py``).
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.assets import checkout
 from harness.errors import InfraError, UsageError
-from harness.runtime import cache_root
+from harness.vm.runs import cache_root
 
-GUEST_SOURCES = Path(__file__).resolve().parent.parent / "testcases" / "guest"
+GUEST_SOURCES = (checkout() or Path.cwd()) / "testcases" / "guest"
 GUEST_BIN = "/opt/phc/bin"
 CFLAGS = ("-static", "-O2", "-g", "-Wall", "-Werror", "-pthread", "-fno-omit-frame-pointer")
 

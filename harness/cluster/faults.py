@@ -2,7 +2,7 @@
 
 Three layers:
 
-- mechanisms: ``Node.crash/pause/resume`` (QMP), ``Cluster.partition/heal/link`` (``harness/netfaults.py``);
+- mechanisms: ``Node.crash/pause/resume`` (QMP), ``Cluster.partition/heal/link`` (``harness/cluster/netfaults.py``);
 - a ``FaultLog`` on every cluster: each applied fault as plain data (seconds since the test started,
   kind, target, arguments), so a report or reproduction bundle can store it;
 - choice: pure functions that pick faults (which node, which split, when, how long) from a
@@ -23,10 +23,10 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from harness.errors import UsageError
-from harness.netfaults import DIRECTIONS
+from harness.cluster.netfaults import DIRECTIONS
 
 if TYPE_CHECKING:
-    from harness.cluster import Cluster, Node
+    from harness.cluster.cluster import Cluster, Node
 
 #: Every kind of fault, in the order ``choose_fault`` considers them.
 KINDS = ("partition", "delay", "loss", "pause", "crash")
@@ -84,7 +84,7 @@ class FaultLog:
 
 
 class Link:
-    """Faults on one node's link (see ``harness/netfaults.py``).
+    """Faults on one node's link (see ``harness/cluster/netfaults.py``).
 
     ``direction`` is ``"in"`` (frames the node receives), ``"out"`` (frames it sends) or ``"both"``
     (default). A delay ``d`` on both directions is a one-way latency of ``d`` each way: the round trip

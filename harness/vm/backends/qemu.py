@@ -17,9 +17,9 @@ import time
 
 from qemu.qmp.legacy import QEMUMonitorProtocol
 
-from harness.backends.base import VM, Backend, VMConfig
+from harness.vm.backends.base import VM, Backend, VMConfig
 from harness.errors import InfraError, UsageError
-from harness.runtime import process_alive
+from harness.vm.runs import process_alive
 
 _PR_SET_PDEATHSIG = 1
 

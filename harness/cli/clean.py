@@ -17,9 +17,9 @@ def register(subparsers) -> None:
 
 def cmd_clean(args: argparse.Namespace) -> int:
     """Sweep stale runs (and with --all, detached clusters); print what was removed."""
-    from harness.cleanup import release_run, sweep_stale
-    from harness.cluster import require_root
-    from harness.runtime import RunRecord
+    from harness.vm.leftovers import release_run, sweep_stale
+    from harness.cluster.cluster import require_root
+    from harness.vm.runs import RunRecord
 
     require_root()
     removed = []

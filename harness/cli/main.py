@@ -1,6 +1,6 @@
 """The ``popcorn-harness`` command line: a thin face over the library.
 
-Each sub-command lives in its own module under ``harness/commands/`` and exposes
+Each sub-command lives in its own module under ``harness/cli/`` and exposes
 ``register(subparsers)``; this module only assembles them and turns harness errors into one-line
 messages with the error's exit code (2 for bad input).
 """
@@ -16,11 +16,11 @@ from harness.errors import HarnessError
 
 #: Sub-command modules, in the order ``--help`` lists them.
 COMMAND_MODULES = (
-    "harness.commands.run",
-    "harness.commands.cluster",
-    "harness.commands.repro",
-    "harness.commands.kernel",
-    "harness.commands.clean",
+    "harness.cli.run",
+    "harness.cli.cluster",
+    "harness.cli.repro",
+    "harness.cli.kernel",
+    "harness.cli.clean",
 )
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.crash.report import Finding
+from harness.crash.finding import Finding
 from harness.crash.watch import ConsoleMark, silence_verdict
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 Each xdist worker keeps one cluster and hands it to test after test; it is rebooted when a test left it
 unhealthy (a node died, is paused or stopped answering, a guest program is left running), when its kernels
-reported a failure (crash detection: ``harness.crash.plugin``) or a test hung (``harness.watchdog``), or
+reported a failure (crash detection: ``harness.crash.plugin``) or a test hung (``harness.cluster.watchdog``), or
 when a test asks for another size. When a test fails, every node's console log and dmesg, the kernel
 findings (``findings.json``) and a reproduction bundle (``bundle/``, ``harness/repro/bundle.py``;
 ``popcorn-harness repro`` replays it) go to ``<artifacts>/<test id>/``. The ``faults`` fixture gives a
@@ -24,18 +24,18 @@ from pathlib import Path
 
 import pytest
 
-from harness.cluster import Cluster
+from harness.cluster.cluster import Cluster
 from harness.crash import plugin as crash_plugin
 from harness.crash.symbolize import SymbolTable
 from harness.errors import CommandTimeout, HarnessError
-from harness.faults import FaultInjector
-from harness.known_failures import KnownFailure, exception_signs, finding_sign
-from harness.runtime import state_root
-from harness.guest import with_guest_payload
+from harness.cluster.faults import FaultInjector
+from harness.pytest.known_failures import KnownFailure, exception_signs, finding_sign
+from harness.vm.runs import state_root
+from harness.guest.programs import with_guest_payload
 from harness.popcorn.bringup import PopcornSupport, bring_up, detect
 from harness.popcorn.claim import popcorn_claim
-from harness.spec import ClusterSpec
-from harness.watchdog import HangWatchdog, dump_node, save_dumps
+from harness.cluster.spec import ClusterSpec
+from harness.cluster.watchdog import HangWatchdog, dump_node, save_dumps
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hang_timeout(s): seconds before the hang watchdog fires for this test")
     config.addinivalue_line("markers", "xdist_group(name): run in the same xdist worker as its group")
     config.addinivalue_line("markers", "known_failure(entry): judged by the symptom of a known defect "
-                                       "(harness.known_failures.KnownFailure)")
+                                       "(harness.pytest.known_failures.KnownFailure)")
     config.addinivalue_line("markers", "popcorn_suite: the test runs on the Popcorn mesh (uses `popcorn`)")
     if not config.pluginmanager.has_plugin("harness-crash"):
         config.pluginmanager.register(crash_plugin, "harness-crash")  # expect_crash, fail on kernel findings
@@ -199,7 +199,7 @@ _WATCHDOG = pytest.StashKey[HangWatchdog]()
 def pytest_runtest_makereport(item: pytest.Item, call):
     """Shape each test's call report: a test the hang watchdog ended fails with the watchdog's findings
     first; the faults applied are shown; a test with a known failure is judged by its symptom
-    (``harness.known_failures``). The call report and exception stay in the item's stash for the fixtures."""
+    (``harness.pytest.known_failures``). The call report and exception stay in the item's stash for the fixtures."""
     report = yield
     if report.when != "call":
         return report
@@ -230,7 +230,7 @@ def pytest_runtest_makereport(item: pytest.Item, call):
 
 
 def failure_signs(item: pytest.Item, excinfo, watchdog: HangWatchdog | None) -> list[str]:
-    """The signs (``harness.known_failures``) of a failed test: its exception's, its unexpected kernel
+    """The signs (``harness.pytest.known_failures``) of a failed test: its exception's, its unexpected kernel
     findings' and the hang watchdog's verdicts. When the watchdog fired, it reset the cluster: what the
     test body saw after that (a lost connection, a killed program) is its doing and not a sign."""
     fired = watchdog is not None and watchdog.fired
@@ -423,7 +423,7 @@ class PopcornCluster:
         """Shell command running guest program ``program`` with the profile's syscall numbers."""
         import shlex
 
-        from harness.guest import GUEST_BIN
+        from harness.guest.programs import GUEST_BIN
 
         return f"{self.profile.shell_exports()} {GUEST_BIN}/{program} {' '.join(map(shlex.quote, args))}"
 
@@ -517,7 +517,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     """In the controller: remove leftovers of workers that were killed (their owner is gone)."""
     if hasattr(session.config, "workerinput") or os.geteuid() != 0:
         return
-    from harness.cleanup import sweep_stale
+    from harness.vm.leftovers import sweep_stale
 
     for item in sweep_stale():
         log.warning("removed leftover of a dead run: %s", item)

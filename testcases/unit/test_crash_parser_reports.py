@@ -1,10 +1,10 @@
-"""The crash parser on short, real-shaped reports (one per table row without a captured log), the
-console mark, and the old ``harness.console`` import path."""
+"""The crash parser on short, real-shaped reports (one per table row without a captured log), and the
+console mark."""
 
 import pytest
 
-from harness.console import ConsoleMark, scan
 from harness.crash.parser import parse
+from harness.crash.watch import ConsoleMark
 
 CLEAN = """[    0.000000] Linux version 6.1.0 (gcc 12) #1 SMP
 [    1.234567] virtio_net virtio0 eth0: renamed
@@ -40,7 +40,7 @@ TRACE = """[   10.000002] Call Trace:
     ("Kernel panic - not syncing: Fatal exception", "kernel panic: Fatal exception", "panic"),
 ])
 def test_each_header_gives_its_title_and_type(header, title, kind):
-    [finding] = scan(CLEAN + f"[   10.000001] {header}\n" + TRACE, node="node1")
+    [finding] = parse(CLEAN + f"[   10.000001] {header}\n" + TRACE, node="node1")
     assert (finding.node, finding.title, finding.type, finding.corrupted) == ("node1", title, kind, False)
     assert header in finding.excerpt and "Call Trace:" in finding.excerpt
 
@@ -67,7 +67,7 @@ def test_a_panic_after_an_oops_is_part_of_it_and_alone_is_reported():
 
 
 def test_clean_boot_has_no_findings():
-    assert scan(CLEAN) == []
+    assert parse(CLEAN) == []
 
 
 class FakeNode:
