@@ -25,7 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.kernel import cache  # noqa: E402
+from harness.kernel import cache
+from harness.paths import CACHE_ENV  # noqa: E402
 from harness.kernel.build import build_directory, plan_build  # noqa: E402
 from harness.kernel.ci import CI_FRAGMENTS, DEBIAN_SOURCE_TARBALL, build_ci_kernel  # noqa: E402
 from harness.kernel.source import prepare_source  # noqa: E402
@@ -53,7 +54,7 @@ def main() -> int:
         print(f"{DEBIAN_SOURCE_TARBALL} is absent: apt-get install linux-source-6.1", file=sys.stderr)
         return 2
     root = args.cache or Path(tempfile.mkdtemp(prefix="popcorn-kernel-bench-"))
-    os.environ[cache.CACHE_ENV] = str(root)
+    os.environ[CACHE_ENV] = str(root)
     options = {"jobs": args.jobs, "nice": args.nice}
     results: dict[str, float] = {}
     timed("source preparation", results, lambda: prepare_source(str(DEBIAN_SOURCE_TARBALL)))

@@ -15,6 +15,12 @@ from popcorn.known_defects import KNOWN_FAILURES  # noqa: E402  (needs the path 
 _KNOWN = table_by_test(KNOWN_FAILURES)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The suite's own option: --stress-duration."""
+    parser.getgroup("popcorn-harness").addoption(
+        "--stress-duration", type=int, default=30, help="seconds each stress case (testcases/stress) runs (default 30)")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark every test named in the known-defects table with ``known_failure(entry)``."""
     for item in items:

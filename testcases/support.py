@@ -16,6 +16,8 @@ from harness.vm.leftovers import qemu_processes
 from harness.vm.runs import RunRecord
 
 REPO = Path(__file__).resolve().parent.parent
+#: The suite's guest programs (the ini option ``guest_programs`` hands them to the harness).
+GUEST_PROGRAMS = REPO / "testcases" / "guest"
 
 
 def leftovers(tag: str) -> list[str]:

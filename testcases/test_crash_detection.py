@@ -15,7 +15,7 @@ import pytest
 
 from harness.crash import lkdtm
 from harness.crash.watch import CrashWatch
-from harness.pytest.results import case_outcomes
+from harness.junit import case_outcomes
 from support import harness_env, leftovers, lkdtm_built_in, new_tag, pytest_command
 
 #: LKDTM type -> (title, type) of its report. On one vCPU the soft lockup (20 s) races the RCU stall

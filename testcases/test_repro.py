@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from support import REPO, assert_usage_error, harness_env, leftovers, lkdtm_built_in, new_tag, pytest_command, run_cli
+from support import GUEST_PROGRAMS, REPO, assert_usage_error, harness_env, leftovers, lkdtm_built_in, new_tag, pytest_command, run_cli
 
 SCENARIO = "test_provokes_a_kernel_bug"
 LKDTM_COMMAND = "echo BUG > /sys/kernel/debug/provoke-crash/DIRECT"
@@ -88,11 +88,11 @@ def test_a_provoked_crash_leaves_a_complete_bundle_that_replays(kernel, tmp_path
 
 
 def _write_bundle(directory: Path, kernel: str, **changes) -> Path:
-    from harness.guest.programs import with_guest_payload
-    from harness.repro.bundle import Bundle, write_bundle
     from harness.cluster.spec import ClusterSpec
+    from harness.popcorn.payload import with_popcorn_payload
+    from harness.repro.bundle import Bundle, write_bundle
 
-    spec = with_guest_payload(ClusterSpec(nodes=2, kernel=kernel, accel="tcg"))
+    spec = with_popcorn_payload(ClusterSpec(nodes=2, kernel=kernel, accel="tcg"), GUEST_PROGRAMS)
     fields = dict(nodeid="testcases/test_repro.py::test_x", spec=spec.to_dict(), kernel={"path": kernel},
                   commands={"node1": [{"at": 1.0, "command": "echo replayed > /dev/kmsg", "timeout": 30}]})
     write_bundle(Bundle(**{**fields, **changes}), directory, {})

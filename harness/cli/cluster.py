@@ -12,7 +12,6 @@ import argparse
 import sys
 
 from harness.cli.common import add_cluster_arguments, spec_from_args
-from harness.guest.programs import with_guest_payload
 
 DEFAULT_NAME = "default"
 
@@ -71,8 +70,11 @@ def register(subparsers) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     """Boot a detached cluster and print how to reach each node."""
     from harness.cluster.cluster import Cluster
-    from harness.errors import UsageError
     from harness.cluster.progress import RichReporter
+    from harness.errors import UsageError
+    from harness.popcorn.abi import check_node_count, get_profile
+    from harness.popcorn.nodes_file import write_nodes_file
+    from harness.popcorn.payload import with_popcorn_payload
 
     spec = spec_from_args(args)
     if args.repl and not args.interactive:
@@ -81,15 +83,18 @@ def cmd_up(args: argparse.Namespace) -> int:
         from harness.cli.interactive import session
 
         return session(spec, name=args.name, popcorn="required" if args.popcorn else "auto", abi=args.abi,
-                       mesh_timeout=args.mesh_timeout, use_repl=args.repl)
+                       mesh_timeout=args.mesh_timeout, use_repl=args.repl, programs=args.programs)
     if Cluster.find_record(args.name):
         raise UsageError(f"a cluster named {args.name!r} is already up (popcorn-harness cluster down --name {args.name})")
+    if args.popcorn:
+        check_node_count(spec.nodes, get_profile(args.abi) if args.abi else None)
     cluster = Cluster(spec, detached=True, name=args.name)
     cluster.preflight()  # bad input fails here, before any output or resource
-    cluster.spec = with_guest_payload(spec)
+    cluster.spec = with_popcorn_payload(spec, args.programs)
     with RichReporter() as reporter:
         cluster.reporter = reporter
         cluster.start()
+        write_nodes_file(cluster)
         if args.popcorn:
             _popcorn_up(cluster, args, reporter)
     flag = "" if args.name == DEFAULT_NAME else f" --name {args.name}"

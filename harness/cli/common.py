@@ -1,33 +1,31 @@
-"""Argument helpers shared by the CLI sub-commands."""
+"""Argument helpers shared by the CLI sub-commands: the cluster options (declared once, in
+``harness/cluster/options.py``) and the directory of guest programs a cluster carries."""
 
 from __future__ import annotations
 
 import argparse
-import os
+from pathlib import Path
 
-from harness.cluster.spec import ACCELERATORS
-
-ACCEL_HELP = "auto: use KVM only if a probe guest really boots with it, else TCG (default auto)"
-
-
-def add_cluster_arguments(parser: argparse.ArgumentParser, default_nodes: int = 2) -> None:
-    """Options that describe a cluster: --nodes, --kernel, --accel, --memory, --boot-timeout..."""
-    parser.add_argument("--nodes", type=int, default=default_nodes, help=f"number of nodes, 1-32 (default {default_nodes})")
-    parser.add_argument("--kernel", default=os.environ.get("POPCORN_HARNESS_KERNEL", ""),
-                        help="bzImage file or kernel artifact dir (env POPCORN_HARNESS_KERNEL)")
-    parser.add_argument("--accel", choices=ACCELERATORS, default="auto",
-                        help=ACCEL_HELP)
-    parser.add_argument("--memory", type=int, default=256, metavar="MIB", help="memory per node (default 256)")
-    parser.add_argument("--cpus", type=int, default=1, help="vCPUs per node (default 1)")
-    parser.add_argument("--boot-timeout", type=float, default=300.0, metavar="S",
-                        help="seconds for every node to answer SSH (default 300)")
-    parser.add_argument("--append", default="", metavar="ARGS", help="extra kernel command-line arguments")
-    parser.add_argument("--gdb", action="store_true", help="give each node a gdb stub on 127.0.0.1")
+from harness.assets import checkout
+from harness.cluster.options import add_cluster_options, spec_from_options
+from harness.cluster.spec import ClusterSpec
 
 
-def spec_from_args(args: argparse.Namespace):
+def default_programs() -> Path | None:
+    """The test suite's guest programs (``testcases/guest`` of the checkout), or None outside a checkout."""
+    root = checkout()
+    return root / "testcases" / "guest" if root is not None else None
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    """The cluster options (``--nodes``, ``--kernel``, ``--accel``...) and ``--programs``."""
+    add_cluster_options(parser.add_argument)
+    default = default_programs()
+    parser.add_argument("--programs", type=Path, default=default, metavar="DIR",
+                        help="directory of guest programs (*.c) to build into /opt/phc/bin"
+                             + (f" (default {default})" if default else " (default: none)"))
+
+
+def spec_from_args(args: argparse.Namespace) -> ClusterSpec:
     """Build a ``ClusterSpec`` from the options of ``add_cluster_arguments``."""
-    from harness.cluster.spec import ClusterSpec
-
-    return ClusterSpec(nodes=args.nodes, kernel=args.kernel, accel=args.accel, memory_mb=args.memory,
-                       cpus=args.cpus, boot_timeout=args.boot_timeout, cmdline=args.append, gdb=args.gdb)
+    return spec_from_options(vars(args).get)

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from harness.assets import checkout
-from harness.errors import UsageError
 from harness.cluster.spec import ClusterSpec
+from harness.errors import UsageError
+from harness.guest.programs import GUEST_BIN
 
 REPO = checkout() or Path.cwd()
 
@@ -107,8 +108,6 @@ def tmux(cluster, name: str) -> int:
 
 def _has_probe(spec: ClusterSpec) -> bool:
     """Popcorn detection needs the ``pcn_probe`` guest program in the image."""
-    from harness.guest.programs import GUEST_BIN
-
     return f"{GUEST_BIN}/pcn_probe" in (guest for _, guest in spec.extra_files)
 
 
@@ -132,27 +131,31 @@ def _signals_end_session():
 
 def session(spec: ClusterSpec, *, name: str, popcorn: str = "auto", abi: str | None = None,
             mesh_timeout: float = 300.0, use_repl: bool = False, payload: bool = True,
-            names: Callable[[object], dict] | None = None, notes: Sequence[str] = ()) -> int:
-    """Boot ``spec`` with gdb stubs (``payload``: add the guest programs), bring Popcorn up (``popcorn``:
-    auto, required or off), print ``notes``, give a shell (tmux panes or, with ``use_repl`` or no terminal,
-    a REPL with ``names(cluster)`` bound too) and tear the cluster down when it ends."""
+            programs: Path | None = None, names: Callable[[object], dict] | None = None,
+            notes: Sequence[str] = ()) -> int:
+    """Boot ``spec`` with gdb stubs (``payload``: add the Popcorn payload and the guest programs of the
+    directory ``programs``), write the nodes file, bring Popcorn up (``popcorn``: auto, required or off),
+    print ``notes``, give a shell (tmux panes or, with ``use_repl`` or no terminal, a REPL with
+    ``names(cluster)`` bound too) and tear the cluster down when it ends."""
     from harness.cluster.cluster import Cluster
-    from harness.guest.programs import with_guest_payload
-    from harness.popcorn.bringup import bring_up_if_popcorn
     from harness.cluster.progress import RichReporter
+    from harness.popcorn.bringup import bring_up_if_popcorn
+    from harness.popcorn.nodes_file import write_nodes_file
+    from harness.popcorn.payload import with_popcorn_payload
 
     if Cluster.find_record(name):
         raise UsageError(f"a cluster named {name!r} is already up (popcorn-harness cluster down --name {name})")
     cluster = Cluster(dataclasses.replace(spec, gdb=True), name=name)
     cluster.preflight()  # bad input fails here, before any output or resource
     if payload:
-        cluster.spec = with_guest_payload(cluster.spec)
+        cluster.spec = with_popcorn_payload(cluster.spec, programs)
     with _signals_end_session():
         try:
             support = None
             with RichReporter() as reporter:
                 cluster.reporter = reporter
                 cluster.start()
+                write_nodes_file(cluster)
                 if popcorn == "required" or (popcorn == "auto" and _has_probe(cluster.spec)):
                     support = bring_up_if_popcorn(cluster, abi, mesh_timeout, required=popcorn == "required")
             print("\n".join([*describe(cluster, support, name), *notes]), flush=True)

@@ -76,6 +76,7 @@ def run_build(args: argparse.Namespace) -> int:
 
 def run_bisect(args: argparse.Namespace) -> int:
     """``kernel bisect-build``: a table of patch -> builds? boots?; exit 1 when a patch fails."""
+    from harness.cluster.boot_check import boot_check
     from harness.kernel.bisect import bisect_build
 
     _check_common(args)
@@ -83,8 +84,8 @@ def run_bisect(args: argparse.Namespace) -> int:
         raise UsageError("bisect-build needs --series")
     console = Console(stderr=True, soft_wrap=True)
     report = bisect_build(args.source, args.series, ref=args.ref, fragments=args.fragments, base=args.base,
-                          jobs=args.jobs, nice=args.nice, boot=args.boot, keep_going=args.keep_going,
-                          console=console)
+                          jobs=args.jobs, nice=args.nice, boot_check=boot_check if args.boot else None,
+                          keep_going=args.keep_going, console=console)
     table = Table(title=f"bisect-build of {report.series_name}")
     for column in ("#", "patch", "builds?", "boots?", "time"):
         table.add_column(column)

@@ -21,19 +21,13 @@ import time
 from pathlib import Path
 
 from harness.assets import checkout
-from harness.cli.common import ACCEL_HELP
+from harness.cluster.options import add_cluster_options
+from harness.popcorn.suites import SUITE_PATHS
 from harness.errors import UsageError
 
 REPO = checkout() or Path.cwd()
 POPCORN_FRAGMENTS = ("qemu-guest", "popcorn", "popcorn-debug")
 #: --suites NAME -> the test paths (under the repo) it runs.
-SUITE_PATHS = {
-    "kernel": ("testcases/popcorn", "testcases/stress", "testcases/test_popcorn_detection.py",
-               "testcases/test_crash_detection.py"),
-    "all": ("testcases",),
-}
-
-
 def register(subparsers) -> None:
     """Add the ``run`` command."""
     parser = subparsers.add_parser("run", help="the main job: build/reuse the kernel, boot, run the suite, report",
@@ -42,12 +36,10 @@ def register(subparsers) -> None:
     source.add_argument("--popcorn-src", default=os.environ.get("POPCORN_SRC", ""), metavar="PATH|URL",
                         help="Popcorn kernel source to build (env POPCORN_SRC)")
     source.add_argument("--ref", help="git ref of --popcorn-src")
-    source.add_argument("--kernel", default=os.environ.get("POPCORN_HARNESS_KERNEL", ""),
-                        help="an already built bzImage or kernel artifact dir")
+    add_cluster_options(source.add_argument, only=("--kernel",))
     source.add_argument("--stock", action="store_true",
                         help="no Popcorn source: run on Debian's stock kernel (tests the harness; Popcorn tests skip)")
-    parser.add_argument("--nodes", type=int, default=2, help="default cluster size (default 2)")
-    parser.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto", help=ACCEL_HELP)
+    add_cluster_options(parser.add_argument, only=("--nodes", "--accel", "--boot-timeout"))
     parser.add_argument("--artifacts", type=Path, default=Path("artifacts"),
                         help="report, JUnit XML and failure artifacts (default ./artifacts)")
     parser.add_argument("--suites", choices=tuple(SUITE_PATHS), default=None,
@@ -92,7 +84,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from harness.cluster.cluster import require_root
     from harness.popcorn.claim import popcorn_claim
-    from harness.pytest.results import POPCORN_SUITES, summarize_junit, write_report
+    from harness.junit import summarize_junit, write_report
+    from harness.popcorn.suites import POPCORN_SUITES, suite_of
     from harness.cluster.spec import ClusterSpec
 
     ClusterSpec(nodes=args.nodes, accel=args.accel).validate()
@@ -108,6 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     suites = args.suites or ("all" if origin == "stock Debian" else "kernel")
     command = [sys.executable, "-m", "pytest", *(str(REPO / p) for p in SUITE_PATHS[suites]), "-n", str(args.workers),
                f"--kernel={kernel}", f"--nodes={args.nodes}", f"--accel={args.accel}",
+               f"--boot-timeout={args.boot_timeout}",
                f"--artifacts={artifacts}", f"--junitxml={junit}", *args.pytest_args]
     console.print(f"[bold]kernel[/bold] {kernel} ({origin})\n[bold]running[/bold] {' '.join(command)}", highlight=False)
     started = time.monotonic()
@@ -116,7 +110,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not junit.is_file():
         console.print(f"pytest wrote no report (exit code {code})")
         return code or 1
-    summary = summarize_junit(junit)
+    summary = summarize_junit(junit, suite_of)
     report = write_report(artifacts, summary, {"kernel": kernel, "kernel_origin": origin, "nodes": args.nodes,
                                                "accel": args.accel, "pytest_exit": code, "suites": suites,
                                                "seconds": round(elapsed, 1), "command": command})

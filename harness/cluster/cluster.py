@@ -2,8 +2,7 @@
 
 ``Cluster(spec)`` is a context manager. Start-up checks the input before creating anything (so bad
 input leaves nothing behind), sweeps leftovers of dead runs, registers the run, builds the image,
-creates the network, starts every VM at once, waits for each guest's ready marker and SSH, and writes
-the Popcorn nodes file on every node. Teardown always runs, releases every resource even when one
+creates the network, starts every VM at once and waits for each guest's ready marker and SSH. Teardown always runs, releases every resource even when one
 release fails, and reports all failures together.
 """
 
@@ -26,31 +25,23 @@ from harness.vm.backends import get_backend
 from harness.vm.backends.base import VM, VMConfig
 from harness.vm.leftovers import sweep_stale
 from harness.errors import InfraError, UsageError
-from harness.cluster.faults import FaultLog, Link, node_groups
-from harness.guest.programs import GUEST_BIN
+from harness.cluster.fault_log import FaultLog
+from harness.cluster.link import Link
+from harness.cluster.node import ANSWER_TIMEOUT_S, LEFTOVER_GRACE_S, Node, leftover_programs
 from harness.kernel.artifact import KernelImage, locate_kernel
 from harness.vm.keys import RunKeys, generate_keys
 from harness.cluster.netfaults import NetworkFaults
 from harness.vm.network import ClusterNetwork
-from harness.vm.runs import PREFIX, RunRecord, netns_name, new_run_id, worker_id
+from harness.paths import PREFIX
+from harness.vm.runs import RunRecord, netns_name, new_run_id, worker_id
 from harness.cluster.spec import ClusterSpec
-from harness.cluster.watchdog import vm_state
-from harness.vm.ssh import CommandResult, NodeConnection
+from harness.vm.ssh import NodeConnection
 
 log = logging.getLogger(__name__)
 
-NODES_FILE = "/etc/popcorn/nodes"
 _POLL = 0.1
 
 
-LEFTOVER_GRACE_S = 15.0
-
-#: Prints ``pid stat comm`` of every process whose comm is a guest program's name (ps truncates comm to
-#: 15 characters; a migrated thread's process on a remote node has no args, only its comm).
-_LEFTOVERS_SCRIPT = (
-    f"ls {GUEST_BIN} 2>/dev/null | cut -c1-15 > /tmp/.phc-programs; "
-    "ps -o pid,stat,comm | awk 'NR==FNR {name[$1] = 1; next} ($3 in name) {print $1, $2, $3}' /tmp/.phc-programs -"
-)
 
 
 class Reporter(Protocol):
@@ -73,81 +64,6 @@ class LogReporter:
     def info(self, text: str) -> None:
         """Log a message."""
         log.warning("%s", text)
-
-
-class Node:
-    """One node of a running cluster: its VM and its SSH connection."""
-
-    def __init__(self, index: int, address: str, mac: str, vm: VM, connection: NodeConnection,
-                 fault_log: FaultLog | None = None):
-        self.index = index
-        self.name = ClusterSpec.node_name(index)
-        self.address = address
-        self.mac = mac
-        self.vm = vm
-        self.ssh = connection
-        self.fault_log = fault_log if fault_log is not None else FaultLog()
-        #: Every ``run`` since the last reset (the pytest plugin clears it per test): a repro bundle's command log.
-        self.commands: list[dict] = []
-
-    def __repr__(self) -> str:
-        return f"<Node {self.name} {self.address}>"
-
-    def run(self, command: str, timeout: float = 60.0, stdin: bytes | None = None,
-            record: bool = True) -> CommandResult:
-        """Run a shell command; the result has exit code, stdout and stderr. It is appended to ``commands``
-        (a repro bundle's command log) unless ``record`` is false, as for the harness's own checks."""
-        if not record:
-            return self.ssh.run(command, timeout=timeout, stdin=stdin)
-        entry = {"at": round(time.time(), 3), "command": command, "timeout": timeout, "exit_code": None,
-                 "stdin": stdin is not None}
-        self.commands.append(entry)
-        result = self.ssh.run(command, timeout=timeout, stdin=stdin)
-        entry["exit_code"] = result.exit_code
-        return result
-
-    def succeed(self, command: str, timeout: float = 60.0) -> str:
-        """Run a command that must exit 0; return its stdout."""
-        return self.run(command, timeout).check().stdout
-
-    def put(self, local: Path, remote: str, mode: int | None = None) -> None:
-        """Copy a host file to the node."""
-        self.ssh.put(local, remote, mode)
-
-    def get(self, remote: str, local: Path) -> None:
-        """Copy a file from the node to the host."""
-        self.ssh.get(remote, local)
-
-    def alive(self) -> bool:
-        """True while the node's VM runs."""
-        return self.vm.alive()
-
-    def console_text(self) -> str:
-        """The node's serial console output so far."""
-        return self.vm.console_text()
-
-    def console_tail(self, lines: int = 30) -> str:
-        """The last lines of the node's console."""
-        return self.vm.console_tail(lines)
-
-    # -- faults (harness/cluster/faults.py); each is recorded in the cluster's fault log ------------------
-
-    def crash(self) -> None:
-        """Power loss, as NixOS's ``crash()``: QEMU quits at once (QMP ``quit``, SIGKILL if it lingers),
-        no shutdown, no flush. The node stays dead; ``Cluster.health`` reports it."""
-        self.fault_log.record("crash", self.name)
-        self.ssh.close()
-        self.vm.power_off()
-
-    def pause(self) -> None:
-        """Freeze the vCPUs (QMP ``stop``): the guest answers nothing, not even pings, until ``resume``."""
-        self.fault_log.record("pause", self.name)
-        self.vm.pause()
-
-    def resume(self) -> None:
-        """Continue the vCPUs after ``pause`` (QMP ``cont``)."""
-        self.fault_log.record("resume", self.name)
-        self.vm.resume()
 
 
 def require_root() -> None:
@@ -208,8 +124,10 @@ class Cluster:
         return locate_kernel(self.spec.kernel)
 
     def start(self) -> "Cluster":
-        """Boot the cluster. On any failure, everything created so far is released."""
-        self.kernel = self.preflight()
+        """Boot the cluster (after ``preflight``, which it runs unless the caller did). On any failure,
+        everything created so far is released."""
+        if self.kernel is None:
+            self.kernel = self.preflight()
         try:
             self._start()
         except BaseException:
@@ -251,7 +169,6 @@ class Cluster:
         self._wait_ready(started)
         self._connect_all()
         self._started = True
-        self.write_nodes_file()
 
     def _build_initrd(self) -> Path:
         recipe = guest_image.Recipe.load()
@@ -415,21 +332,22 @@ class Cluster:
                 return node
         raise UsageError(f"no node {name_or_index!r} (this cluster has {', '.join(n.name for n in self.nodes)})")
 
-    def nodes_file_text(self) -> str:
-        """The Popcorn nodes file: one IPv4 address a line, in node-id order."""
-        return guest_image.render_template("nodes.j2", addresses=[n.address for n in self.nodes])
-
-    def write_nodes_file(self) -> None:
-        """Write ``/etc/popcorn/nodes`` on every node."""
-        text = self.nodes_file_text().encode()
-        self.parallel(lambda node: node.ssh.put_bytes(text, NODES_FILE, 0o644))
+    def node_groups(self, groups: list[list]) -> list[list[int]]:
+        """Node indices of ``groups`` given as indices, names or addresses; a node may be in one group only."""
+        resolved = [[self.node(member).index for member in group] for group in groups]
+        seen: set[int] = set()
+        for group in resolved:
+            if seen & set(group):
+                raise UsageError(f"a node is in two partition groups: {groups}")
+            seen |= set(group)
+        return resolved
 
     def parallel(self, fn: Callable[[Node], object]) -> list[object]:
         """Call ``fn(node)`` for every node concurrently; return results in node order."""
         with ThreadPoolExecutor(max_workers=max(1, len(self.nodes))) as pool:
             return [f.result() for f in [pool.submit(fn, node) for node in self.nodes]]
 
-    def health(self, timeout: float = 20.0, grace: float = LEFTOVER_GRACE_S) -> list[str]:
+    def health(self, timeout: float = ANSWER_TIMEOUT_S, grace: float = LEFTOVER_GRACE_S) -> list[str]:
         """Problems that make the cluster unfit for the next test (empty list = healthy): a node whose
         QEMU exited, a node not answering SSH, or a guest program (``/opt/phc/bin``) still running after
         ``grace`` seconds, which is how a task stuck in the kernel (D state, unkillable) shows."""
@@ -439,14 +357,14 @@ class Cluster:
             if not node.alive():
                 problems.append(f"{node.name}: QEMU exited (code {node.vm.exit_code()})")
                 continue
-            if vm_state(node) == "paused":  # known at once, without waiting for SSH to time out
+            if node.vm_state() == "paused":  # known at once, without waiting for SSH to time out
                 problems.append(f"{node.name}: paused (vCPUs stopped)")
                 continue
-            try:
-                node.run("true", timeout=timeout, record=False).check()
+            silence = node.silence(timeout)
+            if silence:
+                problems.append(f"{node.name}: not answering SSH ({silence})")
+            else:
                 answering.append(node)
-            except Exception as exc:
-                problems.append(f"{node.name}: not answering SSH ({str(exc).splitlines()[0]})")
         deadline = time.monotonic() + grace
         while True:
             left = [f"{node.name}: {row}" for node in answering for row in leftover_programs(node, timeout)]
@@ -466,7 +384,7 @@ class Cluster:
         """Cut all IPv4 traffic between ``groups`` of nodes (indices, names or addresses), e.g.
         ``[[0], [1, 2]]``; each group still talks within itself, nodes in no group talk to everyone,
         and the harness still reaches every node. Replaces an earlier partition."""
-        indices = node_groups(self, groups)
+        indices = self.node_groups(groups)
         self.network_faults().partition(indices)
         self.fault_log.record("partition", [[self.nodes[i].name for i in g] for g in indices])
 
@@ -482,12 +400,4 @@ class Cluster:
 
     def link(self, node: "Node | str | int") -> Link:
         """Delay and loss on one node's link: ``cluster.link(1).delay(100)``."""
-        return Link(self, node if isinstance(node, Node) else self.node(node))
-
-
-def leftover_programs(node: Node, timeout: float = 20.0) -> list[str]:
-    """``pid stat comm`` of each guest program (a file of ``/opt/phc/bin``) still running on ``node``."""
-    try:
-        return node.run(_LEFTOVERS_SCRIPT, timeout=timeout, record=False).stdout.splitlines()
-    except Exception as exc:  # a node that stopped answering now is as bad as a leftover
-        return [f"(check failed: {str(exc).splitlines()[0]})"]
+        return Link(self.network_faults(), self.fault_log, node if isinstance(node, Node) else self.node(node))

@@ -2,9 +2,9 @@
 
 Three layers:
 
-- mechanisms: ``Node.crash/pause/resume`` (QMP), ``Cluster.partition/heal/link`` (``harness/cluster/netfaults.py``);
-- a ``FaultLog`` on every cluster: each applied fault as plain data (seconds since the test started,
-  kind, target, arguments), so a report or reproduction bundle can store it;
+- mechanisms: ``Node.crash/pause/resume`` (QMP), ``Cluster.partition/heal/link`` (``harness/cluster/netfaults.py``,
+  ``harness/cluster/link.py``);
+- a ``FaultLog`` on every cluster (``harness/cluster/fault_log.py``): each applied fault as plain data;
 - choice: pure functions that pick faults (which node, which split, when, how long) from a
   ``random.Random``, and a ``FaultInjector`` that holds ``Random(seed)`` for one test, applies what it
   picks and undoes it. The same seed gives the same choices.
@@ -22,112 +22,19 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+from harness.cluster.fault_log import FaultLog
+from harness.cluster.link import Link
+from harness.cluster.node import Node
 from harness.errors import UsageError
-from harness.cluster.netfaults import DIRECTIONS
 
-if TYPE_CHECKING:
-    from harness.cluster.cluster import Cluster, Node
+if TYPE_CHECKING:  # the injector drives a cluster it is handed; the cluster never imports this module
+    from harness.cluster.cluster import Cluster
 
 #: Every kind of fault, in the order ``choose_fault`` considers them.
 KINDS = ("partition", "delay", "loss", "pause", "crash")
 #: Kinds a test can choose without losing a node for the rest of the test.
 RECOVERABLE = ("partition", "delay", "loss", "pause")
 SPLITS = ("one", "halves", "random")
-
-
-class FaultLog:
-    """The faults applied to a cluster during one test, in order, as plain data."""
-
-    def __init__(self, seed: int | None = None):
-        self.seed = seed
-        self.entries: list[dict] = []
-        self._started = time.monotonic()
-        self._lock = threading.Lock()
-
-    def restart(self, seed: int | None = None) -> None:
-        """Start a new test: forget the entries, take the new seed, count time from now."""
-        with self._lock:
-            self.seed, self.entries, self._started = seed, [], time.monotonic()
-
-    def record(self, kind: str, target: object = None, **args: object) -> dict:
-        """Append one entry and return it."""
-        entry = {"t": round(time.monotonic() - self._started, 3), "kind": kind, "target": target, "args": args}
-        with self._lock:
-            self.entries.append(entry)
-        return entry
-
-    def kinds(self) -> list[str]:
-        """The kinds of the entries, in order (for assertions)."""
-        return [entry["kind"] for entry in self.entries]
-
-    def targets(self, kind: str) -> set:
-        """The targets of every entry of ``kind`` (e.g. the nodes crashed on purpose)."""
-        with self._lock:
-            return {entry["target"] for entry in self.entries if entry["kind"] == kind}
-
-    def to_dict(self) -> dict:
-        """``{"seed": ..., "faults": [...]}``, JSON-ready."""
-        with self._lock:
-            return {"seed": self.seed, "faults": [dict(e) for e in self.entries]}
-
-    def to_json(self) -> str:
-        """``to_dict`` as one JSON line."""
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    def text(self) -> str:
-        """One line per fault, for a test report."""
-        lines = [f"seed {self.seed} (replay: --seed {self.seed})"]
-        for e in self.entries:
-            args = " ".join(f"{k}={v}" for k, v in e["args"].items())
-            lines.append(f"{e['t']:8.3f}s  {e['kind']:<10} {json.dumps(e['target'])} {args}".rstrip())
-        return "\n".join(lines)
-
-
-class Link:
-    """Faults on one node's link (see ``harness/cluster/netfaults.py``).
-
-    ``direction`` is ``"in"`` (frames the node receives), ``"out"`` (frames it sends) or ``"both"``
-    (default). A delay ``d`` on both directions is a one-way latency of ``d`` each way: the round trip
-    between this node and any other (and the harness, whose SSH goes over the same link) grows by
-    ``2*d``; on one direction only, by ``d``.
-    """
-
-    def __init__(self, cluster: "Cluster", node: "Node"):
-        self.cluster = cluster
-        self.node = node
-
-    def _apply(self, kind: str, direction: str, **changes: float) -> "Link":
-        directions = DIRECTIONS if direction == "both" else (direction,)
-        if direction != "both" and direction not in DIRECTIONS:
-            raise UsageError(f"direction must be in, out or both, got {direction!r}")
-        self.cluster.network_faults().shape(self.node.index, directions, **changes)
-        self.cluster.fault_log.record(kind, self.node.name, direction=direction, **changes)
-        return self
-
-    def delay(self, ms: float, jitter_ms: float = 0.0, direction: str = "both") -> "Link":
-        """Hold each frame ``ms`` +- ``jitter_ms`` (uniform) milliseconds; 0 removes the delay."""
-        return self._apply("delay", direction, delay_ms=ms, jitter_ms=jitter_ms)
-
-    def loss(self, pct: float, direction: str = "both") -> "Link":
-        """Drop each frame with probability ``pct`` percent; 0 removes the loss, 100 cuts the link."""
-        return self._apply("loss", direction, loss_pct=pct)
-
-    def clear(self) -> "Link":
-        """Remove every delay and loss on this link."""
-        self.cluster.network_faults().clear(self.node.index)
-        self.cluster.fault_log.record("clear", self.node.name)
-        return self
-
-
-def node_groups(cluster: "Cluster", groups: list[list]) -> list[list[int]]:
-    """Node indices of ``groups`` given as indices, names or addresses; a node may be in one group only."""
-    resolved = [[cluster.node(member).index for member in group] for group in groups]
-    seen: set[int] = set()
-    for group in resolved:
-        if seen & set(group):
-            raise UsageError(f"a node is in two partition groups: {groups}")
-        seen |= set(group)
-    return resolved
 
 
 # -- choosing faults (pure) -------------------------------------------------------------------------

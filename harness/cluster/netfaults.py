@@ -33,7 +33,7 @@ from pyroute2 import NetNS
 
 from harness.errors import InfraError, UsageError
 from harness.vm.netns import call_in_netns
-from harness.vm.network import BRIDGE, _open_tap, tap_name
+from harness.vm.network import BRIDGE, open_tap_device, tap_name
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ class LinkShaper:
         tap, relay = tap_name(self.index), relay_name(self.index)
         try:
             self._guest = call_in_netns(self.namespace, lambda: _packet_socket(tap))
-            self._bridge_fd = call_in_netns(self.namespace, lambda: _open_tap(relay))
+            self._bridge_fd = call_in_netns(self.namespace, lambda: open_tap_device(relay))
             os.set_blocking(self._bridge_fd, False)
             self._wake_r, self._wake_w = os.pipe()
             with NetNS(self.namespace) as ipr:

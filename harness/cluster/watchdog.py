@@ -26,8 +26,6 @@ log = logging.getLogger(__name__)
 SYSRQ_KEYS = ("w", "l")
 #: Seconds the console gets to print a sysrq dump.
 SYSRQ_SETTLE_S = 3.0
-#: Seconds a node gets to answer ``true`` over SSH before it counts as not answering.
-ANSWER_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -52,20 +50,10 @@ def _monitor_text(node, command: str) -> str:
         return f"({command} failed: {exc})"
 
 
-def vm_state(node) -> str:
-    """QEMU's run state of the node (``running``, ``paused``, ...) or ``dead``."""
-    if not node.alive():
-        return "dead"
-    try:
-        return str(node.vm.monitor("query-status").get("status", "unknown"))
-    except Exception:
-        return "dead"
-
-
 def dump_node(node) -> NodeDump:
     """Registers of every vCPU and a sysrq dump of ``node`` (typed through QMP; a paused node's vCPUs do not
     run, so it gets registers only)."""
-    state = vm_state(node)
+    state = node.vm_state()
     registers = _monitor_text(node, "info registers -a") if state != "dead" else "(QEMU is gone)"
     sysrq = "(node not running: no sysrq dump)"
     if state == "running":
@@ -93,20 +81,14 @@ def save_dumps(dumps: list[NodeDump], directory: Path) -> list[Path]:
 
 
 def silent_nodes(cluster, since: dict[str, int] | None = None, test: str = "") -> list[Finding]:
-    """A verdict for every node that does not answer ``true`` over SSH within ``ANSWER_TIMEOUT_S``:
-    ``no output from node`` when it printed nothing on its console since ``since`` (offsets), else
-    ``lost connection to node`` (also when its QEMU is gone)."""
+    """A finding for every node that does not answer (``Node.silence``): ``no output from node`` when it
+    printed nothing on its console since ``since`` (offsets), else ``lost connection to node`` (also when
+    its QEMU is gone)."""
     found = []
     for node in cluster.nodes:
-        if not node.alive():
-            reason = "QEMU is gone"
-        else:
-            try:
-                node.run("true", timeout=ANSWER_TIMEOUT_S, record=False).check()
-                continue
-            except Exception as exc:
-                reason = str(exc).splitlines()[0]
-        found.append(silence_verdict(node, (since or {}).get(node.name, 0), test, reason, tail=30))
+        reason = node.silence()
+        if reason:
+            found.append(silence_verdict(node, (since or {}).get(node.name, 0), test, reason, tail=30))
     return found
 
 

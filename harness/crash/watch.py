@@ -64,10 +64,7 @@ class CrashWatch:
     def _lost(self, node, after: dict[str, int | None]) -> bool:
         if self.taint_before.get(node.name) is None or after.get(node.name) is not None:
             return False
-        try:  # one more chance: a slow answer is not a lost node
-            return not node.alive() or not node.run("true", timeout=20, record=False).ok
-        except Exception:
-            return True
+        return bool(node.silence())  # one more chance: a slow answer is not a lost node
 
     def _verdict(self, node) -> Finding:
         return silence_verdict(node, self.mark.offsets.get(node.name, 0), self.mark.test)

@@ -1,30 +1,25 @@
-"""Guest programs: the C programs under ``testcases/guest/``, built static and carried in the image.
+"""Guest programs: C programs built static on the host and carried in the guest image.
 
-Each ``*.c`` file is one program (headers beside them are shared). They are compiled with the host's
-gcc as static binaries, cached by the hash of all sources, the compiler version and any extra defines,
-and installed in the guest under ``/opt/phc/bin/``. Programs report through JSON lines (see
-``popcorn.h`` and ``program.h``): a plan naming every check the run will print, then one line per check.
-``judge`` turns a run's output and exit code into one ``ProgramVerdict``: every problem in words and as
-*signs*, the short strings known failures are matched against (``harness/pytest/known_failures.py``).
+Each ``*.c`` file of the source directories is one program; headers in any of them are shared. They are
+compiled with the host's gcc as static binaries, cached by the hash of all sources, the compiler version
+and any extra defines, and installed in the guest under ``GUEST_BIN`` (``/opt/phc/bin``: ``phc`` is the
+popcorn-harness's short prefix, also in namespace and work-dir names). What a program prints is read by
+``harness/guest/protocol.py``. Which directories: the caller says (the Popcorn layer adds its own probe
+and headers, ``harness/popcorn/payload.py``; the test suite hands over ``testcases/guest``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import shutil
 import subprocess
-from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from harness.assets import checkout
 from harness.errors import InfraError, UsageError
-from harness.vm.runs import cache_root
+from harness.paths import cache_root
 
-GUEST_SOURCES = (checkout() or Path.cwd()) / "testcases" / "guest"
 GUEST_BIN = "/opt/phc/bin"
 CFLAGS = ("-static", "-O2", "-g", "-Wall", "-Werror", "-pthread", "-fno-omit-frame-pointer")
 
@@ -42,30 +37,34 @@ def invert_check(name: str) -> str:
     return f'PHC_INVERT_CHECK="{name}"'
 
 
-def build_guest_programs(sources: Path = GUEST_SOURCES, cache: Path | None = None, defines: Iterable[str] = (),
+def build_guest_programs(sources: Path | Sequence[Path], cache: Path | None = None, defines: Iterable[str] = (),
                          names: Iterable[str] | None = None) -> dict[str, Path]:
-    """Compile every program (or only ``names``), cached; return name -> host path of the static binary.
+    """Compile every program of ``sources`` (one directory or several; or only ``names``), cached; return
+    name -> host path of the static binary.
 
     ``defines``: extra preprocessor definitions, each passed as ``-D<define>`` (``'PHC_CLOBBER_CALLEE_SAVED'``,
     ``invert_check('status_before')``); they are part of the cache key, so each set gets its own build."""
-    programs = sorted(sources.glob("*.c"))
+    dirs = [Path(sources)] if isinstance(sources, (str, Path)) else [Path(d) for d in sources]
+    programs = sorted((p for d in dirs for p in d.glob("*.c")), key=lambda p: p.stem)
     if names is not None:
         wanted = set(names)
         unknown = wanted - {p.stem for p in programs}
         if unknown:
-            raise UsageError(f"no guest program named {', '.join(sorted(unknown))} in {sources}")
+            raise UsageError(f"no guest program named {', '.join(sorted(unknown))} in {', '.join(map(str, dirs))}")
         programs = [p for p in programs if p.stem in wanted]
     flags = (*CFLAGS, *(f"-D{d}" for d in sorted(set(defines))))
+    includes = [arg for d in dirs for arg in ("-I", str(d))]
     digest = hashlib.sha256(_compiler_id().encode() + "\0".join(flags).encode())
     digest.update(("\0programs:" + " ".join(p.stem for p in programs)).encode())
-    for path in sorted(sources.glob("*.[ch]")) + sorted(sources.glob("*.S")):
-        digest.update(path.name.encode() + path.read_bytes())
+    for d in dirs:
+        for path in sorted(d.glob("*.[ch]")) + sorted(d.glob("*.S")):
+            digest.update(path.name.encode() + path.read_bytes())
     out = (cache or cache_root() / "guest") / digest.hexdigest()[:24]
     if not (out / ".complete").exists():
         out.mkdir(parents=True, exist_ok=True)
         for source in programs:
-            extra = sorted(str(p) for p in sources.glob(f"{source.stem}.*.S"))
-            proc = subprocess.run(["gcc", *flags, "-I", str(sources), "-o", str(out / source.stem), str(source),
+            extra = sorted(str(p) for p in source.parent.glob(f"{source.stem}.*.S"))
+            proc = subprocess.run(["gcc", *flags, *includes, "-o", str(out / source.stem), str(source),
                                    *extra], capture_output=True, text=True)
             if proc.returncode != 0:
                 raise InfraError(f"guest program {source.name} does not compile:\n{proc.stderr[-3000:]}")
@@ -76,172 +75,3 @@ def build_guest_programs(sources: Path = GUEST_SOURCES, cache: Path | None = Non
 def image_files(programs: dict[str, Path]) -> tuple[tuple[str, str], ...]:
     """``ClusterSpec.extra_files`` entries that put the programs in ``/opt/phc/bin``."""
     return tuple((str(path), f"{GUEST_BIN}/{name}") for name, path in sorted(programs.items()))
-
-
-def with_guest_payload(spec):
-    """The spec plus the guest programs (``/opt/phc/bin``) and Popcorn's message-layer module, so any
-    cluster (test or hand-started) can run what the suites run. Call after preflight: it compiles."""
-    import dataclasses
-
-    from harness.popcorn.abi import PROFILES
-
-    return dataclasses.replace(spec, extra_files=spec.extra_files + image_files(build_guest_programs()),
-                               modules=tuple(sorted(set(spec.modules) | {p.module for p in PROFILES.values()})))
-
-
-@dataclass(frozen=True)
-class Check:
-    """One check line of a guest program."""
-
-    check: str
-    node: int
-    ok: bool
-    expected: str
-    got: str
-
-    def describe(self, node_name: str = "") -> str:
-        """'check X on node1: expected E, got G'."""
-        where = node_name or f"node{self.node}"
-        return f"check {self.check} on {where}: expected {self.expected}, got {self.got}"
-
-
-#: Checks a program may print without planning them; printed, they are failures (record.h).
-ALWAYS_ALLOWED = ("watchdog", "record_overflow")
-
-
-def _check_of(data: object) -> Check | None:
-    """The Check a decoded check line holds, or None if it is not a well-formed one."""
-    if not isinstance(data, dict) or not isinstance(data.get("check"), str) or not isinstance(data.get("ok"), bool):
-        return None
-    node = data.get("node", -1)
-    if not isinstance(node, int) or isinstance(node, bool):
-        return None
-    if not all(isinstance(data.get(key, ""), str) for key in ("expected", "got")):
-        return None
-    return Check(data["check"], node, data["ok"], data.get("expected", ""), data.get("got", ""))
-
-
-def _plan_of(data: object) -> tuple[str, ...] | None:
-    """The names of a decoded plan line, or None if it is not a well-formed one (each name once)."""
-    if not isinstance(data, dict) or set(data) != {"plan"} or not isinstance(data["plan"], list):
-        return None
-    names = data["plan"]
-    if not all(isinstance(name, str) and name for name in names) or len(set(names)) != len(names):
-        return None
-    return tuple(names)
-
-
-@dataclass(frozen=True)
-class ProgramVerdict:
-    """Everything wrong with one run of a check program (see ``judge``); ``ok`` when nothing is."""
-
-    program: str
-    exit_code: int
-    expect_exit: int
-    stderr: str = ""
-    plans: tuple[tuple[str, ...], ...] = ()
-    checks: tuple[Check, ...] = ()
-    malformed: tuple[str, ...] = ()
-
-    @property
-    def plan(self) -> tuple[str, ...] | None:
-        """The plan, when the program printed exactly one."""
-        return self.plans[0] if len(self.plans) == 1 else None
-
-    @property
-    def failed(self) -> tuple[Check, ...]:
-        """Printed checks whose ok is false."""
-        return tuple(c for c in self.checks if not c.ok)
-
-    @property
-    def missing(self) -> tuple[str, ...]:
-        """Planned checks never printed."""
-        printed = {c.check for c in self.checks}
-        return tuple(name for name in self.plan or () if name not in printed)
-
-    @property
-    def duplicates(self) -> tuple[str, ...]:
-        """Checks printed more than once."""
-        counts = Counter(c.check for c in self.checks)
-        return tuple(name for name, n in counts.items() if n > 1)
-
-    @property
-    def unexpected(self) -> tuple[str, ...]:
-        """Printed checks the plan does not name (none can be told without a plan)."""
-        if self.plan is None:
-            return ()
-        planned = set(self.plan) | set(ALWAYS_ALLOWED)
-        return tuple(dict.fromkeys(c.check for c in self.checks if c.check not in planned))
-
-    @property
-    def ok(self) -> bool:
-        """True when the run passed: nothing in ``signs()``."""
-        return not self.signs()
-
-    def problems(self, node_names: Sequence[str] = ()) -> list[str]:
-        """Every problem, one line each: 'check X on node1: expected E, got G', ... ``node_names[i]`` names
-        node i (default ``node<i>``)."""
-        def where(check: Check) -> str:
-            return node_names[check.node] if 0 <= check.node < len(node_names) else ""
-
-        lines = [c.describe(where(c)) for c in self.failed]
-        lines += [f"check {name} missing from the output of {self.program}" for name in self.missing]
-        counts = Counter(c.check for c in self.checks)
-        lines += [f"check {name} printed {counts[name]} times" for name in self.duplicates]
-        lines += [f"check {name} printed but not in the plan of {self.program}" for name in self.unexpected]
-        lines += [f"malformed line: {line[:200]!r}" for line in self.malformed]
-        if not self.plans:
-            lines.append(f"{self.program} printed no plan" + ("" if self.checks else " and no checks"))
-        elif len(self.plans) > 1:
-            lines.append(f"{self.program} printed {len(self.plans)} plans")
-        elif not self.plan:
-            lines.append(f"{self.program} printed an empty plan: it checks nothing")
-        if self.exit_code != self.expect_exit:
-            lines.append(f"{self.program} exited {self.exit_code} (expected {self.expect_exit}); "
-                         f"stderr: {self.stderr[-800:]!r}")
-        return lines
-
-    def signs(self) -> list[str]:
-        """The symptom as sorted short strings: ``check:NAME`` (printed with ok false, ``check:watchdog`` and
-        ``check:record_overflow`` included), ``missing:NAME``, ``duplicate:NAME``, ``unexpected:NAME``,
-        ``malformed`` (a line starting with '{' that is no check or plan, or a second plan), ``no-plan`` (none,
-        or an empty one) and ``exit:CODE`` (the exit code, when not the expected one)."""
-        signs = {f"check:{c.check}" for c in self.failed}
-        signs |= {f"missing:{name}" for name in self.missing}
-        signs |= {f"duplicate:{name}" for name in self.duplicates}
-        signs |= {f"unexpected:{name}" for name in self.unexpected}
-        if self.malformed or len(self.plans) > 1:
-            signs.add("malformed")
-        if not self.plans or (len(self.plans) == 1 and not self.plan):
-            signs.add("no-plan")
-        if self.exit_code != self.expect_exit:
-            signs.add(f"exit:{self.exit_code}")
-        return sorted(signs)
-
-
-def judge(stdout: str, exit_code: int, expect_exit: int = 0, stderr: str = "", program: str = "program") -> ProgramVerdict:
-    """The verdict on one run of a check program from its output: it passes only with exactly one plan,
-    every planned check printed once and passing, nothing else printed as a check (bar a failing
-    ``watchdog`` or ``record_overflow``), no malformed line and the expected exit code."""
-    plans, checks, malformed = [], [], []
-    for line in stdout.splitlines():
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            data = json.loads(line)
-        except ValueError:
-            data = None
-        check, plan = _check_of(data), _plan_of(data)
-        if check is not None:
-            checks.append(check)
-        elif plan is not None:
-            plans.append(plan)
-        else:
-            malformed.append(line)
-    return ProgramVerdict(program, exit_code, expect_exit, stderr, tuple(plans), tuple(checks), tuple(malformed))
-
-
-def parse_checks(stdout: str) -> list[Check]:
-    """The well-formed check lines of a program's output (other lines are ignored)."""
-    return list(judge(stdout, 0).checks)

@@ -1,4 +1,6 @@
-"""Bisectability: apply a series one patch at a time, build incrementally after each, optionally boot.
+"""Bisectability: apply a series one patch at a time, build incrementally after each, optionally check
+each built kernel with a boot check the caller hands in (the CLI boots it on a 1-node cluster:
+``harness.cluster.boot_check``; the kernel layer boots nothing itself).
 
 The work happens in a fresh hard-linked copy of the pristine tree (``trees/bisect-<id>``) with its own
 build directory; because build directories sit inside their tree (``srctree=..``), ccache serves the
@@ -10,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +28,9 @@ from harness.kernel.worktree import linked_copy
 
 #: Name of the step that builds the tree before any patch.
 BASE_STEP = "(base tree)"
+
+#: A boot check: given a staged kernel directory, (booted?, error).
+BootCheck = Callable[[Path], "tuple[bool, str]"]
 
 
 @dataclass
@@ -59,10 +64,12 @@ class BisectReport:
 
 
 def bisect_build(source: str, series: str, ref: str | None = None, fragments: Sequence[str] = (),
-                 base: str = "tinyconfig", jobs: int | None = None, nice: int = 10, boot: bool = False,
-                 keep_going: bool = False, console: Console | None = None) -> BisectReport:
+                 base: str = "tinyconfig", jobs: int | None = None, nice: int = 10,
+                 boot_check: BootCheck | None = None, keep_going: bool = False,
+                 console: Console | None = None) -> BisectReport:
     """Build the base tree, then each patch of ``series`` on top of the previous ones; return the table.
 
+    With ``boot_check``, each kernel that built is staged (``bzImage`` + ``modules/``) and handed to it.
     Stops at the first patch that does not apply, does not build or does not boot, unless
     ``keep_going`` (a patch that does not apply always stops it).
     """
@@ -82,7 +89,7 @@ def bisect_build(source: str, series: str, ref: str | None = None, fragments: Se
         objtree = build_directory(tree, plan)
         objtree.mkdir()
         runner = make_runner(plan, tree, objtree, jobs or os.cpu_count() or 1, nice, console)
-        base_step = _build_step(BisectStep(0, BASE_STEP), plan, runner, boot, console)
+        base_step = _build_step(BisectStep(0, BASE_STEP), plan, runner, boot_check, console)
         report.steps.append(base_step)
         if not base_step.ok:
             return report
@@ -95,13 +102,13 @@ def bisect_build(source: str, series: str, ref: str | None = None, fragments: Se
                 report.steps.append(step)
                 _say(console, step, total)
                 break
-            report.steps.append(_build_step(step, plan, runner, boot, console, total))
+            report.steps.append(_build_step(step, plan, runner, boot_check, console, total))
             if not step.ok and not keep_going:
                 break
     return report
 
 
-def _build_step(step: BisectStep, plan: BuildPlan, runner: MakeRunner, boot: bool, console: Console,
+def _build_step(step: BisectStep, plan: BuildPlan, runner: MakeRunner, boot_check: BootCheck | None, console: Console,
                 total: int = 0) -> BisectStep:
     started = time.monotonic()
     try:
@@ -113,7 +120,7 @@ def _build_step(step: BisectStep, plan: BuildPlan, runner: MakeRunner, boot: boo
         step.builds, step.error = False, exc.excerpt[0].strip() if exc.excerpt else str(exc)
     except HarnessError as exc:
         step.builds, step.error = False, str(exc)
-    if step.builds and boot:
+    if step.builds and boot_check is not None:
         step.boots, step.error = boot_check(_stage_kernel(runner, step, modules))
     step.elapsed_s = time.monotonic() - started
     _say(console, step, total)
@@ -132,23 +139,6 @@ def _stage_kernel(runner: MakeRunner, step: BisectStep, modules: bool) -> Path:
         runner.run(["modules_install"], "installing modules",
                    variables={"INSTALL_MOD_PATH": str(staged / "modules"), "INSTALL_MOD_STRIP": "1"})
     return staged
-
-
-def boot_check(kernel: Path, timeout: float = 60) -> tuple[bool, str]:
-    """Boot ``kernel`` on a 1-node cluster and run ``uname -r``; return (booted?, error)."""
-    try:
-        from harness.cluster.cluster import Cluster
-        from harness.cluster.spec import ClusterSpec
-    except ImportError as exc:
-        return False, f"cannot boot: the cluster layer is not available ({exc})"
-    try:
-        with Cluster(ClusterSpec(nodes=1, kernel=str(kernel))) as cluster:
-            result = cluster.nodes[0].run("uname -r", timeout=timeout)
-    except HarnessError as exc:
-        return False, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if result.exit_code != 0:
-        return False, f"uname -r exited {result.exit_code}"
-    return True, ""
 
 
 def _say(console: Console, step: BisectStep, total: int) -> None:

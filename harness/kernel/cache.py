@@ -1,6 +1,7 @@
 """The content-addressed kernel cache: where sources, patched trees and artifacts live.
 
-Layout under the cache root (``$POPCORN_HARNESS_CACHE`` or ``~/.cache/popcorn-harness/kernels``)::
+Layout under the kernel cache root (``kernels/`` of the harness's cache: ``$POPCORN_HARNESS_CACHE`` or
+``~/.cache/popcorn-harness``)::
 
     sources/<source-id>/tree/     pristine source trees (unpacked tarballs, git checkouts, copies)
     trees/<tree-id>/              pristine tree + patch series applied (hard-linked copies)
@@ -24,17 +25,18 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from harness import paths
+
 #: Environment variable that overrides the cache root.
-CACHE_ENV = "POPCORN_HARNESS_CACHE"
 
 #: Bump when the artifact layout or the build recipe changes, so old artifacts are not reused.
 RECIPE_VERSION = 1
 
 
 def cache_root() -> Path:
-    """Return the cache root, creating it: ``$POPCORN_HARNESS_CACHE`` or the per-user default."""
-    env = os.environ.get(CACHE_ENV)
-    root = Path(env) if env else Path.home() / ".cache" / "popcorn-harness" / "kernels"
+    """Return the kernel cache root, creating it: ``kernels/`` under the harness's cache
+    (``harness.paths.cache_root``)."""
+    root = paths.cache_root() / "kernels"
     root.mkdir(parents=True, exist_ok=True)
     return root
 

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from harness.errors import InfraError, UsageError
-from harness.vm.runs import cache_root
+from harness.paths import cache_root
 
 METAPACKAGE = "linux-image-amd64"
 

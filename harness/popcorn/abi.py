@@ -78,6 +78,15 @@ PROFILES: dict[str, AbiProfile] = {
 DEFAULT_PROFILE = "ssrg-5.2"
 
 
+def check_node_count(nodes: int, profile: AbiProfile | None = None) -> None:
+    """Raise ``UsageError`` when a Popcorn mesh of ``nodes`` nodes is larger than ``profile`` accepts (its
+    message layer's ``max_nodes``), or, with no profile yet (before detection), than any profile accepts."""
+    limit, who = (profile.max_nodes, f"the {profile.name} ABI") if profile else \
+        (max(p.max_nodes for p in PROFILES.values()), "any Popcorn ABI the harness knows")
+    if nodes > limit:
+        raise UsageError(f"a Popcorn mesh of {nodes} nodes is larger than {who} accepts ({limit})")
+
+
 def get_profile(name: str) -> AbiProfile:
     """The profile called ``name``; ``UsageError`` listing the known ones otherwise."""
     try:

@@ -16,9 +16,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import HarnessError, InfraError
+from harness.errors import HarnessError, InfraError, UsageError
 from harness.guest.programs import GUEST_BIN
-from harness.popcorn.abi import AbiProfile, select_profile
+from harness.popcorn.abi import AbiProfile, check_node_count, select_profile
+from harness.popcorn.nodes_file import write_nodes_file
 
 READY_LINE = "Ready on TCP/IP"
 _RC_FILE = "/run/phc-insmod.rc"
@@ -140,7 +141,10 @@ def verify_mesh(cluster, profile: AbiProfile) -> list[dict]:
 
 
 def bring_up(cluster, profile: AbiProfile, timeout: float = 180.0) -> list[dict]:
-    """Load the message layer on every node, wait for the mesh, verify it; return each node's probe."""
+    """Write the nodes file, load the message layer on every node, wait for the mesh, verify it; return each
+    node's probe."""
+    check_node_count(len(cluster.nodes), profile)
+    write_nodes_file(cluster)
     wait_for_mesh(cluster, timeout, load_module_everywhere(cluster, profile))
     return verify_mesh(cluster, profile)
 
@@ -149,8 +153,6 @@ def bring_up_if_popcorn(cluster, abi: str | None = None, timeout: float = 300.0,
                         reporter=None) -> PopcornSupport:
     """Detect Popcorn and, when the kernel has it, bring the mesh up (each node's phase goes to ``reporter``,
     default the cluster's); a non-Popcorn kernel is a ``UsageError`` when ``required``, else returned as is."""
-    from harness.errors import UsageError
-
     reporter = reporter or cluster.reporter
     support = detect(cluster, abi)
     if not support.available:

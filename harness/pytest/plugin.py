@@ -1,63 +1,61 @@
-"""The pytest face of the harness: options, the per-worker cluster pool, artifacts on failure.
+"""The pytest face of the harness: options, cluster fixtures, the hang watchdog, known failures judged by
+their symptom, artifacts on failure.
 
-Each xdist worker keeps one cluster and hands it to test after test; it is rebooted when a test left it
-unhealthy (a node died, is paused or stopped answering, a guest program is left running), when its kernels
-reported a failure (crash detection: ``harness.crash.plugin``) or a test hung (``harness.cluster.watchdog``), or
-when a test asks for another size. When a test fails, every node's console log and dmesg, the kernel
-findings (``findings.json``) and a reproduction bundle (``bundle/``, ``harness/repro/bundle.py``;
-``popcorn-harness repro`` replays it) go to ``<artifacts>/<test id>/``. The ``faults`` fixture gives a
-test a ``FaultInjector`` seeded from ``--seed`` (random unless given, printed in the header and carried
-by each test's report and JUnit properties); it heals the network at teardown and attaches the fault log.
+The ``cluster`` fixture takes the worker's cluster from the pool (``harness/pytest/pool.py``), watches
+the test's kernels (crash detection, ``harness.crash.plugin``) and its time (``harness.cluster.watchdog``),
+and after the test saves artifacts and a repro bundle when it failed (``harness/pytest/artifacts.py``).
+The ``faults`` fixture gives a test a ``FaultInjector`` seeded from ``--seed`` (random unless given,
+printed in the header and carried by each test's report and JUnit properties); it heals the network at
+teardown and attaches the fault log. A test marked ``known_failure`` is judged by its symptom
+(``harness/pytest/known_failures.py``). Domain plugins (``harness/popcorn/plugin.py``) build on the pool
+through the hooks of ``harness/pytest/hooks.py``; this module knows nothing of them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
-import json
 import logging
 import os
 import random
-import re
 import time
-from functools import cached_property
-from pathlib import Path
 
 import pytest
 
 from harness.cluster.cluster import Cluster
-from harness.crash import plugin as crash_plugin
-from harness.crash.symbolize import SymbolTable
-from harness.errors import CommandTimeout, HarnessError
 from harness.cluster.faults import FaultInjector
+from harness.cluster.options import KERNEL_ENV, add_cluster_options
+from harness.cluster.watchdog import HangWatchdog
+from harness.crash import plugin as crash_plugin
+from harness.errors import HarnessError
+from harness.kernel.stock import stock_kernel
+from harness.paths import state_root
+from harness.pytest import hooks
+from harness.pytest.artifacts import CALL_EXCINFO, dump_after_timeout, replay_inputs, test_dir
 from harness.pytest.known_failures import KnownFailure, exception_signs, finding_sign
-from harness.vm.runs import state_root
-from harness.guest.programs import with_guest_payload
-from harness.popcorn.bringup import PopcornSupport, bring_up, detect
-from harness.popcorn.claim import popcorn_claim
-from harness.cluster.spec import ClusterSpec
-from harness.cluster.watchdog import HangWatchdog, dump_node, save_dumps
+from harness.pytest.pool import ClusterPool
+from harness.vm.leftovers import sweep_stale
 
 log = logging.getLogger(__name__)
 
+_SEED_ENV = "POPCORN_HARNESS_SEED"
+#: Per test, in ``item.stash``: its fault injector, call report, hang watchdog and cluster.
+_INJECTOR = pytest.StashKey[FaultInjector]()
+_CALL_REPORT = pytest.StashKey[pytest.TestReport]()
+_WATCHDOG = pytest.StashKey[HangWatchdog]()
+_CLUSTER = pytest.StashKey[Cluster]()
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Add the ``pytest_harness_*`` hooks domain plugins implement."""
+    pluginmanager.add_hookspecs(hooks)
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Register --kernel, --nodes, --accel, --artifacts, --boot-timeout."""
+    """Register the cluster options (``harness/cluster/options.py``), --artifacts, --hang-timeout, --seed."""
     group = parser.getgroup("popcorn-harness")
-    group.addoption("--kernel", default=os.environ.get("POPCORN_HARNESS_KERNEL", ""),
-                    help="bzImage or kernel artifact dir to boot (env POPCORN_HARNESS_KERNEL; "
-                         "default: Debian's stock linux-image-amd64, downloaded once)")
-    group.addoption("--nodes", type=int, default=2, help="default cluster size (default 2)")
-    group.addoption("--accel", default="auto", choices=("auto", "kvm", "tcg"), help="accelerator (default auto)")
+    add_cluster_options(group.addoption)
     group.addoption("--artifacts", default="artifacts", help="where failure artifacts and JUnit XML go")
-    group.addoption("--boot-timeout", type=float, default=600.0, help="seconds for a cluster to boot")
-    group.addoption("--require-popcorn", action="store_true",
-                    help="the kernel is a Popcorn kernel: a failed Popcorn detection fails the Popcorn tests "
-                         "instead of skipping them (implied when the kernel carries msg_socket.ko or was built "
-                         "with the popcorn fragment), and a run in which no Popcorn test ran fails")
-    group.addoption("--abi", default=None, help="Popcorn ABI profile (ssrg-5.2, rfc-2020); default: from the kernel")
-    group.addoption("--mesh-timeout", type=float, default=300.0, help="seconds for the Popcorn mesh to come up")
-    group.addoption("--stress-duration", type=int, default=30,
-                    help="seconds each stress case (testcases/stress) runs (default 30)")
     group.addoption("--hang-timeout", type=float, default=480.0,
                     help="seconds a test may run before the watchdog dumps every node (vCPU registers, sysrq) "
                          "and resets the cluster; @pytest.mark.hang_timeout(s) overrides (default 480)")
@@ -66,46 +64,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Resolve the kernel once (in the controller), set the JUnit path, register markers."""
+    """Register markers and crash detection; in the controller, resolve the kernel (default: Debian's stock
+    one) and the fault seed once (xdist workers inherit both by environment) and set the JUnit path."""
     config.addinivalue_line("markers", "nodes(n): the test needs a cluster of n nodes")
     config.addinivalue_line("markers", "hang_timeout(s): seconds before the hang watchdog fires for this test")
     config.addinivalue_line("markers", "xdist_group(name): run in the same xdist worker as its group")
     config.addinivalue_line("markers", "known_failure(entry): judged by the symptom of a known defect "
                                        "(harness.pytest.known_failures.KnownFailure)")
-    config.addinivalue_line("markers", "popcorn_suite: the test runs on the Popcorn mesh (uses `popcorn`)")
     if not config.pluginmanager.has_plugin("harness-crash"):
         config.pluginmanager.register(crash_plugin, "harness-crash")  # expect_crash, fail on kernel findings
-    if not hasattr(config, "workerinput"):
-        config.pluginmanager.register(PopcornRunCount(config), "harness-popcorn-count")
-    artifacts = Path(config.getoption("artifacts")).resolve()
-    config.option.artifacts = str(artifacts)
-    if not getattr(config.option, "xmlpath", None) and not hasattr(config, "workerinput"):
-        artifacts.mkdir(parents=True, exist_ok=True)
-        config.option.xmlpath = str(artifacts / "junit.xml")
-    if not config.getoption("kernel") and not hasattr(config, "workerinput") and not config.option.collectonly:
-        kernel = default_kernel()
-        if kernel:
-            config.option.kernel = kernel
-            os.environ["POPCORN_HARNESS_KERNEL"] = kernel  # inherited by xdist workers
-
-
-_SEED_ENV = "POPCORN_HARNESS_SEED"
-_INJECTOR = pytest.StashKey[FaultInjector]()
-
-
-@pytest.hookimpl(specname="pytest_configure")
-def pytest_configure_seed(config: pytest.Config) -> None:
-    """Pick the session's fault seed once, in the controller; xdist workers inherit it by environment."""
+    artifacts = os.path.abspath(config.getoption("artifacts"))
+    config.option.artifacts = artifacts
     if config.getoption("seed") is None:
         config.option.seed = random.SystemRandom().randrange(2**32)
     config.option.seed = int(config.getoption("seed"))
     os.environ[_SEED_ENV] = str(config.option.seed)
+    if hasattr(config, "workerinput"):
+        return
+    if not getattr(config.option, "xmlpath", None):
+        os.makedirs(artifacts, exist_ok=True)
+        config.option.xmlpath = os.path.join(artifacts, "junit.xml")
+    if not config.getoption("kernel") and not config.option.collectonly:
+        kernel = default_kernel()
+        if kernel:
+            config.option.kernel = kernel
+            os.environ[KERNEL_ENV] = kernel  # inherited by xdist workers
 
 
 def default_kernel() -> str:
     """The stock Debian kernel artifact (fetched once, under a lock), or "" if it cannot be had."""
-    from harness.kernel.stock import stock_kernel
-
     state_root().mkdir(parents=True, exist_ok=True)
     with open(state_root() / "stock-kernel.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -116,85 +103,6 @@ def default_kernel() -> str:
             return ""
 
 
-class ClusterPool:
-    """One reusable cluster per worker; Popcorn is brought up on it when the kernel has Popcorn."""
-
-    def __init__(self, config: pytest.Config):
-        self.config = config
-        self.cluster: Cluster | None = None
-        self.support: PopcornSupport | None = None
-
-    @cached_property
-    def symbols(self) -> SymbolTable | None:
-        """The kernel's System.map symbols (read once), or None without one."""
-        return SymbolTable.for_kernel(self.config.getoption("kernel"))
-
-    def spec(self, nodes: int) -> ClusterSpec:
-        """The spec for a cluster of ``nodes`` from the command-line options, with the guest programs."""
-        return with_guest_payload(ClusterSpec(nodes=nodes, kernel=self.config.getoption("kernel"),
-                                              accel=self.config.getoption("accel"),
-                                              boot_timeout=self.config.getoption("boot_timeout")))
-
-    def get(self, nodes: int) -> Cluster:
-        """A healthy cluster of ``nodes`` nodes, booting one if needed."""
-        if self.cluster is not None and self.cluster.spec.nodes != nodes:
-            self.discard()
-        if self.cluster is None:
-            if not self.config.getoption("kernel"):
-                pytest.skip("no kernel: pass --kernel or set POPCORN_HARNESS_KERNEL")
-            self.cluster = Cluster(self.spec(nodes)).start()
-            self.support = None
-            self.support = detect(self.cluster, self.config.getoption("abi"))
-            if self.support.available:
-                bring_up(self.cluster, self.support.profile, self.config.getoption("mesh_timeout"))
-        return self.cluster
-
-    def begin_test(self) -> None:
-        """Start a test on the current cluster: empty each node's command log (a repro bundle's)."""
-        for node in self.cluster.nodes:
-            node.commands.clear()
-
-    def after_test(self, nodeid: str, failed: bool, findings=(), **details) -> list[str]:
-        """If the test failed, save artifacts, ``findings.json`` and a repro bundle (``details``: message,
-        seed, faults); reboot (discard) an unhealthy cluster or one whose kernels reported failures
-        (``findings``). Return its problems."""
-        if self.cluster is None:
-            return []
-        if failed:
-            directory = _test_dir(self.config.getoption("artifacts"), nodeid)
-            self._save_bundle(directory / "bundle", nodeid, dict(details, findings=list(findings)))
-            save_artifacts(self.cluster, directory)  # after the bundle: its dmesg is a logged command too
-            (directory / "findings.json").write_text(json.dumps([f.to_dict() for f in findings], indent=2) + "\n")
-        problems = self.cluster.health()
-        if problems or findings:
-            log.warning("cluster unhealthy after %s, rebooting: %s", nodeid,
-                        "; ".join(problems + [f.summary() for f in findings]))
-            self.discard()
-        return problems
-
-    def _save_bundle(self, directory: Path, nodeid: str, details: dict) -> None:
-        from harness.repro.bundle import save_bundle
-
-        support = self.support
-        popcorn = {"available": support.available, "reason": support.reason, "profile": support.profile.name} \
-            if support is not None else {}
-        try:
-            save_bundle(self.cluster, directory, nodeid, popcorn=popcorn, rootdir=str(self.config.rootpath), **details)
-        except Exception:  # a bundle that cannot be written must not hide the test's own failure
-            log.exception("could not write the repro bundle of %s", nodeid)
-
-    def discard(self) -> None:
-        """Stop the current cluster (the next ``get`` boots a fresh one)."""
-        cluster, self.cluster = self.cluster, None
-        if cluster is not None:
-            cluster.stop()
-
-
-_CALL_EXCINFO = pytest.StashKey[object]()
-_CALL_REPORT = pytest.StashKey[pytest.TestReport]()
-_WATCHDOG = pytest.StashKey[HangWatchdog]()
-
-
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call):
     """Shape each test's call report: a test the hang watchdog ended fails with the watchdog's findings
@@ -203,7 +111,7 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     report = yield
     if report.when != "call":
         return report
-    item.stash[_CALL_EXCINFO] = call.excinfo
+    item.stash[CALL_EXCINFO] = call.excinfo
     watchdog = item.stash.get(_WATCHDOG, None)
     if watchdog is not None and watchdog.fired and watchdog.ended_early:
         watchdog.cancel()
@@ -273,23 +181,8 @@ def cluster_pool(request: pytest.FixtureRequest):
     pool.discard()
 
 
-def _test_dir(artifacts: str, nodeid: str) -> Path:
-    return Path(artifacts) / re.sub(r"[^\w.-]+", "_", nodeid).strip("_")
-
-
-def save_artifacts(cluster: Cluster, directory: Path) -> None:
-    """Save every node's console log and dmesg (when it still answers) under ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for node in cluster.nodes:
-        (directory / f"{node.name}.console.log").write_text(node.console_text())
-        try:
-            dmesg = node.run("dmesg", timeout=20, record=False).stdout if node.alive() else "(node is down)\n"
-        except HarnessError as exc:
-            dmesg = f"(dmesg failed: {exc})\n"
-        (directory / f"{node.name}.dmesg").write_text(dmesg)
-
-
-def _requested_nodes(request: pytest.FixtureRequest) -> int:
+def requested_nodes(request: pytest.FixtureRequest) -> int:
+    """The cluster size a test asks for: an indirect parameter, its ``nodes`` marker, else ``--nodes``."""
     marker = request.node.get_closest_marker("nodes")
     return getattr(request, "param", None) or (marker.args[0] if marker else request.config.getoption("nodes"))
 
@@ -298,7 +191,7 @@ def _watch(request: pytest.FixtureRequest, cluster: Cluster) -> HangWatchdog:
     """Arm the hang watchdog for the running test (``--hang-timeout`` or its ``hang_timeout`` marker)."""
     marker = request.node.get_closest_marker("hang_timeout")
     timeout = marker.args[0] if marker else request.config.getoption("hang_timeout")
-    directory = _test_dir(request.config.getoption("artifacts"), request.node.nodeid)
+    directory = test_dir(request.config.getoption("artifacts"), request.node.nodeid)
     marker = request.node.get_closest_marker("known_failure")
     end_early = _known_symptom_seen(request.node, cluster, marker.args[0]) \
         if marker and marker.args[0].symptom.seen_while_running() else None
@@ -311,20 +204,16 @@ def _watch(request: pytest.FixtureRequest, cluster: Cluster) -> HangWatchdog:
 #: a report (and finishes, passing or failing some check) gets to finish first, and a node must stay
 #: silent that long to count as silent.
 KNOWN_SYMPTOM_GRACE_S = 20.0
-#: Seconds a node gets to answer ``true`` while a test waits for a known "node stopped answering" symptom.
-LIVENESS_TIMEOUT_S = 10.0
 
 
 def _silent_node_signs(cluster: Cluster, known: KnownFailure) -> list[str]:
     """``timeout:NODE`` for each node of ``cluster`` that ``known``'s required signs expect to go silent
-    (a ``timeout:``/``infra:`` pattern) and that does not answer ``true`` within ``LIVENESS_TIMEOUT_S``."""
+    (a ``timeout:``/``infra:`` pattern) and that does not answer (``Node.silence``)."""
     signs = []
     for node in cluster.nodes:
         sign = f"timeout:{node.name}"
         if known.symptom.requires(sign):
-            try:
-                node.run("true", timeout=LIVENESS_TIMEOUT_S, record=False).check()
-            except Exception:
+            if node.silence():
                 signs.append(sign)
     return signs
 
@@ -354,26 +243,6 @@ def _known_symptom_seen(item: pytest.Item, cluster: Cluster, known: KnownFailure
     return check
 
 
-def _dump_after_timeout(request: pytest.FixtureRequest, cluster: Cluster | None) -> None:
-    """A test that failed on a command timeout gets every node's registers and sysrq dump saved."""
-    excinfo = request.node.stash.get(_CALL_EXCINFO, None)
-    if cluster is not None and excinfo is not None and excinfo.errisinstance(CommandTimeout):
-        save_dumps([dump_node(node) for node in cluster.nodes],
-                   _test_dir(request.config.getoption("artifacts"), request.node.nodeid))
-
-
-def replay_inputs(item: pytest.Item) -> tuple[int | None, list[dict]]:
-    """The seed and fault schedule a bundle records: the fault log the ``faults`` fixture attached (JUnit
-    property ``faults``), else the ``--seed`` option."""
-    properties = dict(item.user_properties)
-    log_json = properties.get("faults")
-    if log_json:
-        data = json.loads(log_json)
-        return data.get("seed"), list(data.get("faults") or [])
-    seed = properties.get("seed", item.config.getoption("seed", None))
-    return (int(seed) if seed is not None else None), []
-
-
 def _after(request: pytest.FixtureRequest, pool: ClusterPool) -> None:
     """After a test: stop its hang watchdog, save artifacts and a repro bundle on failure or unexpected
     kernel findings (also under xfail), reboot an unhealthy cluster or one with findings. (The findings
@@ -385,7 +254,7 @@ def _after(request: pytest.FixtureRequest, pool: ClusterPool) -> None:
     if watchdog.fired:  # its dumps are saved and it powered the nodes off: their silence is its doing
         findings = watchdog.findings + [f for f in findings if f.type not in crash_plugin.LOSS_TYPES]
     else:
-        _dump_after_timeout(request, pool.cluster)
+        dump_after_timeout(request, pool.cluster)
     report = item.stash.get(_CALL_REPORT, None)
     failed = (report is not None and report.failed) or bool(crash_plugin.unexpected(item)) or watchdog.fired
     if findings:
@@ -398,127 +267,31 @@ def _after(request: pytest.FixtureRequest, pool: ClusterPool) -> None:
     pool.after_test(item.nodeid, failed=failed, findings=findings, message=message, seed=seed, faults=faults)
 
 
+@contextlib.contextmanager
+def watched_test(request: pytest.FixtureRequest, pool: ClusterPool):
+    """The pool's cluster for the running test, watched: its command logs emptied, crash detection started,
+    the hang watchdog armed; afterwards ``_after``. Cluster fixtures (this module's ``cluster``, Popcorn's
+    ``popcorn``) are built on it."""
+    current = pool.get(requested_nodes(request))
+    pool.begin_test()
+    crash_plugin.start(request.node, current.nodes, pool.symbols)
+    _watch(request, current)
+    request.node.stash[_CLUSTER] = current
+    yield current
+    _after(request, pool)
+
+
 @pytest.fixture
 def cluster(request: pytest.FixtureRequest, cluster_pool: ClusterPool):
-    """A healthy cluster (Popcorn mesh up if the kernel has it): ``@pytest.mark.nodes(n)`` or an
-    indirect parameter sets its size."""
-    current = cluster_pool.get(_requested_nodes(request))
-    cluster_pool.begin_test()
-    crash_plugin.start(request.node, current.nodes, cluster_pool.symbols)
-    _watch(request, current)
-    yield current
-    _after(request, cluster_pool)
-
-
-class PopcornCluster:
-    """A cluster whose Popcorn mesh is up, with the ABI profile the kernel speaks."""
-
-    def __init__(self, cluster: Cluster, support: PopcornSupport):
-        self.cluster = cluster
-        self.nodes = cluster.nodes
-        self.support = support
-        self.profile = support.profile
-
-    def command(self, program: str, *args: str) -> str:
-        """Shell command running guest program ``program`` with the profile's syscall numbers."""
-        import shlex
-
-        from harness.guest.programs import GUEST_BIN
-
-        return f"{self.profile.shell_exports()} {GUEST_BIN}/{program} {' '.join(map(shlex.quote, args))}"
-
-
-@pytest.fixture
-def popcorn(request: pytest.FixtureRequest, cluster_pool: ClusterPool):
-    """A cluster with the Popcorn mesh up; on a non-Popcorn kernel it skips, saying what the kernel lacks,
-    unless the kernel is given as Popcorn (``--require-popcorn`` or ``popcorn_claim``): then it fails."""
-    cluster = cluster_pool.get(_requested_nodes(request))
-    if not cluster_pool.support.available:
-        claim = popcorn_claim_of(request.config)
-        if claim:
-            pytest.fail(f"the kernel is given as Popcorn ({claim}) but does not answer as Popcorn: "
-                        f"{cluster_pool.support.reason}", pytrace=False)
-        pytest.skip(f"needs a Popcorn kernel: {cluster_pool.support.reason}")
-    cluster_pool.begin_test()
-    crash_plugin.start(request.node, cluster.nodes, cluster_pool.symbols)
-    _watch(request, cluster)
-    yield PopcornCluster(cluster, cluster_pool.support)
-    _after(request, cluster_pool)
-
-
-_CLAIM = pytest.StashKey[str]()
-
-
-def popcorn_claim_of(config: pytest.Config) -> str:
-    """Why the session's kernel is a Popcorn kernel ("" when it is not claimed to be one)."""
-    if _CLAIM not in config.stash:
-        claim = popcorn_claim(config.getoption("kernel"))
-        if config.getoption("require_popcorn"):
-            claim = claim or "--require-popcorn"
-        config.stash[_CLAIM] = claim
-    return config.stash[_CLAIM]
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark the tests that run on the Popcorn mesh (they use the ``popcorn`` fixture): ``popcorn_suite``."""
-    for item in items:
-        if "popcorn" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.popcorn_suite)
-
-
-class PopcornRunCount:
-    """The controller's count of Popcorn tests (``popcorn_suite``) collected and run, and the verdict on a
-    run in which none ran: one line at the end, and a failed run when the kernel is given as Popcorn."""
-
-    def __init__(self, config: pytest.Config):
-        self.config = config
-        self.collected = 0
-        self.ran = 0
-        self.skip_reasons: dict[str, int] = {}
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Count a Popcorn test at its setup (collected, maybe skipped) and at its call (it ran, unless it
-        skipped itself)."""
-        if "popcorn_suite" not in report.keywords:
-            return
-        if report.when == "setup":
-            self.collected += 1
-            if report.skipped:
-                reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-                reason = reason.removeprefix("Skipped: ")
-                self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + 1
-        elif report.when == "call" and (not report.skipped or hasattr(report, "wasxfail")):
-            self.ran += 1  # judged: passed, failed, xfailed (a skip in the test's body judged nothing)
-
-    def verdict(self) -> str:
-        """The one line for a run in which Popcorn tests were collected but none ran ("" otherwise)."""
-        if self.collected == 0 or self.ran > 0:
-            return ""
-        why = "; ".join(f"{reason} ({n} tests)" for reason, n in self.skip_reasons.items()) or "none reached its call"
-        line = f"no Popcorn test ran ({self.collected} collected): {why}"
-        claim = popcorn_claim_of(self.config)
-        return line + (f"; the kernel is given as Popcorn ({claim}), so the run fails" if claim else "")
-
-    def pytest_terminal_summary(self, terminalreporter) -> None:
-        """End the report with the verdict line, if there is one."""
-        line = self.verdict()
-        if line:
-            terminalreporter.write_line(line, red=bool(popcorn_claim_of(self.config)), yellow=True)
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """A run on a kernel given as Popcorn in which no Popcorn test ran fails."""
-        if self.verdict() and popcorn_claim_of(self.config) and session.exitstatus == 0:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    """A healthy cluster: ``@pytest.mark.nodes(n)`` or an indirect parameter sets its size."""
+    with watched_test(request, cluster_pool) as current:
+        yield current
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """In the controller: remove leftovers of workers that were killed (their owner is gone)."""
     if hasattr(session.config, "workerinput") or os.geteuid() != 0:
         return
-    from harness.vm.leftovers import sweep_stale
-
     for item in sweep_stale():
         log.warning("removed leftover of a dead run: %s", item)
 
@@ -542,11 +315,10 @@ def seed(request: pytest.FixtureRequest) -> int:
 
 @pytest.fixture
 def faults(request: pytest.FixtureRequest, seed: int, cluster_pool: ClusterPool):
-    """A ``FaultInjector`` on the test's cluster (the ``popcorn`` one if the test uses it), seeded with
-    ``--seed``. At teardown it heals the network (a cluster it cannot heal is discarded) and attaches
-    the fault log to the test as the JUnit property ``faults`` (JSON)."""
-    target = (request.getfixturevalue("popcorn").cluster if "popcorn" in request.fixturenames
-              else request.getfixturevalue("cluster"))
+    """A ``FaultInjector`` on the test's cluster (the one its cluster fixture, e.g. ``popcorn``, watches;
+    else ``cluster``), seeded with ``--seed``. At teardown it heals the network (a cluster it cannot heal
+    is discarded) and attaches the fault log to the test as the JUnit property ``faults`` (JSON)."""
+    target = request.node.stash.get(_CLUSTER, None) or request.getfixturevalue("cluster")
     injector = FaultInjector(target, seed)
     request.node.stash[_INJECTOR] = injector
     crash_plugin.deliberate_losses(request.node, lambda: injector.log.targets("crash"))

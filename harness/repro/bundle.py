@@ -26,6 +26,7 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,10 +112,11 @@ class Bundle:
         merged = [dict(entry, node=node) for node, entries in self.commands.items() for entry in entries]
         return sorted(merged, key=lambda entry: entry.get("at") or 0)
 
-    def replay_spec(self, kernel: str = "", gdb: bool | None = None) -> ClusterSpec:
+    def replay_spec(self, kernel: str = "", gdb: bool | None = None,
+                    rebuild: Callable[[str], str] | None = None) -> ClusterSpec:
         """The spec for a fresh cluster: ``kernel`` (if given) replaces the recorded one; each guest file
-        comes from the bundle's copy, else the recorded host path, else today's build of that guest
-        program; a file found nowhere is left out."""
+        comes from the bundle's copy, else the recorded host path, else ``rebuild(program name)`` (today's
+        build of that guest program, a host path or ""); a file found nowhere is left out."""
         spec = self.cluster_spec()
         files = []
         for host, guest in spec.extra_files:
@@ -123,7 +125,7 @@ class Bundle:
                 files.append((str(copy), guest))
             elif Path(host).is_file():
                 files.append((host, guest))
-            elif guest.startswith(GUEST_BIN + "/") and (built := _current_program(guest.rsplit("/", 1)[1])):
+            elif rebuild and guest.startswith(GUEST_BIN + "/") and (built := rebuild(guest.rsplit("/", 1)[1])):
                 files.append((built, guest))
         changes: dict = {"extra_files": tuple(files), "kernel": kernel or self.kernel.get("path") or spec.kernel}
         if gdb is not None:
@@ -167,13 +169,6 @@ def _check_types(bundle: Bundle) -> None:
             raise ValueError(f"commands of {node} must be a list of {{\"command\": ...}} objects")
     if not all(isinstance(fault, dict) for fault in bundle.faults):
         raise ValueError("faults must be a list of objects")
-
-
-def _current_program(name: str) -> str:
-    from harness.guest.programs import build_guest_programs
-
-    path = build_guest_programs().get(name)
-    return str(path) if path else ""
 
 
 def load_bundle(path: str | Path) -> Bundle:

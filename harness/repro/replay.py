@@ -14,12 +14,23 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness.errors import HarnessError
-from harness.repro.bundle import BUNDLE_JSON, REPO, Bundle, load_bundle
+from rich.console import Console
+from rich.markup import escape
+
+from harness.cluster.cluster import Cluster
+from harness.cluster.progress import RichReporter
 from harness.cluster.spec import ClusterSpec
+from harness.crash.watch import ConsoleMark
+from harness.errors import HarnessError
+from harness.junit import summarize_junit
+from harness.repro.bundle import BUNDLE_JSON, REPO, Bundle, load_bundle
+
+#: Readies a fresh cluster before the command log replays on it (the CLI brings Popcorn's mesh up).
+Prepare = Callable[[Cluster], None]
 
 #: Seconds to let the consoles catch up after the last replayed command.
 SETTLE_SECONDS = 2.0
@@ -61,15 +72,13 @@ def pytest_command(bundle: Bundle, spec: ClusterSpec, run_dir: Path, seed: int |
     return command + ([f"--seed={seed}"] if seed is not None else [])
 
 
-def verdict(bundle: Bundle, outcome: str, titles: list[str]) -> bool:
+def reproduces(bundle: Bundle, outcome: str, titles: list[str]) -> bool:
     """Did a run reproduce the bundle? Its title was seen (any failure counts when the bundle has none)."""
     return bundle.title in titles if bundle.title else outcome == "failed"
 
 
 def run_pytest(bundle: Bundle, spec: ClusterSpec, run_dir: Path, seed: int | None) -> tuple[str, list[str], str]:
     """Re-run the test once; return (outcome, finding titles, note)."""
-    from harness.pytest.results import summarize_junit
-
     run_dir.mkdir(parents=True, exist_ok=True)
     with open(run_dir / "pytest.log", "wb") as log:
         proc = subprocess.Popen(pytest_command(bundle, spec, run_dir, seed), cwd=REPO, stdout=log,
@@ -122,20 +131,18 @@ def run_command_log(cluster, bundle: Bundle, echo: bool = False) -> list[str]:
 
 
 def scan_consoles(mark) -> list:
-    """The findings on every node's console since ``mark`` (the crash parser will take over here)."""
+    """The findings on every node's console since ``mark``."""
     return mark.findings_since()
 
 
-def run_commands(bundle: Bundle, spec: ClusterSpec, run_dir: Path, reporter) -> tuple[str, list[str], str]:
-    """Replay the command log once on a fresh cluster; return (outcome, finding titles, note)."""
-    from harness.cluster.cluster import Cluster
-    from harness.crash.watch import ConsoleMark
-    from harness.popcorn.bringup import bring_up_if_popcorn
-
+def run_commands(bundle: Bundle, spec: ClusterSpec, run_dir: Path, reporter,
+                 prepare: Prepare | None = None) -> tuple[str, list[str], str]:
+    """Replay the command log once on a fresh cluster (after ``prepare(cluster)``, e.g. Popcorn's bring-up);
+    return (outcome, finding titles, note)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     with Cluster(spec, reporter=reporter) as cluster:
-        if bundle.popcorn.get("available"):
-            bring_up_if_popcorn(cluster, bundle.popcorn.get("profile"), required=True)
+        if prepare is not None:
+            prepare(cluster)
         mark = ConsoleMark(cluster.nodes)
         problems = run_command_log(cluster, bundle)
         time.sleep(SETTLE_SECONDS)
@@ -148,13 +155,9 @@ def run_commands(bundle: Bundle, spec: ClusterSpec, run_dir: Path, reporter) -> 
 
 
 def replay(bundle: Bundle, spec: ClusterSpec, runs: int, artifacts: Path, *, commands: bool = False,
-           console=None) -> list[RunResult]:
-    """Replay ``bundle`` ``runs`` times; show progress on ``console`` (rich, stderr); write ``repro.json``."""
-    from rich.console import Console
-    from rich.markup import escape
-
-    from harness.cluster.progress import RichReporter
-
+           console=None, prepare: Prepare | None = None) -> list[RunResult]:
+    """Replay ``bundle`` ``runs`` times; show progress on ``console`` (rich, stderr); write ``repro.json``.
+    A command-log replay calls ``prepare(cluster)`` on each fresh cluster first."""
     console = console or Console(stderr=True)
     artifacts.mkdir(parents=True, exist_ok=True)
     how = "commands" if commands or not runnable_test(bundle) else "pytest"
@@ -179,10 +182,10 @@ def replay(bundle: Bundle, spec: ClusterSpec, runs: int, artifacts: Path, *, com
                 console.print(f"{label}: replaying {len(bundle.command_log())} recorded command(s) on a fresh "
                               f"{spec.nodes}-node cluster", highlight=False, soft_wrap=True)
                 with RichReporter() as reporter:
-                    outcome, titles, note = run_commands(bundle, spec, run_dir, reporter)
+                    outcome, titles, note = run_commands(bundle, spec, run_dir, reporter, prepare)
         except HarnessError as exc:
             outcome, titles, note = "error", [], str(exc).splitlines()[0]
-        result = RunResult(index, how, outcome, titles, verdict(bundle, outcome, titles),
+        result = RunResult(index, how, outcome, titles, reproduces(bundle, outcome, titles),
                            round(time.monotonic() - started, 1), str(run_dir), note)
         results.append(result)
         mark = "[green]reproduced[/green]" if result.reproduced else "[yellow]not reproduced[/yellow]"

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from harness.vm.backends.qemu import qemu_binary
-from harness.vm.runs import state_root
+from harness.paths import state_root
 
 PROBE_DEADLINE = 20.0
 _ANNOUNCED: list[bool] = []

@@ -25,7 +25,7 @@ import jinja2
 from harness.assets import IMAGES_DIR
 from harness.errors import UsageError
 from harness.vm.cpio import CpioArchive
-from harness.vm.runs import cache_root
+from harness.paths import cache_root
 
 RECIPE = IMAGES_DIR / "guest.toml"
 #: Kernel command-line parameters the init script reads, e.g. ``phc.name=node0``.

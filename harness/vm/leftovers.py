@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 from harness.vm.network import namespace_exists, remove_namespace
-from harness.vm.runs import PREFIX, RunRecord, process_alive
+from harness.paths import PREFIX
+from harness.vm.runs import RunRecord, process_alive
 
 log = logging.getLogger(__name__)
 _RUN_IN_NAME = re.compile(rf"^{PREFIX}-[\w.]+-([0-9a-f]{{8}})(?:-|$)")

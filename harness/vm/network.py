@@ -33,7 +33,8 @@ def tap_name(index: int) -> str:
     return f"tap{index}"
 
 
-def _open_tap(name: str) -> int:
+def open_tap_device(name: str) -> int:
+    """Create (or attach to) tap device ``name`` in the calling thread's namespace; return its fd."""
     fd = os.open("/dev/net/tun", os.O_RDWR)
     try:
         fcntl.ioctl(fd, _TUNSETIFF, struct.pack("16sH22x", name.encode(), _IFF_TAP | _IFF_NO_PI))
@@ -87,7 +88,7 @@ class ClusterNetwork:
     def open_tap(self, index: int) -> int:
         """Create node ``index``'s tap on the bridge; return its fd (the caller hands it to QEMU)."""
         name = tap_name(index)
-        fd = call_in_netns(self.namespace, lambda: _open_tap(name))
+        fd = call_in_netns(self.namespace, lambda: open_tap_device(name))
         with NetNS(self.namespace) as ipr:
             bridge = ipr.link_lookup(ifname=BRIDGE)[0]
             tap = ipr.link_lookup(ifname=name)[0]

@@ -15,20 +15,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-#: Prefix of every name the harness gives to host resources.
-PREFIX = "phc"
-
-
-def state_root() -> Path:
-    """Directory holding run records and cluster state (``POPCORN_HARNESS_RUNDIR`` overrides)."""
-    return Path(os.environ.get("POPCORN_HARNESS_RUNDIR", "/run/popcorn-harness"))
-
-
-def cache_root() -> Path:
-    """Directory for caches that outlive runs (images, kernels)."""
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "popcorn-harness"
-    return Path(os.environ.get("POPCORN_HARNESS_CACHE", default))
-
+from harness.paths import PREFIX, state_root
 
 def new_run_id() -> str:
     """Return a fresh 8-hex-digit run id."""

@@ -20,6 +20,7 @@ from typing import Callable
 import paramiko
 
 from harness.errors import CommandTimeout, InfraError
+from harness.vm.terminal import interactive_channel
 
 log = logging.getLogger(__name__)
 
@@ -193,8 +194,6 @@ class NodeConnection:
 
     def interactive(self) -> int:
         """Open a login shell with a pty on this terminal until it exits; return its exit status."""
-        from harness.vm.terminal import interactive_channel
-
         channel = self._channel()
         return interactive_channel(channel)
 

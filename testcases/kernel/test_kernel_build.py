@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.cluster.boot_check import boot_check
 from harness.kernel.bisect import BASE_STEP, bisect_build
 from harness.kernel.build import build_kernel
 from harness.kernel.ci import CI_FRAGMENTS, build_ci_kernel
@@ -105,7 +106,7 @@ def test_bisect_build_boots_each_step_on_one_node(debian_source, ci_kernel, tmp_
     series.mkdir()
     (series / "0001-harmless-comment.patch").write_bytes((DATA / "bisect-series" / "0001-harmless-comment.patch").read_bytes())
     (series / "series").write_text("0001-harmless-comment.patch\n")
-    report = bisect_build(debian_source, str(series), fragments=list(CI_FRAGMENTS), boot=True)
+    report = bisect_build(debian_source, str(series), fragments=list(CI_FRAGMENTS), boot_check=boot_check)
     assert [(s.index, s.builds, s.boots) for s in report.steps] == [(0, True, True), (1, True, True)], \
         [s.error for s in report.steps]
     assert report.first_failure is None

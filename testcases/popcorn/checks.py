@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from harness.guest.programs import Check, ProgramVerdict, judge
+from harness.guest.protocol import Check, ProgramVerdict, judge
 
 DEFAULT_TIMEOUT = 120.0
 
@@ -57,7 +57,7 @@ def no_task_left(popcorn, program: str, timeout: float = 30.0) -> list[str]:
     """Nodes on which a process or Popcorn worker named after ``program`` still exists."""
     left = []
     for node in popcorn.nodes:
-        out = node.run(f"ps -o pid,stat,comm 2>/dev/null || ps", timeout=timeout).stdout
+        out = node.run("ps -o pid,stat,comm 2>/dev/null || ps", timeout=timeout).stdout
         rows = [line for line in out.splitlines() if program[:15] in line]
         if rows:
             left.append(f"{node.name}: " + "; ".join(r.strip() for r in rows))

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.guest.programs import build_guest_programs, invert_check
+from harness.guest.programs import invert_check
+from harness.popcorn.payload import build_popcorn_programs
+from support import GUEST_PROGRAMS
 
 from .checks import ProgramFailed, run_checks
 
@@ -36,7 +38,7 @@ def _run_build(popcorn, program: str, defines: list[str], mode: str, extra: tupl
     """Build ``program`` with ``defines``, put it on every node and run it on node0 through ``run_checks``.
     Every node: a migrated thread's remote side opens the executable by its origin path (without it the 5.2
     tree says 'cannot open executable' and hits BUG_ON at kernel/popcorn/process_server.c:721)."""
-    binary = build_guest_programs(defines=defines, names=[program])[program]
+    binary = build_popcorn_programs(GUEST_PROGRAMS, defines=defines, names=[program])[program]
     remote = f"{REMOTE_DIR}/{program}"  # the same name: a copy left running is a leftover like the original
     for node in popcorn.nodes:
         node.succeed(f"mkdir -p {REMOTE_DIR}")

@@ -15,7 +15,7 @@ import subprocess
 import pytest
 
 from harness.popcorn.claim import popcorn_claim
-from harness.pytest.results import case_outcomes
+from harness.junit import case_outcomes
 from support import harness_env, new_tag, pytest_command
 
 SCENARIO = "scenario_verdicts.py"

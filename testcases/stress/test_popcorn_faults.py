@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from harness.guest.programs import judge
+from harness.guest.protocol import judge
 from harness.pytest.known_failures import expect
 from popcorn.checks import require_pass
 

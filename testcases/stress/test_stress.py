@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.guest.programs import judge
+from harness.guest.protocol import judge
 from popcorn.checks import require_pass
 
 MODES = ("pingpong", "storm", "rotate", "futex", "churn")

@@ -7,9 +7,9 @@ import pytest
 
 from harness.crash.finding import Finding
 from harness.errors import UsageError
-from harness.pytest.plugin import replay_inputs
+from harness.pytest.artifacts import replay_inputs
 from harness.repro.bundle import BUNDLE_JSON, Bundle, finding_dict, load_bundle, write_bundle
-from harness.repro.replay import RunResult, pytest_command, runnable_test, titles_seen, verdict
+from harness.repro.replay import RunResult, pytest_command, reproduces, runnable_test, titles_seen
 from harness.cluster.spec import ClusterSpec
 
 
@@ -136,11 +136,11 @@ def test_a_missing_bundle_or_a_dir_without_one_is_a_usage_error(tmp_path):
 
 def test_a_run_reproduces_when_it_sees_the_bundle_title(tmp_path):
     bundle = _bundle(tmp_path)
-    assert verdict(bundle, "failed", ["Oops: x", bundle.title])
-    assert not verdict(bundle, "failed", ["Oops: x"])
-    assert not verdict(bundle, "passed", [])
+    assert reproduces(bundle, "failed", ["Oops: x", bundle.title])
+    assert not reproduces(bundle, "failed", ["Oops: x"])
+    assert not reproduces(bundle, "passed", [])
     untitled = _bundle(tmp_path, findings=[], message="")
-    assert verdict(untitled, "failed", []) and not verdict(untitled, "passed", [])
+    assert reproduces(untitled, "failed", []) and not reproduces(untitled, "passed", [])
 
 
 def test_titles_seen_counts_runs_not_lines():

@@ -80,6 +80,9 @@ class VMNode:
             raise TimeoutError("no SSH channel")
         return Result(self.taint)
 
+    def silence(self):
+        return "QEMU is gone" if not self.up else "" if self.taint is not None else "no SSH channel"
+
 
 def test_a_node_that_stops_answering_is_a_verdict_unless_a_report_explains_it():
     from harness.crash.watch import CrashWatch

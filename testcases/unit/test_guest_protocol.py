@@ -12,17 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from harness.guest.programs import GUEST_SOURCES, build_guest_programs, invert_check, judge
+from harness.guest.programs import build_guest_programs, invert_check
+from harness.guest.protocol import judge
+from harness.popcorn.payload import POPCORN_GUEST_DIR, build_popcorn_programs
+from support import GUEST_PROGRAMS
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 
-#: Programs that print checks (pcn_probe prints one JSON object for the bring-up, not checks).
-CHECK_PROGRAMS = sorted(p.stem for p in GUEST_SOURCES.glob("pcn_*.c") if p.stem != "pcn_probe")
+#: The suite's programs, which print checks (the probe, pcn_probe, prints one JSON object for the bring-up).
+CHECK_PROGRAMS = sorted(p.stem for p in GUEST_PROGRAMS.glob("pcn_*.c"))
 
 
 @pytest.fixture(scope="module")
 def programs() -> dict[str, Path]:
-    return build_guest_programs()
+    return build_popcorn_programs(GUEST_PROGRAMS)
 
 
 def run(binary: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
@@ -141,7 +144,7 @@ int main(int argc, char **argv)
 def sources(tmp_path_factory) -> Path:
     """The guest headers and our program, in a source directory of their own."""
     directory = tmp_path_factory.mktemp("guest")
-    for header in GUEST_SOURCES.glob("*.h"):
+    for header in POPCORN_GUEST_DIR.glob("*.h"):
         shutil.copy(header, directory)
     (directory / "phc_selftest.c").write_text(PROGRAM)
     return directory

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from harness.guest.programs import judge, parse_checks
+from harness.guest.protocol import judge, parse_checks
 
 
 def plan(*names: str) -> str:

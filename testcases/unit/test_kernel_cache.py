@@ -11,6 +11,7 @@ import pytest
 
 from harness.errors import UsageError
 from harness.kernel import cache
+from harness.paths import CACHE_ENV
 from harness.kernel.make import error_excerpt
 from harness.kernel.source import prepare_source, source_kind, tree_fingerprint, unclean_markers
 
@@ -37,8 +38,8 @@ def fake_kernel(path: Path, dirty: bool = False) -> Path:
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "cache"))
-    return tmp_path / "cache"
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    return tmp_path / "cache" / "kernels"
 
 
 def test_key_is_stable_and_order_sensitive():

@@ -3,7 +3,8 @@
 import subprocess
 import sys
 
-from harness.pytest.results import summarize_junit, write_report
+from harness.junit import summarize_junit, write_report
+from harness.popcorn.suites import suite_of
 
 SAMPLE = '''
 import pytest
@@ -34,9 +35,17 @@ def test_counts_failures_and_skip_reasons(tmp_path):
     assert summary.line() == "1 passed, 1 failed, 1 skipped, 1 xfailed, 1 xpassed, 1 error"
     assert summary.known_defects == [{"test": "::test_racy_passed", "defect": "P16", "outcome": "xpassed",
                                       "judged": "xpassed", "symptom_expected": "", "symptom_actual": ""}]
-    assert summary.suites == {"other": summary.counts}
+    assert summary.suites == {"other": summary.counts}  # by default, a test counts in its module's package
+    assert summarize_junit(junit, suite_of).suites == {"other": summary.counts}
     assert [name.split("::")[-1] for name, _ in summary.failures] == ["test_bad", "test_error"]
     assert "one is not two" in summary.failures[0][1]
     assert list(summary.skip_reasons.values()) == [1] and "no popcorn kernel" in next(iter(summary.skip_reasons))
     report = write_report(tmp_path, summary, {"kernel": "k"})
     assert '"total": 6' in report.read_text()
+
+
+def test_the_main_job_names_suites_by_path():
+    assert suite_of("testcases.popcorn.test_exit") == "popcorn conformance"
+    assert suite_of("testcases.popcorn.test_suite_self_check") == "popcorn self-check"
+    assert suite_of("testcases.stress.test_popcorn_faults") == "popcorn faults"
+    assert suite_of("testcases.unit.test_spec") == "harness unit"

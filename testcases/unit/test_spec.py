@@ -3,18 +3,28 @@
 import pytest
 
 from harness.errors import UsageError
-from harness.cluster.spec import MAX_NODES, ClusterSpec
+from harness.cluster.spec import ClusterSpec
+from harness.popcorn.abi import PROFILES, check_node_count
 
 
-@pytest.mark.parametrize("nodes", [0, -1, MAX_NODES + 1])
-def test_node_count_out_of_range_is_a_usage_error(nodes):
-    with pytest.raises(UsageError, match="between 1 and 32"):
+@pytest.mark.parametrize("nodes, message", [(0, "at least 1"), (-1, "at least 1"), (254, "too small for 254 nodes")])
+def test_node_count_out_of_range_is_a_usage_error(nodes, message):
+    with pytest.raises(UsageError, match=message):
         ClusterSpec(nodes=nodes).validate()
 
 
-@pytest.mark.parametrize("nodes", [1, 2, MAX_NODES])
+@pytest.mark.parametrize("nodes", [1, 2, 32, 253])
 def test_node_count_in_range_is_accepted(nodes):
-    ClusterSpec(nodes=nodes).validate()
+    ClusterSpec(nodes=nodes).validate()  # the subnet (/24) bounds a cluster; Popcorn's ABI bounds a mesh
+
+
+def test_a_popcorn_mesh_is_bounded_by_its_abi_profile():
+    check_node_count(32, PROFILES["ssrg-5.2"])
+    with pytest.raises(UsageError, match="larger than the ssrg-5.2 ABI accepts \\(32\\)"):
+        check_node_count(33, PROFILES["ssrg-5.2"])
+    check_node_count(62)  # before detection: the largest any profile accepts
+    with pytest.raises(UsageError, match="larger than any Popcorn ABI"):
+        check_node_count(63)
 
 
 def test_node_i_gets_the_ith_host_address_and_harness_the_last():

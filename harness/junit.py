@@ -2,13 +2,15 @@
 
 Outcomes: passed, failed, error, skipped, xfailed (a known failure seen with its symptom), xpassed (a test
 with a known racy failure that passed this time; pytest's JUnit file shows it as a pass, the property
-``known_defect_outcome`` tells). Suites are named from the test's module path (``SUITES``).
+``known_defect_outcome`` tells). Each test counts in a suite, named from its JUnit classname by a function
+the caller gives (the main job's: ``harness/popcorn/suites.py``; by default the test module's package).
 """
 
 from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -16,26 +18,10 @@ from pathlib import Path
 _OUTCOMES = {"failure": "failed", "error": "error", "skipped": "skipped"}
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 
-#: Suites, first match wins: (prefix of the JUnit classname, suite name). Popcorn suites judge the kernel.
-SUITES: tuple[tuple[str, str], ...] = (
-    ("testcases.popcorn.test_suite_self_check", "popcorn self-check"),
-    ("testcases.popcorn.test_verdicts", "popcorn self-check"),
-    ("testcases.popcorn.", "popcorn conformance"),
-    ("testcases.stress.test_popcorn_faults", "popcorn faults"),
-    ("testcases.stress.", "popcorn stress"),
-    ("testcases.test_popcorn_detection", "popcorn detection"),
-    ("testcases.test_crash_detection", "crash detection"),
-    ("testcases.unit.", "harness unit"),
-    ("testcases.kernel.", "kernel builder"),
-    ("testcases.", "harness"),
-)
-#: The suites whose tests run on the Popcorn mesh: the kernel is judged by them.
-POPCORN_SUITES = ("popcorn conformance", "popcorn stress", "popcorn faults", "popcorn detection", "popcorn self-check")
-
-
-def suite_of(classname: str) -> str:
-    """The suite a JUnit classname (``testcases.popcorn.test_exit``) belongs to."""
-    return next((suite for prefix, suite in SUITES if classname.startswith(prefix)), "other")
+def module_suite(classname: str) -> str:
+    """The default suite of a JUnit classname: its package (``testcases.popcorn.test_exit`` ->
+    ``testcases.popcorn``), or "other" for a module outside any package."""
+    return classname.rpartition(".")[0] or "other"
 
 
 def _zero() -> dict[str, int]:
@@ -97,8 +83,8 @@ def case_outcomes(path: Path) -> dict[str, tuple[str, str]]:
     return outcomes
 
 
-def summarize_junit(path: Path) -> Summary:
-    """Read a JUnit XML file written by pytest."""
+def summarize_junit(path: Path, suite_of: Callable[[str], str] = module_suite) -> Summary:
+    """Read a JUnit XML file written by pytest; ``suite_of`` names each test's suite from its classname."""
     summary = Summary()
     for case in ET.parse(path).iter("testcase"):
         properties = _properties(case)

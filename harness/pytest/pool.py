@@ -1,0 +1,90 @@
+"""The per-worker cluster pool: each xdist worker keeps one cluster and hands it to test after test; it is
+rebooted when a test left it unhealthy (a node died, is paused or stopped answering, a guest program is
+left running), when its kernels reported a failure or a test hung, or when a test asks for another size.
+A failed test leaves its artifacts and a reproduction bundle (``harness/repro/bundle.py``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from functools import cached_property
+from pathlib import Path
+
+import pytest
+
+from harness.cluster.cluster import Cluster
+from harness.cluster.options import spec_from_options
+from harness.cluster.spec import ClusterSpec
+from harness.crash.symbolize import SymbolTable
+from harness.pytest.artifacts import save_artifacts, test_dir
+from harness.repro.bundle import save_bundle
+
+log = logging.getLogger(__name__)
+
+
+class ClusterPool:
+    """One reusable cluster per worker, booted from the cluster options; domain plugins prepare it through
+    the ``pytest_harness_*`` hooks (``harness/pytest/hooks.py``)."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.cluster: Cluster | None = None
+
+    @cached_property
+    def symbols(self) -> SymbolTable | None:
+        """The kernel's System.map symbols (read once), or None without one."""
+        return SymbolTable.for_kernel(self.config.getoption("kernel"))
+
+    def spec(self, nodes: int) -> ClusterSpec:
+        """The spec for a cluster of ``nodes`` from the cluster options, as the domain plugins extend it."""
+        spec = spec_from_options(self.config.getoption, nodes=nodes)
+        return self.config.hook.pytest_harness_cluster_spec(config=self.config, spec=spec) or spec
+
+    def get(self, nodes: int) -> Cluster:
+        """A healthy cluster of ``nodes`` nodes, booting one if needed."""
+        if self.cluster is not None and self.cluster.spec.nodes != nodes:
+            self.discard()
+        if self.cluster is None:
+            if not self.config.getoption("kernel"):
+                pytest.skip("no kernel: pass --kernel or set POPCORN_HARNESS_KERNEL")
+            self.cluster = Cluster(self.spec(nodes)).start()
+            self.config.hook.pytest_harness_cluster_started(config=self.config, cluster=self.cluster)
+        return self.cluster
+
+    def begin_test(self) -> None:
+        """Start a test on the current cluster: empty each node's command log (a repro bundle's)."""
+        for node in self.cluster.nodes:
+            node.commands.clear()
+
+    def after_test(self, nodeid: str, failed: bool, findings=(), **details) -> list[str]:
+        """If the test failed, save artifacts, ``findings.json`` and a repro bundle (``details``: message,
+        seed, faults); reboot (discard) an unhealthy cluster or one whose kernels reported failures
+        (``findings``). Return its problems."""
+        if self.cluster is None:
+            return []
+        if failed:
+            directory = test_dir(self.config.getoption("artifacts"), nodeid)
+            self._save_bundle(directory / "bundle", nodeid, dict(details, findings=list(findings)))
+            save_artifacts(self.cluster, directory)  # after the bundle: its dmesg is a logged command too
+            (directory / "findings.json").write_text(json.dumps([f.to_dict() for f in findings], indent=2) + "\n")
+        problems = self.cluster.health()
+        if problems or findings:
+            log.warning("cluster unhealthy after %s, rebooting: %s", nodeid,
+                        "; ".join(problems + [f.summary() for f in findings]))
+            self.discard()
+        return problems
+
+    def _save_bundle(self, directory: Path, nodeid: str, details: dict) -> None:
+        extra: dict = {}
+        for more in self.config.hook.pytest_harness_bundle_details(config=self.config, cluster=self.cluster):
+            extra.update(more or {})
+        try:
+            save_bundle(self.cluster, directory, nodeid, rootdir=str(self.config.rootpath), **extra, **details)
+        except Exception:  # a bundle that cannot be written must not hide the test's own failure
+            log.exception("could not write the repro bundle of %s", nodeid)
+
+    def discard(self) -> None:
+        """Stop the current cluster (the next ``get`` boots a fresh one)."""
+        cluster, self.cluster = self.cluster, None
+        if cluster is not None:
+            cluster.stop()
