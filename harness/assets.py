@@ -2,7 +2,7 @@
 kernel config fragments and patch series (``kernel-patches/``), and, in a checkout, the test suite.
 
 In a checkout they sit at the repository's top level. A built wheel carries ``images/`` and
-``kernel-patches/`` inside the package, as ``harness/assets/`` (``pyproject.toml`` maps them there), and
+``kernel-patches/`` inside the package, as ``harness/data/`` (``setup.py`` maps them there), and
 has no test suite.
 """
 
@@ -17,7 +17,7 @@ _CHECKOUT = PACKAGE.parent
 def asset_dir(name: str) -> Path:
     """The directory ``name`` (``images`` or ``kernel-patches``): inside the installed package if it was
     built as a wheel, else at the top of the checkout."""
-    bundled = PACKAGE / "assets" / name.replace("-", "_")
+    bundled = PACKAGE / "data" / name.replace("-", "_")
     return bundled if bundled.is_dir() else _CHECKOUT / name
 
 

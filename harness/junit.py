@@ -51,7 +51,7 @@ class Summary:
                 f"{c['xpassed']} xpassed, {c['error']} error")
 
     def ran(self, suites: tuple[str, ...]) -> int:
-        """How many tests of ``suites`` reached a verdict other than skipped."""
+        """How many tests of ``suites`` were judged (any outcome but skipped)."""
         return sum(n for s in suites for k, n in self.suites.get(s, {}).items() if k != "skipped")
 
 

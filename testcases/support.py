@@ -13,7 +13,7 @@ from pyroute2 import IPRoute
 from pyroute2 import netns as _netns
 
 from harness.vm.leftovers import qemu_processes
-from harness.vm.runs import RunRecord
+from harness.vm.runs import RunLease
 
 REPO = Path(__file__).resolve().parent.parent
 #: The suite's guest programs (the ini option ``guest_programs`` hands them to the harness).
@@ -21,11 +21,11 @@ GUEST_PROGRAMS = REPO / "testcases" / "guest"
 
 
 def leftovers(tag: str) -> list[str]:
-    """Every namespace, QEMU process, temp dir and run record whose name carries ``tag``."""
+    """Every namespace, QEMU process, temp dir and run lease whose name carries ``tag``."""
     found = [f"netns {n}" for n in _netns.listnetns() if tag in n]
     found += [f"qemu {pid} {name}" for pid, name in qemu_processes().items() if tag in name]
     found += [f"tmpdir {p}" for p in Path(tempfile.gettempdir()).glob(f"*{tag}*")]
-    found += [f"record {r.run_id}" for r in RunRecord.all() if tag in r.netns]
+    found += [f"lease {r.run_id}" for r in RunLease.all() if tag in r.netns]
     with IPRoute() as ipr:
         found += [f"link {name}" for link in ipr.get_links()
                   if tag in (name := link.get_attr("IFLA_IFNAME") or "")]

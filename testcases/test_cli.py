@@ -11,11 +11,16 @@ import pytest
 from support import assert_usage_error, harness_env, leftovers, new_tag, run_cli
 
 
-@pytest.mark.parametrize("nodes", ["0", "33"])
-def test_node_count_out_of_range(kernel, nodes):
+@pytest.mark.parametrize("args, expected", [
+    (["--nodes", "0"], "--nodes must be at least 1"),
+    (["--nodes", "254"], "subnet 10.77.0.0/24 is too small for 254 nodes"),
+    (["--nodes", "33", "--popcorn", "--abi", "ssrg-5.2"], "a Popcorn mesh of 33 nodes is larger than the ssrg-5.2 ABI accepts (32)"),
+    (["--nodes", "63", "--popcorn"], "larger than any Popcorn ABI the harness knows accepts (62)"),
+])
+def test_node_count_out_of_range(kernel, args, expected):
     tag = new_tag()
-    result = run_cli("cluster", "up", "--nodes", nodes, "--kernel", kernel, "--name", tag, env=harness_env(tag))
-    assert_usage_error(result, tag, "--nodes must be between 1 and 32")
+    result = run_cli("cluster", "up", *args, "--kernel", kernel, "--name", tag, env=harness_env(tag))
+    assert_usage_error(result, tag, expected)
 
 
 def test_missing_kernel_file(tmp_path):

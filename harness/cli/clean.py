@@ -19,14 +19,14 @@ def cmd_clean(args: argparse.Namespace) -> int:
     """Sweep stale runs (and with --all, detached clusters); print what was removed."""
     from harness.vm.leftovers import release_run, sweep_stale
     from harness.cluster.cluster import require_root
-    from harness.vm.runs import RunRecord
+    from harness.vm.runs import RunLease
 
     require_root()
     removed = []
     if args.all:
-        for record in RunRecord.all():
-            if record.detached:
-                removed += release_run(record)
+        for lease in RunLease.all():
+            if lease.detached:
+                removed += release_run(lease)
     removed += sweep_stale()
     for item in removed:
         print(f"removed {item}")

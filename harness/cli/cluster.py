@@ -1,6 +1,6 @@
 """``popcorn-harness cluster up|ssh|exec|status|partition|heal|down``: a cluster that outlives the command.
 
-``up`` boots a detached cluster and records it under a name (default ``default``); the other
+``up`` boots a detached cluster and leases it under a name (default ``default``); the other
 sub-commands find it by that name, so separate invocations (and separate shells) share it.
 ``up --interactive`` keeps it attached instead: gdb stubs, a shell on each node (tmux panes, or a Python
 REPL with ``--repl``), and the cluster is gone when the shell ends (``harness/cli/interactive.py``).
@@ -84,7 +84,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
         return session(spec, name=args.name, popcorn="required" if args.popcorn else "auto", abi=args.abi,
                        mesh_timeout=args.mesh_timeout, use_repl=args.repl, programs=args.programs)
-    if Cluster.find_record(args.name):
+    if Cluster.find_lease(args.name):
         raise UsageError(f"a cluster named {args.name!r} is already up (popcorn-harness cluster down --name {args.name})")
     if args.popcorn:
         check_node_count(spec.nodes, get_profile(args.abi) if args.abi else None)

@@ -143,7 +143,7 @@ def session(spec: ClusterSpec, *, name: str, popcorn: str = "auto", abi: str | N
     from harness.popcorn.nodes_file import write_nodes_file
     from harness.popcorn.payload import with_popcorn_payload
 
-    if Cluster.find_record(name):
+    if Cluster.find_lease(name):
         raise UsageError(f"a cluster named {name!r} is already up (popcorn-harness cluster down --name {name})")
     cluster = Cluster(dataclasses.replace(spec, gdb=True), name=name)
     cluster.preflight()  # bad input fails here, before any output or resource

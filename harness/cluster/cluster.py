@@ -33,7 +33,7 @@ from harness.vm.keys import RunKeys, generate_keys
 from harness.cluster.netfaults import NetworkFaults
 from harness.vm.network import ClusterNetwork
 from harness.paths import PREFIX
-from harness.vm.runs import RunRecord, netns_name, new_run_id, worker_id
+from harness.vm.runs import RunLease, netns_name, new_run_id, worker_id
 from harness.cluster.spec import ClusterSpec
 from harness.vm.ssh import NodeConnection
 
@@ -95,7 +95,7 @@ class Cluster:
         self.keys: RunKeys | None = None
         self.workdir: Path | None = None
         self.network: ClusterNetwork | None = None
-        self.record: RunRecord | None = None
+        self.lease: RunLease | None = None
         self.boot_seconds: dict[str, float] = {}
         self.guest_uptime: dict[str, float] = {}
         self._vms: list[VM] = []
@@ -140,12 +140,12 @@ class Cluster:
         started = time.monotonic()
         for leftover in sweep_stale():
             self.reporter.info(f"removed leftover of a dead run: {leftover}")
-        self.record = RunRecord.new(self.run_id, self.netns, "", detached=self.detached, name=self.name,
+        self.lease = RunLease.new(self.run_id, self.netns, "", detached=self.detached, name=self.name,
                                     spec=self.spec.to_dict())
-        self.record.save()
+        self.lease.save()
         self.workdir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}-{worker_id()}-{self.run_id}-"))
-        self.record.workdir = str(self.workdir)
-        self.record.save()
+        self.lease.workdir = str(self.workdir)
+        self.lease.save()
         self.keys = generate_keys(self.workdir / "keys")
         initrd = self._build_initrd()
         self.accel = resolve_accel(self.spec.accel, self.kernel.bzimage, say=self.reporter.info)
@@ -160,12 +160,12 @@ class Cluster:
             finally:
                 os.close(tap_fd)
             self._vms.append(vm)
-            self.record.qemu_pids.append(vm.pid)
+            self.lease.qemu_pids.append(vm.pid)
             self.reporter.phase(ClusterSpec.node_name(index), "booting")
-        self.record.extra = {"accel": self.accel, "host_public": self.keys.host_public,
+        self.lease.extra = {"accel": self.accel, "host_public": self.keys.host_public,
                              "kernel": str(self.kernel.bzimage),
                              "gdb_ports": [vm.config.gdb_port for vm in self._vms]}
-        self.record.save()
+        self.lease.save()
         self._wait_ready(started)
         self._connect_all()
         self._started = True
@@ -250,7 +250,7 @@ class Cluster:
                 self.reporter.phase(node.name, "SSH up")
 
     def stop(self) -> None:
-        """Release everything: connections, VMs, network, work dir, record. Errors are collected."""
+        """Release everything: connections, VMs, network, work dir, lease. Errors are collected."""
         errors: list[str] = []
 
         def attempt(what: str, fn: Callable[[], object]) -> None:
@@ -273,40 +273,40 @@ class Cluster:
             attempt("network", self.network.destroy)
         if self.workdir is not None:
             attempt("work dir", lambda: shutil.rmtree(self.workdir))
-        if self.record is not None:
-            attempt("run record", self.record.delete)
-        self.nodes, self._vms, self.network, self.workdir, self.record = [], [], None, None, None
+        if self.lease is not None:
+            attempt("run lease", self.lease.delete)
+        self.nodes, self._vms, self.network, self.workdir, self.lease = [], [], None, None, None
         self._started = False
         if errors:
             raise InfraError("teardown incomplete: " + "; ".join(errors))
 
     @classmethod
-    def find_record(cls, name: str) -> RunRecord | None:
+    def find_lease(cls, name: str) -> RunLease | None:
         """The live cluster called ``name`` (``cluster up``, or an interactive session), if any."""
-        for record in RunRecord.all():
-            if name and record.name == name and not record.is_stale():
-                return record
+        for lease in RunLease.all():
+            if name and lease.name == name and not lease.is_stale():
+                return lease
         return None
 
     @classmethod
     def attach(cls, name: str, reporter: Reporter | None = None, connect: bool = True) -> "Cluster":
-        """Re-open a detached cluster (``cluster up``) from its run record."""
-        record = cls.find_record(name)
-        if record is None:
+        """Re-open a detached cluster (``cluster up``) from its run lease."""
+        lease = cls.find_lease(name)
+        if lease is None:
             raise UsageError(f"no cluster named {name!r} is up (start one with: popcorn-harness cluster up)")
-        cluster = cls(ClusterSpec.from_dict(record.spec), detached=True, name=name, reporter=reporter)
-        cluster.run_id, cluster.netns, cluster.record = record.run_id, record.netns, record
-        cluster.workdir = Path(record.workdir)
-        cluster.accel = record.extra.get("accel", "")
-        cluster.kernel = locate_kernel(record.extra["kernel"])
+        cluster = cls(ClusterSpec.from_dict(lease.spec), detached=True, name=name, reporter=reporter)
+        cluster.run_id, cluster.netns, cluster.lease = lease.run_id, lease.netns, lease
+        cluster.workdir = Path(lease.workdir)
+        cluster.accel = lease.extra.get("accel", "")
+        cluster.kernel = locate_kernel(lease.extra["kernel"])
         keydir = cluster.workdir / "keys"
-        cluster.keys = RunKeys(keydir / "host_key", record.extra["host_public"], keydir / "client_key", "")
-        cluster.network = ClusterNetwork(record.netns, cluster.spec.harness_address, cluster.spec.prefixlen)
+        cluster.keys = RunKeys(keydir / "host_key", lease.extra["host_public"], keydir / "client_key", "")
+        cluster.network = ClusterNetwork(lease.netns, cluster.spec.harness_address, cluster.spec.prefixlen)
         backend = get_backend(cluster.spec.backend)
-        gdb_ports = record.extra.get("gdb_ports") or [None] * len(record.qemu_pids)
+        gdb_ports = lease.extra.get("gdb_ports") or [None] * len(lease.qemu_pids)
         cluster._vms = [
             backend.attach(cluster._vm_config(i, cluster.workdir / "initrd.cpio", -1, gdb_ports[i]), pid)
-            for i, pid in enumerate(record.qemu_pids)
+            for i, pid in enumerate(lease.qemu_pids)
         ]
         cluster.nodes = [Node(i, cluster.spec.node_address(i), ClusterSpec.node_mac(i), vm, cluster._connection(i, vm),
                               cluster.fault_log)
@@ -386,7 +386,7 @@ class Cluster:
         and the harness still reaches every node. Replaces an earlier partition."""
         indices = self.node_groups(groups)
         self.network_faults().partition(indices)
-        self.fault_log.record("partition", [[self.nodes[i].name for i in g] for g in indices])
+        self.fault_log.add("partition", [[self.nodes[i].name for i in g] for g in indices])
 
     def heal(self, reason: str = "") -> bool:
         """Remove every partition and link fault; True if there was any (then it is logged, with
@@ -395,7 +395,7 @@ class Cluster:
             return False
         healed = self.network_faults().heal()  # also finds partition filters another process left
         if healed:
-            self.fault_log.record("heal", **({"reason": reason} if reason else {}))
+            self.fault_log.add("heal", **({"reason": reason} if reason else {}))
         return healed
 
     def link(self, node: "Node | str | int") -> Link:

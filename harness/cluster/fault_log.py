@@ -22,7 +22,7 @@ class FaultLog:
         with self._lock:
             self.seed, self.entries, self._started = seed, [], time.monotonic()
 
-    def record(self, kind: str, target: object = None, **args: object) -> dict:
+    def add(self, kind: str, target: object = None, **args: object) -> dict:
         """Append one entry and return it."""
         entry = {"t": round(time.monotonic() - self._started, 3), "kind": kind, "target": target, "args": args}
         with self._lock:

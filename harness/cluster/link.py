@@ -27,7 +27,7 @@ class Link:
         if direction != "both" and direction not in DIRECTIONS:
             raise UsageError(f"direction must be in, out or both, got {direction!r}")
         self.network.shape(self.node.index, directions, **changes)
-        self.log.record(kind, self.node.name, direction=direction, **changes)
+        self.log.add(kind, self.node.name, direction=direction, **changes)
         return self
 
     def delay(self, ms: float, jitter_ms: float = 0.0, direction: str = "both") -> "Link":
@@ -41,5 +41,5 @@ class Link:
     def clear(self) -> "Link":
         """Remove every delay and loss on this link."""
         self.network.clear(self.node.index)
-        self.log.record("clear", self.node.name)
+        self.log.add("clear", self.node.name)
         return self

@@ -44,10 +44,10 @@ class Node:
         return f"<Node {self.name} {self.address}>"
 
     def run(self, command: str, timeout: float = 60.0, stdin: bytes | None = None,
-            record: bool = True) -> CommandResult:
+            logged: bool = True) -> CommandResult:
         """Run a shell command; the result has exit code, stdout and stderr. It is appended to ``commands``
-        (a repro bundle's command log) unless ``record`` is false, as for the harness's own checks."""
-        if not record:
+        (a repro bundle's command log) unless ``logged`` is false, as for the harness's own checks."""
+        if not logged:
             return self.ssh.run(command, timeout=timeout, stdin=stdin)
         entry = {"at": round(time.time(), 3), "command": command, "timeout": timeout, "exit_code": None,
                  "stdin": stdin is not None}
@@ -88,7 +88,7 @@ class Node:
         if not self.vm.alive():
             return "QEMU is gone"
         try:
-            self.run("true", timeout=timeout, record=False).check()
+            self.run("true", timeout=timeout, logged=False).check()
         except Exception as exc:
             return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return ""
@@ -106,24 +106,24 @@ class Node:
     def crash(self) -> None:
         """Power loss, as NixOS's ``crash()``: QEMU quits at once (QMP ``quit``, SIGKILL if it lingers),
         no shutdown, no flush. The node stays dead; ``Cluster.health`` reports it."""
-        self.fault_log.record("crash", self.name)
+        self.fault_log.add("crash", self.name)
         self.ssh.close()
         self.vm.power_off()
 
     def pause(self) -> None:
         """Freeze the vCPUs (QMP ``stop``): the guest answers nothing, not even pings, until ``resume``."""
-        self.fault_log.record("pause", self.name)
+        self.fault_log.add("pause", self.name)
         self.vm.pause()
 
     def resume(self) -> None:
         """Continue the vCPUs after ``pause`` (QMP ``cont``)."""
-        self.fault_log.record("resume", self.name)
+        self.fault_log.add("resume", self.name)
         self.vm.resume()
 
 
 def leftover_programs(node: Node, timeout: float = 20.0) -> list[str]:
     """``pid stat comm`` of each guest program (a file of ``/opt/phc/bin``) still running on ``node``."""
     try:
-        return node.run(_LEFTOVERS_SCRIPT, timeout=timeout, record=False).stdout.splitlines()
+        return node.run(_LEFTOVERS_SCRIPT, timeout=timeout, logged=False).stdout.splitlines()
     except Exception as exc:  # a node that stopped answering now is as bad as a leftover
         return [f"(check failed: {str(exc).splitlines()[0]})"]

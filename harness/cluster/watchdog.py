@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.crash.finding import Finding
-from harness.crash.watch import ConsoleMark, silence_verdict
+from harness.crash.watch import ConsoleMark, silence_finding
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def silent_nodes(cluster, since: dict[str, int] | None = None, test: str = "") -
     for node in cluster.nodes:
         reason = node.silence()
         if reason:
-            found.append(silence_verdict(node, (since or {}).get(node.name, 0), test, reason, tail=30))
+            found.append(silence_finding(node, (since or {}).get(node.name, 0), test, reason, tail=30))
     return found
 
 

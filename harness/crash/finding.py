@@ -1,7 +1,7 @@
 """A crash finding as plain data, and the table of finding types.
 
 A ``Finding`` is what the parser (``harness.crash.parser``) makes of one kernel report on one node's
-console, or an infrastructure verdict a caller makes (a node that went silent or dropped its
+console, or an infrastructure finding a caller makes (a node that went silent or dropped its
 connection), or a taint that appeared during a test. It converts to and from JSON-ready dicts
 (``findings.json`` in a failed test's artifact dir).
 """
@@ -27,7 +27,7 @@ TYPES: dict[str, str] = {
     "lost-connection": "infrastructure: the node stopped answering",
 }
 
-#: Infrastructure verdicts: made by callers, not found on the console. type -> title.
+#: Infrastructure findings: made by callers, not found on the console. type -> title.
 VERDICTS: dict[str, str] = {
     "no-output": "no output from node",
     "lost-connection": "lost connection to node",
@@ -36,7 +36,7 @@ VERDICTS: dict[str, str] = {
 
 @dataclass
 class Finding:
-    """One kernel failure (or infrastructure verdict) on one node, during one test."""
+    """One kernel failure (or infrastructure finding) on one node, during one test."""
 
     title: str
     type: str
@@ -61,6 +61,6 @@ class Finding:
         return where + self.title + (" (corrupted report)" if self.corrupted else "")
 
 
-def verdict(kind: str, node: str, test: str = "", excerpt: str = "") -> Finding:
-    """An infrastructure verdict (``no-output`` or ``lost-connection``) for ``node``."""
+def silence_kind_finding(kind: str, node: str, test: str = "", excerpt: str = "") -> Finding:
+    """An infrastructure finding (``no-output`` or ``lost-connection``) for ``node``."""
     return Finding(title=VERDICTS[kind], type=kind, node=node, test=test, excerpt=excerpt)

@@ -46,7 +46,7 @@ def describe(value: int) -> str:
 def read_taint(node, timeout: float = 10.0) -> int | None:
     """``node``'s taint value, or None when the node does not answer (dead nodes are health's business)."""
     try:
-        result = node.run("cat /proc/sys/kernel/tainted", timeout=timeout, record=False)
+        result = node.run("cat /proc/sys/kernel/tainted", timeout=timeout, logged=False)
         return int(result.stdout.strip()) if result.ok else None
     except Exception:  # a dead or hung node: cluster.health() reports it
         return None

@@ -11,7 +11,7 @@ import time
 
 from harness.crash import taint
 from harness.crash.parser import parse
-from harness.crash.finding import Finding, verdict
+from harness.crash.finding import Finding, silence_kind_finding
 from harness.crash.symbolize import SymbolTable
 
 
@@ -34,13 +34,13 @@ class ConsoleMark:
         return found
 
 
-def silence_verdict(node, offset: int, test: str = "", reason: str = "", tail: int = 20) -> Finding:
-    """The verdict for a node that stopped answering: ``lost connection to node`` when its QEMU is gone or
+def silence_finding(node, offset: int, test: str = "", reason: str = "", tail: int = 20) -> Finding:
+    """The finding for a node that stopped answering: ``lost connection to node`` when its QEMU is gone or
     it printed on its console after ``offset``, else ``no output from node``; the excerpt is ``reason``
     (if any) and the console's last ``tail`` lines."""
     printed = len(node.console_text()) > offset
     kind = "lost-connection" if printed or not node.alive() else "no-output"
-    return verdict(kind, node.name, test, (f"{reason}\n" if reason else "") + node.console_tail(tail))
+    return silence_kind_finding(kind, node.name, test, (f"{reason}\n" if reason else "") + node.console_tail(tail))
 
 
 class CrashWatch:
@@ -52,13 +52,13 @@ class CrashWatch:
 
     def findings(self) -> list[Finding]:
         """Console reports since the start; then, for nodes without a report, new taint and the
-        infrastructure verdicts: a node that answered before the test and no longer does is "lost
+        infrastructure findings: a node that answered before the test and no longer does is "lost
         connection" (or "no output" when its console stayed silent too)."""
         found = self.mark.findings_since()
         after = taint.read_all(self.mark.nodes)
         explained = {finding.node for finding in found}
         found += taint.new_taint_findings(self.taint_before, after, explained, self.mark.test)
-        return found + [self._verdict(node) for node in self.mark.nodes
+        return found + [self._silence(node) for node in self.mark.nodes
                         if node.name not in explained and self._lost(node, after)]
 
     def _lost(self, node, after: dict[str, int | None]) -> bool:
@@ -66,8 +66,8 @@ class CrashWatch:
             return False
         return bool(node.silence())  # one more chance: a slow answer is not a lost node
 
-    def _verdict(self, node) -> Finding:
-        return silence_verdict(node, self.mark.offsets.get(node.name, 0), self.mark.test)
+    def _silence(self, node) -> Finding:
+        return silence_finding(node, self.mark.offsets.get(node.name, 0), self.mark.test)
 
     def wait(self, node: str | None = None, timeout: float = 120.0, quiet: float = 3.0,
              title: str | None = None) -> list[Finding]:

@@ -1,5 +1,5 @@
 """What a guest program says: a plan naming every check the run will print, then one JSON line per check
-(the guest side is ``record.h``). ``judge`` turns a run's output and exit code into one ``ProgramVerdict``:
+(the guest side is ``record.h``). ``judge`` turns a run's output and exit code into one ``ProgramOutcome``:
 every problem in words and as *signs*, the short strings known failures are matched against
 (``harness/pytest/known_failures.py``).
 """
@@ -55,7 +55,7 @@ def _plan_of(data: object) -> tuple[str, ...] | None:
 
 
 @dataclass(frozen=True)
-class ProgramVerdict:
+class ProgramOutcome:
     """Everything wrong with one run of a check program (see ``judge``); ``ok`` when nothing is."""
 
     program: str
@@ -142,8 +142,8 @@ class ProgramVerdict:
         return sorted(signs)
 
 
-def judge(stdout: str, exit_code: int, expect_exit: int = 0, stderr: str = "", program: str = "program") -> ProgramVerdict:
-    """The verdict on one run of a check program from its output: it passes only with exactly one plan,
+def judge(stdout: str, exit_code: int, expect_exit: int = 0, stderr: str = "", program: str = "program") -> ProgramOutcome:
+    """The outcome of one run of a check program, from its output: it passes only with exactly one plan,
     every planned check printed once and passing, nothing else printed as a check (bar a failing
     ``watchdog`` or ``record_overflow``), no malformed line and the expected exit code."""
     plans, checks, malformed = [], [], []
@@ -162,7 +162,7 @@ def judge(stdout: str, exit_code: int, expect_exit: int = 0, stderr: str = "", p
             plans.append(plan)
         else:
             malformed.append(line)
-    return ProgramVerdict(program, exit_code, expect_exit, stderr, tuple(plans), tuple(checks), tuple(malformed))
+    return ProgramOutcome(program, exit_code, expect_exit, stderr, tuple(plans), tuple(checks), tuple(malformed))
 
 
 def parse_checks(stdout: str) -> list[Check]:

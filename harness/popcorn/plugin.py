@@ -1,5 +1,5 @@
 """The Popcorn face of the pytest plugin: the ``popcorn`` fixture (a cluster whose Popcorn mesh is up, with
-the ABI profile its kernel speaks), ``--abi``, ``--mesh-timeout`` and ``--require-popcorn``, and the verdict
+the ABI profile its kernel speaks), ``--abi``, ``--mesh-timeout`` and ``--require-popcorn``, and the line
 on a run in which no Popcorn test ran.
 
 It builds on the generic plugin (``harness/pytest/plugin.py``) through its hooks: every cluster of the pool
@@ -137,7 +137,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 class PopcornRunCount:
-    """The controller's count of Popcorn tests (``popcorn_suite``) collected and run, and the verdict on a
+    """The controller's count of Popcorn tests (``popcorn_suite``) collected and run, and the line on a
     run in which none ran: one line at the end, and a failed run when the kernel is given as Popcorn."""
 
     def __init__(self, config: pytest.Config):
@@ -160,7 +160,7 @@ class PopcornRunCount:
         elif report.when == "call" and (not report.skipped or hasattr(report, "wasxfail")):
             self.ran += 1  # judged: passed, failed, xfailed (a skip in the test's body judged nothing)
 
-    def verdict(self) -> str:
+    def summary_line(self) -> str:
         """The one line for a run in which Popcorn tests were collected but none ran ("" otherwise)."""
         if self.collected == 0 or self.ran > 0:
             return ""
@@ -170,13 +170,13 @@ class PopcornRunCount:
         return line + (f"; the kernel is given as Popcorn ({claim}), so the run fails" if claim else "")
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
-        """End the report with the verdict line, if there is one."""
-        line = self.verdict()
+        """End the report with the summary line, if there is one."""
+        line = self.summary_line()
         if line:
             terminalreporter.write_line(line, red=bool(popcorn_claim_of(self.config)), yellow=True)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """A run on a kernel given as Popcorn in which no Popcorn test ran fails."""
-        if self.verdict() and popcorn_claim_of(self.config) and session.exitstatus == 0:
+        if self.summary_line() and popcorn_claim_of(self.config) and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -28,7 +28,7 @@ def save_artifacts(cluster: Cluster, directory: Path) -> None:
     for node in cluster.nodes:
         (directory / f"{node.name}.console.log").write_text(node.console_text())
         try:
-            dmesg = node.run("dmesg", timeout=20, record=False).stdout if node.alive() else "(node is down)\n"
+            dmesg = node.run("dmesg", timeout=20, logged=False).stdout if node.alive() else "(node is down)\n"
         except HarnessError as exc:
             dmesg = f"(dmesg failed: {exc})\n"
         (directory / f"{node.name}.dmesg").write_text(dmesg)

@@ -139,7 +139,7 @@ def pytest_runtest_makereport(item: pytest.Item, call):
 
 def failure_signs(item: pytest.Item, excinfo, watchdog: HangWatchdog | None) -> list[str]:
     """The signs (``harness.pytest.known_failures``) of a failed test: its exception's, its unexpected kernel
-    findings' and the hang watchdog's verdicts. When the watchdog fired, it reset the cluster: what the
+    findings' and the hang watchdog's findings. When the watchdog fired, it reset the cluster: what the
     test body saw after that (a lost connection, a killed program) is its doing and not a sign."""
     fired = watchdog is not None and watchdog.fired
     signs = exception_signs(excinfo.value) if excinfo is not None and not fired else []

@@ -2,7 +2,7 @@
 
 ``/dev/kvm`` can exist and open while guests still hang or QEMU aborts. So ``auto`` boots the kernel
 once under KVM with no root file system: a working KVM reaches "Kernel panic" (no init) within a second
-and QEMU exits (``panic=-1 -no-reboot``); anything else within the deadline means TCG. The verdict is
+and QEMU exits (``panic=-1 -no-reboot``); anything else within the deadline means TCG. The answer is
 cached per host boot and QEMU binary, so it is paid once.
 """
 

@@ -1,9 +1,9 @@
-"""Find and remove what earlier runs left behind: QEMU processes, namespaces, work dirs, records.
+"""Find and remove what earlier runs left behind: QEMU processes, namespaces, work dirs, leases.
 
 A run is stale when its owner process is gone (or, for a detached CLI cluster, all its QEMU processes
 are). Resources that carry the ``phc-`` prefix but belong to no live run (a run killed before it could
-write its record, or whose record was lost) are removed too. Every removal re-checks that no live
-record claims the resource, so a sweep never touches a run that is starting at the same moment.
+write its lease, or whose lease was lost) are removed too. Every removal re-checks that no live
+lease claims the resource, so a sweep never touches a run that is starting at the same moment.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harness.vm.network import namespace_exists, remove_namespace
 from harness.paths import PREFIX
-from harness.vm.runs import RunRecord, process_alive
+from harness.vm.runs import RunLease, process_alive
 
 log = logging.getLogger(__name__)
 _RUN_IN_NAME = re.compile(rf"^{PREFIX}-[\w.]+-([0-9a-f]{{8}})(?:-|$)")
@@ -30,8 +30,8 @@ def _run_id_of(name: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _record_exists(run_id: str) -> bool:
-    return (RunRecord.directory() / f"{run_id}.json").exists()
+def _lease_exists(run_id: str) -> bool:
+    return (RunLease.directory() / f"{run_id}.json").exists()
 
 
 def qemu_processes() -> dict[int, str]:
@@ -64,32 +64,32 @@ def kill_processes(pids: list[int], timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-def release_run(record: RunRecord) -> list[str]:
-    """Remove everything ``record`` names; return what was removed."""
+def release_run(lease: RunLease) -> list[str]:
+    """Remove everything ``lease`` names; return what was removed."""
     removed = []
-    pids = [pid for pid, name in qemu_processes().items() if _run_id_of(name) == record.run_id]
+    pids = [pid for pid, name in qemu_processes().items() if _run_id_of(name) == lease.run_id]
     if pids:
         kill_processes(pids)
         removed.append(f"QEMU processes {pids}")
-    if record.netns and namespace_exists(record.netns):
-        remove_namespace(record.netns)
-        removed.append(f"namespace {record.netns}")
-    if record.workdir and Path(record.workdir).exists():
-        shutil.rmtree(record.workdir, ignore_errors=True)
-        removed.append(f"work dir {record.workdir}")
-    record.delete()
+    if lease.netns and namespace_exists(lease.netns):
+        remove_namespace(lease.netns)
+        removed.append(f"namespace {lease.netns}")
+    if lease.workdir and Path(lease.workdir).exists():
+        shutil.rmtree(lease.workdir, ignore_errors=True)
+        removed.append(f"work dir {lease.workdir}")
+    lease.delete()
     return removed
 
 
 def sweep_stale() -> list[str]:
     """Remove leftovers of dead runs; return a description of each thing removed."""
     removed: list[str] = []
-    for record in RunRecord.all():
-        if record.is_stale():
-            log.info("removing stale run %s", record.run_id)
-            removed += release_run(record)
+    for lease in RunLease.all():
+        if lease.is_stale():
+            log.info("removing stale run %s", lease.run_id)
+            removed += release_run(lease)
     orphan_pids = [pid for pid, name in qemu_processes().items()
-                   if (rid := _run_id_of(name)) and not _record_exists(rid)]
+                   if (rid := _run_id_of(name)) and not _lease_exists(rid)]
     if orphan_pids:
         kill_processes(orphan_pids)
         removed.append(f"orphan QEMU processes {orphan_pids}")
@@ -97,12 +97,12 @@ def sweep_stale() -> list[str]:
 
     for name in _netns.listnetns():
         rid = _run_id_of(name)
-        if rid and not _record_exists(rid):
+        if rid and not _lease_exists(rid):
             remove_namespace(name)
             removed.append(f"orphan namespace {name}")
     for path in Path(tempfile.gettempdir()).glob(f"{PREFIX}-*"):
         rid = _run_id_of(path.name)
-        if rid and path.is_dir() and not _record_exists(rid):
+        if rid and path.is_dir() and not _lease_exists(rid):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(f"orphan work dir {path}")
     return removed

@@ -1,8 +1,8 @@
-"""Run identity and the run registry: who owns which resources, so leftovers can be found.
+"""Run identity and run leases: which process owns which resources, so leftovers can be found.
 
 Every cluster gets a run id; all it creates (network namespace, QEMU processes, work dir) carries that
-id in its name, and a record under ``/run/popcorn-harness/runs/<run id>.json`` says which process owns
-them. A record whose owner is gone (and, for a detached CLI cluster, whose QEMU processes are gone too)
+id in its name, and a lease under ``/run/popcorn-harness/runs/<run id>.json`` says which process owns
+them. A lease whose owner is gone (and, for a detached CLI cluster, whose QEMU processes are gone too)
 is stale: ``harness.vm.leftovers`` removes what it names.
 """
 
@@ -55,7 +55,7 @@ def process_alive(pid: int, start_time: int | None = None) -> bool:
 
 
 @dataclass
-class RunRecord:
+class RunLease:
     """What one run owns. Saved before any resource is created, updated as they appear."""
 
     run_id: str
@@ -70,23 +70,23 @@ class RunRecord:
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def new(cls, run_id: str, netns: str, workdir: str, **kwargs) -> "RunRecord":
-        """A record owned by this process."""
+    def new(cls, run_id: str, netns: str, workdir: str, **kwargs) -> "RunLease":
+        """A lease owned by this process."""
         pid = os.getpid()
         return cls(run_id, pid, process_start_time(pid), netns, workdir, **kwargs)
 
     @staticmethod
     def directory() -> Path:
-        """Where run records live."""
+        """Where run leases live."""
         return state_root() / "runs"
 
     @property
     def path(self) -> Path:
-        """This record's file."""
+        """This lease's file."""
         return self.directory() / f"{self.run_id}.json"
 
     def save(self) -> None:
-        """Write the record atomically."""
+        """Write the lease atomically."""
         self.directory().mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.directory(), prefix=".tmp-")
         with os.fdopen(fd, "w") as f:
@@ -94,24 +94,24 @@ class RunRecord:
         os.replace(tmp, self.path)
 
     def delete(self) -> None:
-        """Remove the record file."""
+        """Remove the lease file."""
         self.path.unlink(missing_ok=True)
 
     @classmethod
-    def load(cls, path: Path) -> "RunRecord":
-        """Read a record file."""
+    def load(cls, path: Path) -> "RunLease":
+        """Read a lease file."""
         return cls(**json.loads(path.read_text()))
 
     @classmethod
-    def all(cls) -> list["RunRecord"]:
-        """Every readable record on this machine."""
-        records = []
+    def all(cls) -> list["RunLease"]:
+        """Every readable lease on this machine."""
+        leases = []
         for path in sorted(cls.directory().glob("*.json")):
             try:
-                records.append(cls.load(path))
+                leases.append(cls.load(path))
             except (OSError, ValueError, TypeError):
                 continue
-        return records
+        return leases
 
     def owner_alive(self) -> bool:
         """True while the process that created the run lives."""

@@ -14,22 +14,22 @@ from collections.abc import Sequence
 
 import pytest
 
-from harness.guest.protocol import Check, ProgramVerdict, judge
+from harness.guest.protocol import Check, ProgramOutcome, judge
 
 DEFAULT_TIMEOUT = 120.0
 
 
 class ProgramFailed(pytest.fail.Exception):
     """A check program's run failed: a short report (no traceback) listing every problem; ``verdict`` is
-    the ``ProgramVerdict`` and ``signs`` its signs (``harness/pytest/known_failures.py`` matches them)."""
+    the ``ProgramOutcome`` and ``signs`` its signs (``harness/pytest/known_failures.py`` matches them)."""
 
-    def __init__(self, message: str, verdict: ProgramVerdict):
+    def __init__(self, message: str, verdict: ProgramOutcome):
         super().__init__(message, pytrace=False)
         self.verdict = verdict
         self.signs = verdict.signs()
 
 
-def require_pass(verdict: ProgramVerdict, title: str, node_names: Sequence[str] = ()) -> None:
+def require_pass(verdict: ProgramOutcome, title: str, node_names: Sequence[str] = ()) -> None:
     """Raise ``ProgramFailed`` ('TITLE:' then one problem per line) unless the run passed."""
     if not verdict.ok:
         raise ProgramFailed(f"{title}:\n  " + "\n  ".join(verdict.problems(node_names)), verdict)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from harness.known_failures import expect
+from harness.pytest.known_failures import expect
 
 from .checks import no_task_left, run_checks
 

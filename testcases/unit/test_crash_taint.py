@@ -3,7 +3,7 @@ findings round-trip through JSON."""
 
 import json
 
-from harness.crash.finding import Finding, verdict
+from harness.crash.finding import Finding, silence_kind_finding
 from harness.crash.taint import decode, describe, new_taint_findings, read_taint
 
 
@@ -39,8 +39,8 @@ class Node:
     def __init__(self, reply):
         self.reply, self.commands = reply, []
 
-    def run(self, command, timeout, record=True):
-        self.commands.append((command, record))
+    def run(self, command, timeout, logged=True):
+        self.commands.append((command, logged))
         if isinstance(self.reply, Exception):
             raise self.reply
         return self.reply
@@ -56,7 +56,7 @@ def test_read_taint_from_a_node():
 def test_finding_round_trips_through_json():
     finding = Finding("kernel BUG in lkdtm_BUG", "bug", "node1", "t.py::test_x", "excerpt", "", False)
     assert Finding.from_dict(json.loads(json.dumps(finding.to_dict()))) == finding
-    lost = verdict("lost-connection", "node1", "t.py::test_x")
+    lost = silence_kind_finding("lost-connection", "node1", "t.py::test_x")
     assert (lost.title, lost.type, lost.node) == ("lost connection to node", "lost-connection", "node1")
 
 
@@ -75,7 +75,7 @@ class VMNode:
     def alive(self):
         return self.up
 
-    def run(self, command, timeout, record=True):
+    def run(self, command, timeout, logged=True):
         if self.taint is None:
             raise TimeoutError("no SSH channel")
         return Result(self.taint)

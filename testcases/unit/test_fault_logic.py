@@ -84,9 +84,9 @@ def test_a_one_node_cluster_gets_no_partition():
 
 def test_fault_log_records_in_order_with_the_seed_and_restarts():
     log = FaultLog(seed=42)
-    log.record("partition", [["node0"], ["node1"]])
-    log.record("delay", "node1", direction="in", delay_ms=100, jitter_ms=0)
-    log.record("heal", reason="teardown")
+    log.add("partition", [["node0"], ["node1"]])
+    log.add("delay", "node1", direction="in", delay_ms=100, jitter_ms=0)
+    log.add("heal", reason="teardown")
     data = json.loads(log.to_json())
     assert data["seed"] == 42
     assert [e["kind"] for e in data["faults"]] == log.kinds() == ["partition", "delay", "heal"]
