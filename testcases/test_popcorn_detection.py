@@ -11,6 +11,8 @@ import pytest
 from harness.cluster.cluster import Cluster
 from harness.errors import InfraError
 from harness.popcorn.bringup import bring_up, detect, module_paths, run_probe
+from harness.popcorn.nodes_file import write_nodes_file
+from harness.popcorn.plugin import support_of
 from support import own_cluster_spec
 
 
@@ -22,8 +24,8 @@ def _built_with_popcorn(kernel) -> bool | None:
 
 
 @pytest.mark.xdist_group("cluster2")
-def test_detection_matches_what_the_kernel_is(cluster, cluster_pool):
-    support = cluster_pool.support
+def test_detection_matches_what_the_kernel_is(cluster, request):
+    support = support_of(request.config, cluster)
     built = _built_with_popcorn(cluster.kernel)
     if built is not None:  # a misdetected Popcorn kernel would otherwise pass here and skip every Popcorn test
         assert support.available == built, f"CONFIG_POPCORN={'y' if built else 'n'}: {support.reason}"
@@ -62,6 +64,7 @@ def test_a_node_that_never_joins_is_named_with_its_console(cluster_pool):
         if not support.available:
             assert not _built_with_popcorn(cluster.kernel), f"built with CONFIG_POPCORN=y: {support.reason}"
             pytest.skip(f"needs a Popcorn kernel: {support.reason}")
+        write_nodes_file(cluster)
         cluster.nodes[1].vm.pause()
         started = time.monotonic()
         with pytest.raises(InfraError) as info:

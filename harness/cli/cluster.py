@@ -94,9 +94,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     with RichReporter() as reporter:
         cluster.reporter = reporter
         cluster.start()
-        write_nodes_file(cluster)
         if args.popcorn:
-            _popcorn_up(cluster, args, reporter)
+            _popcorn_up(cluster, args, reporter)  # writes the nodes file too
+        else:
+            write_nodes_file(cluster)
     flag = "" if args.name == DEFAULT_NAME else f" --name {args.name}"
     print(f"cluster {args.name!r} is up: {spec.nodes} node(s), {cluster.accel}, kernel {cluster.kernel.release}, "
           f"namespace {cluster.netns}")

@@ -155,9 +155,10 @@ def session(spec: ClusterSpec, *, name: str, popcorn: str = "auto", abi: str | N
             with RichReporter() as reporter:
                 cluster.reporter = reporter
                 cluster.start()
-                write_nodes_file(cluster)
                 if popcorn == "required" or (popcorn == "auto" and _has_probe(cluster.spec)):
                     support = bring_up_if_popcorn(cluster, abi, mesh_timeout, required=popcorn == "required")
+                else:
+                    write_nodes_file(cluster)
             print("\n".join([*describe(cluster, support, name), *notes]), flush=True)
             if use_tmux(use_repl):
                 return tmux(cluster, name)

@@ -2,7 +2,8 @@
 
 Each sub-command lives in its own module under ``harness/cli/`` and exposes
 ``register(subparsers)``; this module only assembles them and turns harness errors into one-line
-messages with the error's exit code (2 for bad input).
+messages with the error's exit code (2 for bad input). The sub-commands import the library inside the
+functions that run them: ``--help`` and a usage error then stay fast (no paramiko, pyroute2 or QMP).
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def cmd_repro(args: argparse.Namespace) -> int:
     if args.repl and not args.shell:
         raise UsageError("--repl goes with --shell")
     bundle = load_bundle(args.bundle)
-    spec = bundle.replay_spec(args.kernel)
+    spec = bundle.replay_spec(args.kernel, rebuild=_rebuild_program)
     try:
         spec.validate()
         locate_kernel(spec.kernel)
@@ -72,7 +72,7 @@ def _replay(bundle, spec, args: argparse.Namespace) -> int:
     if recorded and recorded != here:
         print(f"note: the bundle was recorded at commit {recorded[:12]}{' (dirty)' if bundle.repo.get('dirty') else ''}; "
               f"this checkout is at {here[:12] or 'no commit'}", file=sys.stderr, flush=True)
-    results = replay(bundle, spec, args.runs, artifacts, commands=args.commands)
+    results = replay(bundle, spec, args.runs, artifacts, commands=args.commands, prepare=_popcorn_prepare(bundle))
     hits = sum(result.reproduced for result in results)
     word = "reproduced" if hits else "not reproduced"
     print(f"{word} {hits}/{len(results)}: {bundle.title or '(any failure: the bundle has no finding)'}")
@@ -82,6 +82,25 @@ def _replay(bundle, spec, args: argparse.Namespace) -> int:
         print(f"  {count}/{len(results)}  {title}")
     print(f"artifacts: {artifacts}")
     return 0 if hits else 1
+
+
+def _rebuild_program(name: str) -> str:
+    """Today's build of the suite's guest program ``name`` (host path), or "" if there is none."""
+    from harness.cli.common import default_programs
+    from harness.popcorn.payload import build_popcorn_programs
+
+    path = build_popcorn_programs(default_programs()).get(name)
+    return str(path) if path else ""
+
+
+def _popcorn_prepare(bundle):
+    """For a command-log replay: bring Popcorn's mesh up on each fresh cluster if it was up when the bundle
+    was recorded (None otherwise)."""
+    from harness.popcorn.bringup import bring_up_if_popcorn
+
+    if not bundle.popcorn.get("available"):
+        return None
+    return lambda cluster: bring_up_if_popcorn(cluster, bundle.popcorn.get("profile"), required=True)
 
 
 def _shell(bundle, spec, args: argparse.Namespace) -> int:

@@ -141,19 +141,20 @@ def verify_mesh(cluster, profile: AbiProfile) -> list[dict]:
 
 
 def bring_up(cluster, profile: AbiProfile, timeout: float = 180.0) -> list[dict]:
-    """Write the nodes file, load the message layer on every node, wait for the mesh, verify it; return each
-    node's probe."""
+    """Load the message layer on every node (its nodes file written: ``write_nodes_file``), wait for the
+    mesh, verify it; return each node's probe."""
     check_node_count(len(cluster.nodes), profile)
-    write_nodes_file(cluster)
     wait_for_mesh(cluster, timeout, load_module_everywhere(cluster, profile))
     return verify_mesh(cluster, profile)
 
 
 def bring_up_if_popcorn(cluster, abi: str | None = None, timeout: float = 300.0, *, required: bool = False,
                         reporter=None) -> PopcornSupport:
-    """Detect Popcorn and, when the kernel has it, bring the mesh up (each node's phase goes to ``reporter``,
-    default the cluster's); a non-Popcorn kernel is a ``UsageError`` when ``required``, else returned as is."""
+    """Write the nodes file, detect Popcorn and, when the kernel has it, bring the mesh up (each node's phase
+    goes to ``reporter``, default the cluster's); a non-Popcorn kernel is a ``UsageError`` when
+    ``required``, else returned as is."""
     reporter = reporter or cluster.reporter
+    write_nodes_file(cluster)
     support = detect(cluster, abi)
     if not support.available:
         if required:
