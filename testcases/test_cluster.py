@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cluster.cluster import Cluster
+from harness.cluster.cluster import ClockSkew, Cluster
 from harness.errors import CommandTimeout
 from harness.vm.network import namespace_exists
 from support import leftovers, own_cluster_spec, panic_node, tcp_delivers
@@ -98,6 +98,39 @@ def test_two_clusters_run_at_once_without_clashing(cluster_pool):
         assert first.nodes[0].vm.pid != second.nodes[0].vm.pid
     assert not namespace_exists(first.netns) and not namespace_exists(second.netns)
     assert leftovers(first.run_id) == [] and leftovers(second.run_id) == []
+
+
+class _Said:
+    """A reporter that keeps what the cluster says."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def phase(self, node: str, text: str) -> None:
+        """Ignore node phases."""
+
+    def info(self, text: str) -> None:
+        """Keep a message."""
+        self.lines.append(text)
+
+
+@pytest.mark.xdist_group("clock")
+def test_a_guest_whose_clock_runs_fast_is_booted_again_then_refused(cluster_pool, monkeypatch):
+    """``tsc_early_khz=54000`` makes a kernel (>= 5.5) take the 2.6 GHz TSC for a 54 MHz one, as a loaded TCG
+    guest once did on its own ('tsc: Detected 54.412 MHz processor'): its clock runs about 48 times fast
+    and its timeouts lie, so the harness boots it again and, when every boot is fast, refuses it."""
+    spec = own_cluster_spec(cluster_pool, 1, cmdline="tsc_early_khz=54000")
+    release = Cluster(spec).preflight().release
+    if tuple(int(x) for x in re.findall(r"\d+", release)[:2]) < (5, 5):
+        pytest.skip(f"kernel {release} has no tsc_early_khz (Linux 5.5)")
+    monkeypatch.setattr("harness.cluster.cluster.BOOT_ATTEMPTS", 2)
+    said = _Said()
+    cluster = Cluster(spec, reporter=said)
+    with pytest.raises(ClockSkew, match=r"guest clock ran fast during boot \(TSC miscalibrated\): node0: uptime \d+s after \d+s"):
+        cluster.start()
+    again = [line for line in said.lines if "booting the cluster again (2/2)" in line]
+    assert len(again) == 1 and "node0: uptime" in again[0], said.lines
+    assert leftovers(cluster.run_id) == []
 
 
 @pytest.mark.xdist_group("panic")

@@ -61,3 +61,11 @@ def test_unknown_spec_keys_are_rejected():
     with pytest.raises(UsageError, match="unknown cluster spec keys: colour"):
         ClusterSpec.from_dict({"nodes": 2, "colour": "red"})
 
+
+
+def test_a_guest_clock_that_ran_faster_than_the_host_waited_is_fast():
+    from harness.cluster.cluster import fast_clocks
+
+    host = {"node0": 70.0, "node1": 70.0, "node2": 70.0}
+    assert fast_clocks(host, {"node0": 12.0, "node1": 150.0, "node2": 3270.8}) == ["node2: uptime 3271s after 70s"]
+    assert fast_clocks({"node0": 3.0}, {"node0": 12.9}) == [], "a fast boot is not a fast clock (slack)"
