@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,13 @@ def assert_usage_error(result: subprocess.CompletedProcess, tag: str, expected: 
 def new_tag() -> str:
     """A unique worker tag: resources of a subprocess run are named ``phc-<tag>-<run id>``."""
     return "t" + secrets.token_hex(3)
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child a test sends SIGINT: restore SIGINT's default disposition, so Python
+    installs its KeyboardInterrupt handler. A runner that starts the suite in the background with job
+    control off (``cmd &`` in a script) has SIGINT ignored, and children inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def harness_env(tag: str, **extra: str) -> dict[str, str]:

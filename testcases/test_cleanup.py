@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from support import harness_env, leftovers, new_tag, pytest_command, run_cli
+from support import default_sigint, harness_env, leftovers, new_tag, pytest_command, run_cli
 
 
 def _start_holding_run(kernel, tmp_path, tag):
@@ -16,6 +16,7 @@ def _start_holding_run(kernel, tmp_path, tag):
     proc = subprocess.Popen(
         pytest_command("scenario_runs.py::test_holds_the_cluster", kernel, tmp_path / "artifacts"),
         env=harness_env(tag, PHC_SCENARIO_FLAG=str(flag)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        preexec_fn=default_sigint,
     )
     deadline = time.monotonic() + 600
     while not flag.exists():

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from support import GUEST_PROGRAMS, REPO, assert_usage_error, harness_env, leftovers, lkdtm_built_in, new_tag, pytest_command, run_cli
+from support import GUEST_PROGRAMS, REPO, default_sigint, assert_usage_error, harness_env, leftovers, lkdtm_built_in, new_tag, pytest_command, run_cli
 
 SCENARIO = "test_provokes_a_kernel_bug"
 LKDTM_COMMAND = "echo BUG > /sys/kernel/debug/provoke-crash/DIRECT"
@@ -184,7 +184,8 @@ def test_an_interrupted_interactive_session_leaves_nothing(kernel, tmp_path, sig
     tag = new_tag()
     proc = subprocess.Popen([sys.executable, "-m", "harness", "cluster", "up", "--interactive", "--repl", "--nodes", "2",
                              "--kernel", kernel, "--accel", "tcg", "--name", tag], cwd=REPO, env=harness_env(tag),
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
     try:
         _wait_for(lambda: any("qemu" in item for item in leftovers(tag)), 300, "QEMU to start")
         if when == "in the REPL":
