@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import threading
 import time
@@ -14,7 +13,6 @@ import pytest
 
 from harness.errors import CommandTimeout
 from harness.cluster.faults import FaultInjector
-from harness.vm.netns import call_in_netns
 from support import REPO, harness_env, leftovers, new_tag, pytest_command, run_cli, tcp_delivers
 
 pytestmark = [pytest.mark.nodes(3), pytest.mark.xdist_group("cluster3")]
@@ -35,14 +33,11 @@ def host_round_trip(cluster, dst, count: int = 5) -> float:
     through the node's link. Timed by the host's clock, not a guest's: a TCG guest on a loaded host often
     fails TSC calibration (its kernels have no ACPI, so no HPET or PM timer either), falls back to the
     jiffies clocksource and loses time (280 ms measured for 300 ms of delay; 156 ms once under CI load)."""
-    def connect_ms() -> float:
-        started = time.monotonic()
-        with socket.create_connection((dst.address, 22), timeout=30):
-            return (time.monotonic() - started) * 1000
-
     times = []
     for _ in range(count):
-        times.append(call_in_netns(cluster.netns, connect_ms))
+        started = time.monotonic()
+        cluster.network.connect(dst.address, 22, 30).close()
+        times.append((time.monotonic() - started) * 1000)
         time.sleep(0.2)
     return min(times)
 
