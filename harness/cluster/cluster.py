@@ -2,8 +2,8 @@
 
 ``Cluster(spec)`` is a context manager. Start-up checks the input before creating anything (so bad
 input leaves nothing behind), sweeps leftovers of dead runs, registers the run, builds the image,
-creates the network, starts every VM at once and waits for each guest's ready marker and SSH. Teardown always runs, releases every resource even when one
-release fails, and reports all failures together.
+creates the network, starts every VM at once and waits for each guest's ready marker and SSH. Teardown
+always runs, releases every resource even when one release fails, and reports all failures together.
 """
 
 from __future__ import annotations
@@ -40,8 +40,6 @@ from harness.vm.ssh import NodeConnection
 log = logging.getLogger(__name__)
 
 _POLL = 0.1
-
-
 
 
 class Reporter(Protocol):
@@ -155,17 +153,12 @@ class Cluster:
             try:
                 self._start()
                 return self
-            except ClockSkew as exc:
+            except BaseException as exc:
                 with contextlib.suppress(Exception):
                     self.stop()
-                if attempt == BOOT_ATTEMPTS:
+                if not isinstance(exc, ClockSkew) or attempt == BOOT_ATTEMPTS:
                     raise
                 self.reporter.info(f"{exc}: booting the cluster again ({attempt + 1}/{BOOT_ATTEMPTS})")
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    self.stop()
-                raise
-        return self
 
     def _start(self) -> None:
         started = time.monotonic()

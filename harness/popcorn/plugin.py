@@ -97,7 +97,6 @@ class PopcornCluster:
         return f"{self.profile.shell_exports()} {GUEST_BIN}/{program} {' '.join(map(shlex.quote, args))}"
 
 
-
 @pytest.fixture
 def popcorn(request: pytest.FixtureRequest, cluster_pool: ClusterPool):
     """A cluster with the Popcorn mesh up; on a non-Popcorn kernel it skips, saying what the kernel lacks,
@@ -112,7 +111,6 @@ def popcorn(request: pytest.FixtureRequest, cluster_pool: ClusterPool):
         pytest.skip(f"needs a Popcorn kernel: {support.reason}")
     with watched_test(request, cluster_pool) as watched:
         yield PopcornCluster(watched, support)
-
 
 
 _CLAIM = pytest.StashKey[str]()

@@ -75,10 +75,10 @@ class ClusterPool:
         return problems
 
     def _save_bundle(self, directory: Path, nodeid: str, details: dict) -> None:
-        extra: dict = {}
-        for more in self.config.hook.pytest_harness_bundle_details(config=self.config, cluster=self.cluster):
-            extra.update(more or {})
         try:
+            extra: dict = {}
+            for more in self.config.hook.pytest_harness_bundle_details(config=self.config, cluster=self.cluster):
+                extra.update(more or {})
             save_bundle(self.cluster, directory, nodeid, rootdir=str(self.config.rootpath), **extra, **details)
         except Exception:  # a bundle that cannot be written must not hide the test's own failure
             log.exception("could not write the repro bundle of %s", nodeid)
