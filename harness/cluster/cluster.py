@@ -64,7 +64,8 @@ class LogReporter:
         log.warning("%s", text)
 
 
-#: Boots of a cluster whose guest clock ran fast (``ClockSkew``) before the cluster gives up.
+#: Boots of a cluster whose guest clock ran fast (``ClockSkew``) or whose boot stalled (``BootStall``)
+#: before the cluster gives up.
 BOOT_ATTEMPTS = 3
 #: A guest whose uptime at its ready marker exceeds this many times the host's seconds since the boot
 #: began (plus ``CLOCK_SLACK_S``) has a clock that runs fast. Seen on a TCG guest of a loaded host:
@@ -76,6 +77,16 @@ CLOCK_SLACK_S = 10.0
 
 class ClockSkew(InfraError):
     """A node's clock ran fast during boot: its kernel miscalibrated the TSC."""
+
+
+class BootStall(InfraError):
+    """A node's console stayed silent for ``ClusterSpec.boot_stall`` seconds before its guest was ready.
+    Seen in CI on a loaded host: a TCG guest stopped after 'rtc_cmos: registered platform RTC device'
+    while its two siblings were ready within 100 s, and never printed again in 600 s."""
+
+
+#: The boot failures that booting the cluster again can cure.
+RETRIED_BOOT_FAILURES = (ClockSkew, BootStall)
 
 
 def fast_clocks(boot_seconds: dict[str, float], guest_uptime: dict[str, float]) -> list[str]:
@@ -145,7 +156,8 @@ class Cluster:
 
     def start(self) -> "Cluster":
         """Boot the cluster (after ``preflight``, which it runs unless the caller did). A cluster whose guest
-        clock ran fast during boot (``fast_clocks``) is booted again, up to ``BOOT_ATTEMPTS`` times in all.
+        clock ran fast during boot (``fast_clocks``) or whose boot stalled (``BootStall``) is booted again,
+        up to ``BOOT_ATTEMPTS`` times in all.
         On any failure, everything created so far is released."""
         if self.kernel is None:
             self.kernel = self.preflight()
@@ -156,7 +168,7 @@ class Cluster:
             except BaseException as exc:
                 with contextlib.suppress(Exception):
                     self.stop()
-                if not isinstance(exc, ClockSkew) or attempt == BOOT_ATTEMPTS:
+                if not isinstance(exc, RETRIED_BOOT_FAILURES) or attempt == BOOT_ATTEMPTS:
                     raise
                 self.reporter.info(f"{exc}: booting the cluster again ({attempt + 1}/{BOOT_ATTEMPTS})")
 
@@ -239,6 +251,7 @@ class Cluster:
         marker = guest_image.Recipe.load().ready_marker
         deadline = time.monotonic() + self.spec.boot_timeout
         pending = {ClusterSpec.node_name(i): vm for i, vm in enumerate(self._vms)}
+        printed = {name: (0, time.monotonic()) for name in pending}  # console length, when it last grew
         while pending:
             for name, vm in list(pending.items()):
                 text = vm.console_text()
@@ -252,6 +265,11 @@ class Cluster:
                 elif not vm.alive():
                     raise InfraError(f"{name}: QEMU exited (code {vm.exit_code()}) before the guest was ready"
                                      f"{self._qemu_stderr(vm)}\nconsole tail:\n{vm.console_tail()}")
+                elif len(text) != printed[name][0]:
+                    printed[name] = (len(text), time.monotonic())
+                elif time.monotonic() - printed[name][1] > self.spec.boot_stall:
+                    raise BootStall(f"{name}: boot stalled: console silent for {self.spec.boot_stall:.0f}s "
+                                    f"before the guest was ready\nconsole tail:\n{vm.console_tail(15)}")
             if pending and time.monotonic() > deadline:
                 tails = "\n".join(f"--- {n} console tail:\n{vm.console_tail(15)}" for n, vm in pending.items())
                 raise InfraError(f"nodes {', '.join(pending)} not ready within {self.spec.boot_timeout:.0f}s\n{tails}")

@@ -31,6 +31,8 @@ class ClusterSpec:
     backend: str = "qemu"
     subnet: str = "10.77.0.0/24"
     boot_timeout: float = 300.0
+    #: Seconds a node's console may stay silent before its guest is ready (a stalled boot, booted again).
+    boot_stall: float = 240.0
     cmdline: str = ""
     gdb: bool = False
     #: Extra files for the guest image: pairs of (host path, guest path).
@@ -70,6 +72,9 @@ class ClusterSpec:
             raise UsageError(f"memory must be at least 64 MiB, got {self.memory_mb}")
         if self.cpus < 1:
             raise UsageError(f"cpus must be at least 1, got {self.cpus}")
+        for flag, seconds in (("--boot-timeout", self.boot_timeout), ("--boot-stall", self.boot_stall)):
+            if seconds <= 0:
+                raise UsageError(f"{flag} must be a positive number of seconds, got {seconds:g}")
         try:
             net = ipaddress.IPv4Network(self.subnet)
         except ValueError as exc:

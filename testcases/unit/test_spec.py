@@ -52,6 +52,12 @@ def test_bad_accel_and_subnet_are_rejected():
         ClusterSpec(subnet="10.0.0.300/24").validate()
 
 
+@pytest.mark.parametrize("field, flag", [("boot_timeout", "--boot-timeout"), ("boot_stall", "--boot-stall")])
+def test_a_boot_time_limit_must_be_positive(field, flag):
+    with pytest.raises(UsageError, match=f"{flag} must be a positive number of seconds, got 0"):
+        ClusterSpec(**{field: 0}).validate()
+
+
 def test_spec_round_trips_through_plain_data():
     spec = ClusterSpec(nodes=3, kernel="/k", extra_files=(("/a", "/b"),), modules=("lkdtm",))
     assert ClusterSpec.from_dict(spec.to_dict()) == spec
