@@ -145,7 +145,7 @@ def test_guest_panic_ends_the_node_and_teardown_leaves_nothing(cluster_pool):
         node = cluster.nodes[0]
         panic_node(node)
         assert "Kernel panic" in node.console_text()
-        problems = cluster.health(timeout=10)
+        problems = cluster.health()
         assert problems and problems[0].startswith("node0: QEMU exited"), problems
         assert cluster.nodes[1].succeed("hostname").strip() == "node1"
         run_id = cluster.run_id
@@ -178,12 +178,12 @@ def test_pool_reboots_a_cluster_with_a_guest_program_left_running(cluster_pool):
     node.succeed("printf '#!/bin/sh\\nsleep 600\\n' > /opt/phc/bin/phc_leftover && chmod +x /opt/phc/bin/phc_leftover"
                  " && (setsid /opt/phc/bin/phc_leftover > /dev/null 2>&1 < /dev/null &)")
     try:
-        problems = cluster.health(timeout=10, grace=2)
+        problems = cluster.health(grace=2)
         assert len(problems) == 1 and problems[0].startswith("guest program left running: node0: "), problems
         assert problems[0].endswith(" phc_leftover"), problems
     finally:
         node.succeed("pkill -f phc_leftover; rm /opt/phc/bin/phc_leftover")
-    assert cluster.health(timeout=10, grace=5) == []
+    assert cluster.health(grace=5) == []
 
 
 @pytest.mark.xdist_group("gdb")
