@@ -16,7 +16,10 @@ from harness.kernel.ci import CI_FRAGMENTS, build_ci_kernel
 from harness.kernel.config import ConfigOptionsDropped, parse_config_text
 from harness.kernel.series import PatchDoesNotApply
 
-pytestmark = pytest.mark.kernel_build
+#: One worker runs these tests one after another: each build takes the machine-wide build lock, and a test
+#: that waited there for another worker's bisect build outlived the 900 s pytest-timeout in a CI emulation
+#: (its worker was killed) although its own work takes a minute.
+pytestmark = [pytest.mark.kernel_build, pytest.mark.xdist_group("kernel-build")]
 
 DATA = Path(__file__).with_name("data")
 
