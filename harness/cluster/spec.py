@@ -115,3 +115,8 @@ class ClusterSpec:
     def node_name(index: int) -> str:
         """Host name of node ``index``."""
         return f"node{index}"
+
+    @staticmethod
+    def node_index(name: str) -> int:
+        """The index of node ``name`` (``node_name``'s inverse)."""
+        return int(name.removeprefix("node"))
