@@ -10,6 +10,7 @@ as LWN describes it (3-argument get_node_info bounded by ``len``, 62 nodes, 3-in
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 
 from harness.errors import UsageError
@@ -28,6 +29,8 @@ class AbiProfile:
     module: str  # the socket message layer module
     module_dir: str  # where the module sits in the source tree
     verified: bool  # read from a source tree (True) or only from a description (False)
+    msg_port: int = 30467  # the socket message layer's TCP port (msg_layer/socket.c PORT)
+    bad_pointer_errno: int = errno.EFAULT  # what a Popcorn syscall returns for a user pointer it cannot use
     notes: str = ""
 
     def environment(self) -> dict[str, str]:
@@ -38,6 +41,7 @@ class AbiProfile:
         env["PCN_MAX_NODES"] = str(self.max_nodes)
         env["PCN_NODE_INFO_ARGS"] = str(self.node_info_args)
         env["PCN_THREAD_STATUS_INTS"] = str(len(self.thread_status_fields))
+        env["PCN_BAD_POINTER_ERRNO"] = str(self.bad_pointer_errno)
         return env
 
     def shell_exports(self) -> str:
@@ -56,6 +60,7 @@ PROFILES: dict[str, AbiProfile] = {
         module="msg_socket",
         module_dir="msg_layer",
         verified=True,
+        bad_pointer_errno=errno.EINVAL,  # kernel/sched/core.c: access_ok/copy_to_user failures return -EINVAL
         notes=("bad user pointers give EINVAL, not EFAULT; no signal forwarding hooks in kernel/signal.c; "
                "434-437 are upstream's pidfd_open, clone3, close_range, openat2 since Linux 5.3-5.6, so glibc "
                ">= 2.34 pthread_create (clone3 = 435 = propose_migration here) fails with EINVAL and never "
@@ -71,6 +76,7 @@ PROFILES: dict[str, AbiProfile] = {
         module="msg_socket",
         module_dir="drivers/msg_layer",
         verified=False,
+        bad_pointer_errno=errno.EFAULT,  # Linux convention; the posting's code is not read yet
         notes="from the LWN description of the RFC posting; syscall numbers unverified",
     ),
 }

@@ -66,24 +66,30 @@ def detect(cluster, profile_override: str | None = None) -> PopcornSupport:
     return PopcornSupport(False, f"kernel {release} is not a Popcorn kernel: {syscall}; {module}", profile, probe)
 
 
+def start_insmod(node, profile: AbiProfile) -> None:
+    """Start ``insmod`` of the profile's message layer on ``node`` in the background (it blocks until the
+    node's part of the mesh is up); ``insmod_state`` tells how it ended."""
+    module = shlex.quote(f"/lib/modules/{profile.module}.ko")
+    node.run(f"rm -f {_RC_FILE}; (insmod {module} > {_LOG_FILE} 2>&1; echo $? > {_RC_FILE}) "
+             f"</dev/null >/dev/null 2>&1 &", timeout=15).check()
+
+
 def load_module_everywhere(cluster, profile: AbiProfile) -> dict[str, str]:
     """Start ``insmod`` on every node in node-id order, each in the background.
 
     Returns the nodes where it could not even be started (node name -> why).
     """
-    module = shlex.quote(f"/lib/modules/{profile.module}.ko")
     failed = {}
     for node in cluster.nodes:
         try:
-            node.run(f"rm -f {_RC_FILE}; (insmod {module} > {_LOG_FILE} 2>&1; echo $? > {_RC_FILE}) "
-                     f"</dev/null >/dev/null 2>&1 &", timeout=15).check()
+            start_insmod(node, profile)
         except HarnessError as exc:
             failed[node.name] = f"could not start insmod: {str(exc).splitlines()[0]}"
     return failed
 
 
-def _insmod_state(node) -> str | None:
-    """None while insmod runs, "" when it returned 0, else why it failed."""
+def insmod_state(node) -> str | None:
+    """None while ``insmod`` runs (or the node does not answer), "" when it returned 0, else why it failed."""
     if not node.alive():
         return f"QEMU exited (code {node.vm.exit_code()})"
     try:
@@ -104,7 +110,7 @@ def wait_for_mesh(cluster, timeout: float, failed: dict[str, str] | None = None)
     pending = {node.name: node for node in cluster.nodes if node.name not in failed}
     while pending and time.monotonic() < deadline:
         for name, node in list(pending.items()):
-            state = _insmod_state(node)
+            state = insmod_state(node)
             if state is not None:
                 if state:
                     failed[name] = state
