@@ -120,6 +120,65 @@ DEFECTS = {d.id: d for d in (
            "remote_worker_main instead of refusing the migration; the migrating thread at the origin waits "
            "for good, and the program's watchdog exit then hits P07 (found by the harness: a program copied "
            "to the origin only)"),
+    Defect("P18", "an unreadable migrate register set hits BUG_ON: any user crashes the node",
+           "popcorn_migrate copies the register set with copy_from_user and BUG_ON(ret != 0) "
+           "(kernel/popcorn/process_server.c:957 in __request_clone_remote, :463 in __do_back_migration) instead "
+           "of returning an error: NULL, an unmapped page, a kernel address or a set that runs off its mapping, "
+           "from uid 65534, give 'kernel BUG at kernel/popcorn/process_server.c:957!' (invalid opcode) in "
+           "process_server_do_migration at the origin; the thread dies in the oops, the program's watchdog "
+           "ends it (found by the harness: pcn_bad_args uregs)"),
+    Defect("P19", "propose_migration has no permission check",
+           "sys_popcorn_propose_migration (kernel/sched/core.c:4989-5011) looks the pid up and sets its "
+           "migration_target_nid with no ptrace/credential check: uid 65534 sets the target of root's init "
+           "(returns 0, Linux convention is EPERM as for sched_setaffinity)"),
+    Defect("P20", "a migrated thread's getpid and getppid are the remote worker's",
+           "the remote side runs the thread in a process of its own made from a kernel thread "
+           "(remote_worker_main, kernel/popcorn/process_server.c:690-740): getpid at the remote node returns that "
+           "process's id, getppid returns 2 (kthreadd), not the values the thread saw at the origin"),
+    Defect("P21", "file descriptors and files do not follow a migrated thread",
+           "the remote process has no file table of the program (a kernel thread's, empty) and the remote "
+           "node's file system: write to a pipe, a file or stdout opened before the migration gives EBADF, "
+           "open of the origin's file ENOENT; and ksys_write's own sanity check WARNs 'file write at remote "
+           "thread is not supported yet' (fs/read_write.c:613, CONFIG_POPCORN_CHECK_SANITY)"),
+    Defect("P22", "futex operations other than WAIT/WAKE in a distributed process WARN",
+           "do_futex (kernel/futex.c:3650-3656) WARN_ONs every command but FUTEX_WAIT, WAIT_BITSET, WAKE and "
+           "WAKE_BITSET once the process is distributed: FUTEX_WAKE_OP, CMP_REQUEUE, TRYLOCK_PI and UNLOCK_PI "
+           "from a remote thread, forwarded to the origin, each print 'WARNING ... at kernel/futex.c:3652' "
+           "there (the operations themselves then succeed); FUTEX_WAKE_OP can also oops at the origin: in one run "
+           "of two, 'BUG: unable to handle kernel NULL pointer dereference' in fixup_user_fault (the forwarded "
+           "op faulting in the second word for a task with no mm, it seems), the origin's waiter never woken"),
+    Defect("P23", "a thread created at the remote node hits a BUG",
+           "clone (a new thread) by a migrated thread at the remote node sends a Popcorn message to node -1: "
+           "'kernel BUG at kernel/popcorn/pcn_kmsg.c:81!' (BUG_ON(to < 0) in __build_and_check_msg) on the remote "
+           "node; the program never finishes"),
+    Defect("P24", "fork at the remote node: the caller cannot wait for its child",
+           "fork by a migrated thread at the remote node returns a pid, but wait4 for it returns ECHILD: the "
+           "child is not the calling process's (the remote process is a kernel thread's child)"),
+    Defect("P25", "the origin's mprotect(PROT_NONE) is not seen by a remote thread",
+           "munmap at the origin reaches the remote node (its read of the page then fails with EFAULT), "
+           "mprotect(PROT_NONE) does not: the remote thread still reads the page it fetched before"),
+    Defect("P26", "a MAP_SHARED mapping is not reachable from the remote node",
+           "a remote thread's read of a MAP_SHARED page (anonymous or of a file at the origin) faults: "
+           "'pcn_remote[..]: segfault at <page> ... error 4' and 'EXITED [..] remote / 0xb' on the remote node, "
+           "which then stalls (RCU stall in kthread / __wait_for_common); the program at the origin never ends"),
+    Defect("P27", "signal handlers do not follow a migrated thread",
+           "the remote process does not get the program's handlers (the copy of sighand->action in "
+           "__request_clone_remote, kernel/popcorn/process_server.c:943-951, is commented out): a SIGUSR1 the "
+           "remote thread sends itself is not handled (ignored, as by the kernel thread it was made from), and "
+           "a SIGSEGV there kills the remote thread, after which the remote node stops answering and the "
+           "program at the origin never ends"),
+    Defect("P28", "a nodes file with an address across the 512-byte read is refused",
+           "load_config_file (msg_layer/socket.c:502-560) parses each 512-byte read on its own, so an address "
+           "that crosses the boundary is split in two: insmod fails with EINVAL on every node, although every "
+           "line is valid (a long first line of trailing spaces puts the second address across byte 512)"),
+    Defect("P29", "a nodes file that lists an address twice is accepted",
+           "identify_myself (msg_layer/common.h:44-65) takes the last line that matches the node's address: with "
+           "lines A, B, A node A becomes node 2, B node 1, and the mesh comes up with ids that are not the nodes' "
+           "places in the file (no duplicate check)"),
+    Defect("P30", "a nodes file with more than 32 addresses is accepted",
+           "the inner loop of load_config_file has no bound on its 32-slot ip_table (msg_layer/socket.c:541-552): "
+           "33 addresses in one read are all stored (past the table) and every node's insmod then waits for "
+           "peers that do not exist instead of refusing the file"),
     Defect("P16", "three threads migrating at once to three nodes deadlock in fault retry (racy)",
            "the thread on one node loops in the page-fault retry backoff (mm/memory.c:3894-3902, "
            "page_server_handle_pte_fault returns VM_FAULT_RETRY) while the origin's threads wait in D state in "
@@ -139,6 +198,13 @@ def _runs(seen: int, tried: int, note: str) -> tuple[Evidence, ...]:
 
 #: Where most evidence comes from: main-job runs on the reference kernel (and targeted runs of the tests).
 SESSION = "main-job runs of 2026-12-01"
+#: Issue 10's first run of the new surface tests (remote life, bad arguments, nodes file, wire) on the reference.
+NEW_SURFACE = "issue 10: targeted run of the new surface tests, 2026-12-01"
+#: The remote node stalling after its process died (P26, P27): the RCU stall of the spinning remote worker.
+_REMOTE_STALL = r"finding:node1:INFO: rcu detected stall in (kthread|__wait_for_common|remote_worker_main)"
+#: The remote node going silent, as the crash watch sees it afterwards.
+_REMOTE_LOST = r"finding:node1:(lost connection to node|no output from node)"
+_REMOTE_SILENT = (_REMOTE_LOST, _REMOTE_STALL)
 
 KNOWN_FAILURES: list[KnownFailure] = [
     _known("test_node_info_lists_every_node_1", "P02", (r"check:node_info_entry_0",),
@@ -201,4 +267,52 @@ KNOWN_FAILURES: list[KnownFailure] = [
                                                "__start_fault_handling under process_remote_page_request and under "
                                                "get_futex_key on node0"),
                      Evidence(0, 2, REFERENCE, SESSION))),
+    *[_known(f"test_migrate_with_a_register_set_the_kernel_cannot_read[{kind}]", "P18",
+             (r"finding:node0:kernel BUG in process_server_do_migration",),
+             (r"check:watchdog", r"exit:124", r"missing:migrate_bad_uregs_refused", r"missing:good_migration_afterwards")
+             + ORIGIN_SILENT + ORIGIN_SILENT_AFTERMATH, evidence=_runs(2, 2, NEW_SURFACE + "; its rerun"))
+      for kind in ("null", "unmapped", "kernel", "partial")],
+    _known("test_propose_migration_for_another_users_task_is_refused", "P19",
+           (r"check:propose_for_another_users_task_eperm",), evidence=_runs(2, 2, NEW_SURFACE + "; its rerun")),
+    _known("test_migrated_thread_at_the_remote_node[identity]", "P20",
+           (r"check:remote_getpid_is_origin_pid", r"check:remote_getppid_is_origin_ppid"),
+           evidence=_runs(2, 2, NEW_SURFACE + "; its rerun")),
+    _known("test_migrated_thread_at_the_remote_node[files]", "P21",
+           (r"finding:node1:WARNING in write", r"check:remote_write_to_pipe", r"check:remote_write_to_open_file",
+            r"check:remote_open_file_by_path", r"check:remote_read_new_file", r"check:remote_close_new_file",
+            r"missing:remote_write_to_stdout", r"check:remote_write_to_stdout_returns", r"check:origin_reads_pipe",
+            r"check:origin_reads_file_write"), evidence=_runs(2, 2, NEW_SURFACE + "; its rerun")),
+    *[_known(f"test_migrated_thread_at_the_remote_node[{mode}]", "P22", (r"finding:node0:WARNING in do_futex",),
+             evidence=_runs(2, 2, NEW_SURFACE + "; its rerun")) for mode in ("futex_requeue", "futex_pi")],
+    _known("test_migrated_thread_at_the_remote_node[futex_wake_op]", "P22", (r"finding:node0:WARNING in do_futex",),
+           (r"finding:node0:BUG: unable to handle kernel NULL pointer dereference in fixup_user_fault",
+            r"check:origin_waiter_woken", r"check:origin_sees_wake_op_store", r"missing:remote_wake_op_wakes_one",
+            r"missing:back_at_origin"),
+           evidence=(Evidence(2, 2, REFERENCE, NEW_SURFACE + "; its rerun: the WARNING both times"),
+                     Evidence(1, 2, REFERENCE, "the oops in fixup_user_fault and the lost wake-up: the rerun"))),
+    _known("test_migrated_thread_at_the_remote_node[thread]", "P23",
+           (r"finding:node1:kernel BUG in __build_and_check_msg",),
+           (r"check:watchdog", r"exit:124", r"missing:remote_clone_returns_0", r"missing:remote_thread_ends",
+            r"missing:remote_thread_ran_there", r"missing:back_at_origin") + ORIGIN_SILENT + ORIGIN_SILENT_AFTERMATH
+           + _REMOTE_SILENT, evidence=_runs(2, 2, NEW_SURFACE + "; its rerun")),
+    _known("test_migrated_thread_at_the_remote_node[fork]", "P24", (r"check:remote_wait_gets_exit_5",),
+           evidence=_runs(2, 2, NEW_SURFACE + "; its rerun")),
+    _known("test_migrated_thread_at_the_remote_node[origin_vma]", "P25", (r"check:remote_sees_origin_mprotect_none",),
+           evidence=_runs(2, 2, NEW_SURFACE + "; its rerun")),
+    *[_known(f"test_migrated_thread_at_the_remote_node[{mode}]", "P26", (_REMOTE_STALL,),
+             (r"check:watchdog", r"exit:124", r"missing:(migrated|remote_reads_shared_(anon|file)|back_at_origin|"
+              r"origin_sees_remote_write_to_shared_(anon|file)|file_holds_remote_write)") + ORIGIN_SILENT + ORIGIN_SILENT_AFTERMATH + _REMOTE_SILENT,
+             evidence=_runs(2, 2, NEW_SURFACE + "; its rerun")) for mode in ("shared_anon", "shared_file")],
+    _known("test_migrated_thread_at_the_remote_node[sigaction]", "P27", (r"check:handler_ran_at_remote",),
+           evidence=_runs(2, 2, NEW_SURFACE + "; its rerun")),
+    _known("test_migrated_thread_at_the_remote_node[segv]", "P27", ORIGIN_SILENT + (_REMOTE_LOST,),
+           (r"check:watchdog", r"exit:124", r"missing:(migrated|segv_handler_ran_at_remote|back_at_origin)",
+            _REMOTE_STALL) + ORIGIN_SILENT_AFTERMATH,
+           evidence=_runs(2, 2, NEW_SURFACE + "; its rerun")),
+    _known("test_msg_socket_with_an_odd_nodes_file[address_across_the_512_byte_read]", "P28",
+           (r"expect:outcome node0 refused, node1 refused",), evidence=_runs(2, 2, NEW_SURFACE + "; its rerun")),
+    _known("test_msg_socket_with_an_odd_nodes_file[duplicate_address]", "P29",
+           (r"expect:outcome node0 joined 2, node1 joined 1",), evidence=_runs(2, 2, NEW_SURFACE + "; its rerun")),
+    _known("test_msg_socket_with_an_odd_nodes_file[more_than_32_addresses]", "P30",
+           (r"expect:outcome node0 waiting, node1 waiting",), evidence=_runs(2, 2, NEW_SURFACE + "; its rerun")),
 ]

@@ -31,6 +31,8 @@ CASES = [
     ("pcn_signal", "returned", (), "signal_handled_after_return", 90),
     ("pcn_madvise", "remote", (), "release_at_remote", 90),
     ("pcn_stress", "pingpong", ("3:1",), "ops", 120),
+    ("pcn_remote", "futex_timeout", (), "remote_timed_wait_times_out", 90),
+    ("pcn_bad_args", "status_badptr", (), "thread_status_kernel", 60),
 ]
 
 

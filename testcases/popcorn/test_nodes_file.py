@@ -1,0 +1,68 @@
+"""The nodes file and the mesh: ``msg_socket.ko`` loaded on a fresh 2-node cluster with an odd nodes file.
+
+Each case states what every node's ``insmod`` must come to: ``refused`` (it fails, the node stays up),
+``joined N`` (loaded, and ``get_node_info`` says node id N) or ``waiting`` (still blocked in insmod,
+waiting for a peer, after ``SETTLE_S``). What the kernel makes of a file follows msg_socket.ko's parser
+(``harness/popcorn/nodes_file.py`` models it); what a case expects is what its author would need: a file
+the kernel cannot read as meant is refused, one it can is a working mesh. A kernel report on a console
+fails the case with its ``finding:NODE:TITLE`` sign; a wrong outcome with ``expect:outcome ...``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from harness.cluster.cluster import Cluster
+from harness.popcorn.bringup import start_insmod
+from support import own_cluster_spec
+
+from .mesh import judge_outcome, put_nodes_file, settle
+
+#: Seconds every node gets to settle: to load, to be refused, or to stay waiting for a peer.
+SETTLE_S = 60.0
+
+
+def _node0_and_node1(a: str, b: str) -> str:
+    return f"{a}\n{b}\n"
+
+
+@dataclass(frozen=True)
+class NodesCase:
+    """A nodes file per node (from the two nodes' addresses) and what each node's insmod must come to."""
+
+    files: object  # (address0, address1) -> [text for node0, text for node1]
+    expect: tuple[str, str]
+
+
+CASES = {
+    "comment_line": NodesCase(lambda a, b: ["# the cluster\n" + _node0_and_node1(a, b)] * 2, ("refused", "refused")),
+    "leading_space": NodesCase(lambda a, b: [f" {a}\n{b}\n"] * 2, ("refused", "refused")),
+    "ipv6_line": NodesCase(lambda a, b: [_node0_and_node1(a, b) + "fd00::3\n"] * 2, ("refused", "refused")),
+    "blank_lines_crlf_trailing_text": NodesCase(lambda a, b: [f"\n{a}   \r\n\n{b} # node1\n"] * 2,
+                                                ("joined 0", "joined 1")),
+    "no_newline_at_the_end": NodesCase(lambda a, b: [f"{a}\n{b}"] * 2, ("joined 0", "joined 1")),
+    "address_across_the_512_byte_read": NodesCase(
+        lambda a, b: [a + " " * (508 - len(a) - 1) + "\n" + b + "\n"] * 2, ("joined 0", "joined 1")),
+    "duplicate_address": NodesCase(lambda a, b: [_node0_and_node1(a, b) + f"{a}\n"] * 2, ("refused", "refused")),
+    "more_than_32_addresses": NodesCase(
+        lambda a, b: [_node0_and_node1(a, b) + "".join(f"10.78.0.{i}\n" for i in range(1, 32))] * 2,
+        ("refused", "refused")),
+    "own_address_missing_on_node1": NodesCase(lambda a, b: [_node0_and_node1(a, b), f"{a}\n10.78.0.9\n"],
+                                              ("waiting", "refused")),
+}
+
+
+@pytest.mark.xdist_group("popcorn-nodes-file")
+@pytest.mark.parametrize("case", list(CASES))
+def test_msg_socket_with_an_odd_nodes_file(popcorn, cluster_pool, case):
+    """Load msg_socket.ko on a fresh 2-node cluster whose nodes file is the case's; every node's insmod must
+    come to the case's outcome, with nothing on any console."""
+    with Cluster(own_cluster_spec(cluster_pool, 2)) as cluster:
+        texts = CASES[case].files(cluster.nodes[0].address, cluster.nodes[1].address)
+        for node, text in zip(cluster.nodes, texts):
+            put_nodes_file(node, text)
+        for node in cluster.nodes:
+            start_insmod(node, popcorn.profile)
+        judge_outcome(cluster, settle(cluster.nodes, popcorn.profile, SETTLE_S), CASES[case].expect)

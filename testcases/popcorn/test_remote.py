@@ -1,0 +1,31 @@
+"""What a migrated thread does at the remote node, as real programs do: identity, file I/O, fork and
+threads, futex operations beyond WAIT/WAKE, VMAs changed at the origin, shared mappings, signal handlers."""
+
+from __future__ import annotations
+
+import pytest
+
+from .checks import run_checks
+
+MODES = {
+    "identity": "getpid, getppid, gettid are the origin's; the thread status names the origin task",
+    "files": "pipe, open file, open/read/close by path and stdout work at the remote node",
+    "fork": "fork and wait4 at the remote node",
+    "thread": "a thread created at the remote node runs there and ends",
+    "futex_timeout": "timed FUTEX_WAIT and FUTEX_WAIT_BITSET time out at the remote node",
+    "futex_wake_op": "a remote FUTEX_WAKE_OP wakes the origin's waiter and stores",
+    "futex_requeue": "a remote FUTEX_CMP_REQUEUE moves the origin's waiter, a wake there wakes it",
+    "futex_pi": "FUTEX_TRYLOCK_PI and FUTEX_UNLOCK_PI at the remote node",
+    "origin_vma": "the origin's munmap and mprotect(PROT_NONE) are seen by a remote thread",
+    "shared_anon": "a MAP_SHARED anonymous page written on both nodes",
+    "shared_file": "a MAP_SHARED file mapping written on both nodes reaches the file",
+    "sigaction": "a sigaction handler runs at the remote node",
+    "segv": "a fault at the remote node runs the program's SIGSEGV handler there",
+}
+
+
+@pytest.mark.xdist_group("popcorn2-remote")
+@pytest.mark.parametrize("mode", list(MODES))
+def test_migrated_thread_at_the_remote_node(popcorn, mode):
+    """One thing a real program does after its thread migrated (``MODES``), checked exactly."""
+    run_checks(popcorn, popcorn.nodes[0], "pcn_remote", mode, "0", str(len(popcorn.nodes)), timeout=90)
