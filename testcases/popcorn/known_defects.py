@@ -179,6 +179,12 @@ DEFECTS = {d.id: d for d in (
            "the inner loop of load_config_file has no bound on its 32-slot ip_table (msg_layer/socket.c:541-552): "
            "33 addresses in one read are all stored (past the table) and every node's insmod then waits for "
            "peers that do not exist instead of refusing the file"),
+    Defect("P31", "an absolute futex deadline from a remote thread is read on the origin's clock (racy)",
+           "a remote thread's FUTEX_WAIT_BITSET is forwarded to the origin (process_remote_futex_request, "
+           "kernel/popcorn/process_server.c) with its absolute CLOCK_MONOTONIC deadline, which the origin then "
+           "compares with its own monotonic clock: nodes booted at different times (or one whose clock ran "
+           "fast) differ by seconds, so a 0.3 s deadline lasted 26.4 s in a CI emulation (or passes at once "
+           "the other way); it shows only when the two nodes' monotonic clocks differ by more than ~50 ms"),
     Defect("P16", "three threads migrating at once to three nodes deadlock in fault retry (racy)",
            "the thread on one node loops in the page-fault retry backoff (mm/memory.c:3894-3902, "
            "page_server_handle_pte_fault returns VM_FAULT_RETRY) while the origin's threads wait in D state in "
@@ -200,11 +206,10 @@ def _runs(seen: int, tried: int, note: str) -> tuple[Evidence, ...]:
 SESSION = "main-job runs of 2026-12-01"
 #: Issue 10's first run of the new surface tests (remote life, bad arguments, nodes file, wire) on the reference.
 NEW_SURFACE = "issue 10: targeted run of the new surface tests, 2026-12-01"
-#: The remote node stalling after its process died (P26, P27): the RCU stall of the spinning remote worker.
-_REMOTE_STALL = r"finding:node1:INFO: rcu detected stall in (kthread|__wait_for_common|remote_worker_main)"
-#: The remote node going silent, as the crash watch sees it afterwards.
-_REMOTE_LOST = r"finding:node1:(lost connection to node|no output from node)"
-_REMOTE_SILENT = (_REMOTE_LOST, _REMOTE_STALL)
+#: The remote node gone after its process died (P23, P26, P27), as the crash watch sees it: an RCU stall of
+#: the spinning remote worker (three titles seen), or no answer at all (seen in a CI emulation, no stall printed).
+_REMOTE_GONE = (r"finding:node1:(lost connection to node|no output from node|"
+                r"INFO: rcu detected stall in (kthread|__wait_for_common|remote_worker_main))")
 
 KNOWN_FAILURES: list[KnownFailure] = [
     _known("test_node_info_lists_every_node_1", "P02", (r"check:node_info_entry_0",),
@@ -293,21 +298,22 @@ KNOWN_FAILURES: list[KnownFailure] = [
     _known("test_migrated_thread_at_the_remote_node[thread]", "P23",
            (r"finding:node1:kernel BUG in __build_and_check_msg",),
            (r"check:watchdog", r"exit:124", r"missing:remote_clone_returns_0", r"missing:remote_thread_ends",
-            r"missing:remote_thread_ran_there", r"missing:back_at_origin") + ORIGIN_SILENT + ORIGIN_SILENT_AFTERMATH
-           + _REMOTE_SILENT, evidence=_runs(2, 2, NEW_SURFACE + "; its rerun")),
+            r"missing:remote_thread_ran_there", r"missing:back_at_origin", _REMOTE_GONE) + ORIGIN_SILENT
+           + ORIGIN_SILENT_AFTERMATH, evidence=_runs(2, 2, NEW_SURFACE + "; its rerun")),
     _known("test_migrated_thread_at_the_remote_node[fork]", "P24", (r"check:remote_wait_gets_exit_5",),
            evidence=_runs(2, 2, NEW_SURFACE + "; its rerun")),
     _known("test_migrated_thread_at_the_remote_node[origin_vma]", "P25", (r"check:remote_sees_origin_mprotect_none",),
            evidence=_runs(2, 2, NEW_SURFACE + "; its rerun")),
-    *[_known(f"test_migrated_thread_at_the_remote_node[{mode}]", "P26", (_REMOTE_STALL,),
+    *[_known(f"test_migrated_thread_at_the_remote_node[{mode}]", "P26", ORIGIN_SILENT + (_REMOTE_GONE,),
              (r"check:watchdog", r"exit:124", r"missing:(migrated|remote_reads_shared_(anon|file)|back_at_origin|"
-              r"origin_sees_remote_write_to_shared_(anon|file)|file_holds_remote_write)") + ORIGIN_SILENT + ORIGIN_SILENT_AFTERMATH + _REMOTE_SILENT,
-             evidence=_runs(2, 2, NEW_SURFACE + "; its rerun")) for mode in ("shared_anon", "shared_file")],
+              r"origin_sees_remote_write_to_shared_(anon|file)|file_holds_remote_write)") + ORIGIN_SILENT_AFTERMATH,
+             evidence=_runs(3, 3, NEW_SURFACE + "; its rerun; the CI emulation"))
+      for mode in ("shared_anon", "shared_file")],
     _known("test_migrated_thread_at_the_remote_node[sigaction]", "P27", (r"check:handler_ran_at_remote",),
            evidence=_runs(2, 2, NEW_SURFACE + "; its rerun")),
-    _known("test_migrated_thread_at_the_remote_node[segv]", "P27", ORIGIN_SILENT + (_REMOTE_LOST,),
-           (r"check:watchdog", r"exit:124", r"missing:(migrated|segv_handler_ran_at_remote|back_at_origin)",
-            _REMOTE_STALL) + ORIGIN_SILENT_AFTERMATH,
+    _known("test_migrated_thread_at_the_remote_node[segv]", "P27", ORIGIN_SILENT + (_REMOTE_GONE,),
+           (r"check:watchdog", r"exit:124", r"missing:(migrated|segv_handler_ran_at_remote|back_at_origin)")
+           + ORIGIN_SILENT_AFTERMATH,
            evidence=_runs(2, 2, NEW_SURFACE + "; its rerun")),
     _known("test_msg_socket_with_an_odd_nodes_file[address_across_the_512_byte_read]", "P28",
            (r"expect:outcome node0 refused, node1 refused",), evidence=_runs(2, 2, NEW_SURFACE + "; its rerun")),
@@ -315,4 +321,7 @@ KNOWN_FAILURES: list[KnownFailure] = [
            (r"expect:outcome node0 joined 2, node1 joined 1",), evidence=_runs(2, 2, NEW_SURFACE + "; its rerun")),
     _known("test_msg_socket_with_an_odd_nodes_file[more_than_32_addresses]", "P30",
            (r"expect:outcome node0 waiting, node1 waiting",), evidence=_runs(2, 2, NEW_SURFACE + "; its rerun")),
+    _known("test_migrated_thread_at_the_remote_node[futex_deadline]", "P31", (r"check:remote_wait_bitset_times_out",),
+           racy=True, evidence=(Evidence(1, 1, REFERENCE, "the CI emulation of issue 10's change: 26.42 s for 0.3 s"),
+                                Evidence(0, 2, REFERENCE, NEW_SURFACE + "; its rerun (nodes booted together)"))),
 ]

@@ -10,15 +10,18 @@ fails the case with its ``finding:NODE:TITLE`` sign; a wrong outcome with ``expe
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 
 from harness.cluster.cluster import Cluster
 from harness.popcorn.bringup import start_insmod
+from harness.popcorn.nodes_file import write_nodes_file
 from support import own_cluster_spec
 
-from .mesh import judge_outcome, put_nodes_file, settle
+from .mesh import insmod_outcome, judge_outcome, put_nodes_file, settle
 
 #: Seconds every node gets to settle: to load, to be refused, or to stay waiting for a peer.
 SETTLE_S = 60.0
@@ -32,7 +35,7 @@ def _node0_and_node1(a: str, b: str) -> str:
 class NodesCase:
     """A nodes file per node (from the two nodes' addresses) and what each node's insmod must come to."""
 
-    files: object  # (address0, address1) -> [text for node0, text for node1]
+    files: Callable[[str, str], list[str]]  # (address0, address1) -> [node0's file, node1's file]
     expect: tuple[str, str]
 
 
@@ -66,3 +69,21 @@ def test_msg_socket_with_an_odd_nodes_file(popcorn, cluster_pool, case):
         for node in cluster.nodes:
             start_insmod(node, popcorn.profile)
         judge_outcome(cluster, settle(cluster.nodes, popcorn.profile, SETTLE_S), CASES[case].expect)
+
+
+#: Seconds node1 waits before it loads the module, while node0 waits for it.
+LATE_S = 30.0
+
+
+@pytest.mark.xdist_group("popcorn-nodes-file")
+def test_a_node_that_joins_late_joins(popcorn, cluster_pool):
+    """node0 loads the module and waits for node1, which loads it 30 s later: both join."""
+    with Cluster(own_cluster_spec(cluster_pool, 2)) as cluster:
+        write_nodes_file(cluster)
+        node0, node1 = cluster.nodes
+        start_insmod(node0, popcorn.profile)
+        time.sleep(LATE_S)
+        assert insmod_outcome(node0, popcorn.profile)[0] == "waiting", "node0 must wait for node1"
+        start_insmod(node1, popcorn.profile)
+        judge_outcome(cluster, settle(cluster.nodes, popcorn.profile, SETTLE_S), ("joined 0", "joined 1"))
+

@@ -12,7 +12,8 @@ MODES = {
     "files": "pipe, open file, open/read/close by path and stdout work at the remote node",
     "fork": "fork and wait4 at the remote node",
     "thread": "a thread created at the remote node runs there and ends",
-    "futex_timeout": "timed FUTEX_WAIT and FUTEX_WAIT_BITSET time out at the remote node",
+    "futex_timeout": "a FUTEX_WAIT with a relative timeout times out at the remote node",
+    "futex_deadline": "a FUTEX_WAIT_BITSET with an absolute deadline times out at the remote node",
     "futex_wake_op": "a remote FUTEX_WAKE_OP wakes the origin's waiter and stores",
     "futex_requeue": "a remote FUTEX_CMP_REQUEUE moves the origin's waiter, a wake there wakes it",
     "futex_pi": "FUTEX_TRYLOCK_PI and FUTEX_UNLOCK_PI at the remote node",
@@ -29,3 +30,4 @@ MODES = {
 def test_migrated_thread_at_the_remote_node(popcorn, mode):
     """One thing a real program does after its thread migrated (``MODES``), checked exactly."""
     run_checks(popcorn, popcorn.nodes[0], "pcn_remote", mode, "0", str(len(popcorn.nodes)), timeout=90)
+
