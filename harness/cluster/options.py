@@ -39,7 +39,7 @@ CLUSTER_OPTIONS: tuple[Option, ...] = (
            dict(type=float, default=600.0, metavar="S", help="seconds for every node to boot (default 600)")),
     Option("--boot-stall", "boot_stall",
            dict(type=float, default=240.0, metavar="S",
-                help="seconds a node's console may stay silent during boot before the cluster is booted "
+                help="seconds a node's console may stay silent during boot before that node is booted "
                      "again (default 240)")),
     Option("--append", "cmdline", dict(default="", metavar="ARGS", help="extra kernel command-line arguments")),
     Option("--gdb", "gdb", dict(action="store_true", help="give each node a gdb stub on 127.0.0.1")),
