@@ -127,7 +127,7 @@ def test_a_node_whose_boot_stalls_is_booted_again_alone_then_refused_before_the_
     """A guest whose console falls silent before it is ready (seen in CI: a loaded TCG guest stopped after
     'rtc_cmos: registered platform RTC device') is booted again, alone. Here node1's init is a silent
     ``sleep``, so each of its boots stalls: the harness must say so after ``boot_stall`` seconds of silence,
-    not wait for the boot timeout, and must not boot node0 again."""
+    not wait for the boot timeout, and must not boot node0 again for it."""
     spec = own_cluster_spec(cluster_pool, 2, boot_stall=20.0, boot_timeout=500.0)
     monkeypatch.setattr("harness.cluster.cluster.BOOT_ATTEMPTS", 2)
     vm_config = Cluster._vm_config
@@ -144,10 +144,13 @@ def test_a_node_whose_boot_stalls_is_booted_again_alone_then_refused_before_the_
                                         r"\n--- node1 console tail:\n(.|\n)*Run /bin/busybox as init process"):
         cluster.start()
     assert time.monotonic() - started < 300, "the stall must end the boot before the boot timeout"
-    again = [line for line in caplog.messages if "booting it again (2/2)" in line]
-    assert len(again) == 1 and again[0].startswith("node1: boot stalled"), caplog.messages
+    stalls = [line for line in caplog.messages if "boot stalled" in line and "booting it again" in line]
+    assert len(stalls) == 1 and stalls[0].startswith("node1: boot stalled"), caplog.messages
+    # node0 may be booted again for a clock of its own (seen in CI: a TSC miscalibrated under load), never
+    # because node1 stalled.
+    node0_clock = [line for line in caplog.messages if line.startswith("node0: guest clock ran fast")]
     booted = [line.split(":")[0] for line in caplog.messages if line.endswith(": booting")]
-    assert booted == ["node0", "node1", "node1"], caplog.messages
+    assert booted.count("node1") == 2 and booted.count("node0") == 1 + len(node0_clock), caplog.messages
     assert leftovers(cluster.run_id) == []
 
 

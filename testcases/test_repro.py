@@ -170,11 +170,12 @@ def test_the_repl_shell_drives_the_nodes_and_leaves_nothing(kernel, tmp_path, ho
     assert leftovers(tag) == []
 
 
-def _wait_for(condition, seconds: float, what: str) -> None:
+def _wait_for(condition, seconds: float, what: str, seen=None) -> None:
+    """Poll ``condition`` until it holds; after ``seconds``, fail with ``seen()`` (what there was instead)."""
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
+            pytest.fail(f"timed out waiting for {what}" + (f"; there was:\n{seen()}" if seen else ""))
         time.sleep(0.2)
 
 
@@ -222,11 +223,17 @@ def test_interactive_on_a_terminal_gives_one_tmux_pane_per_node(kernel, tmp_path
                                          capture_output=True).returncode == 0, 600, "the nodes' tmux session")
         panes = tmux("list-panes", "-t", inner, "-F", "#{pane_id}").split()  # ids: indexes shift as panes close
         assert len(panes) == 2, panes
-        for index, pane in enumerate(panes):
-            _wait_for(lambda: f"node{index}:" in tmux("capture-pane", "-p", "-t", pane), 120, f"node{index}'s prompt")
+        def seen(pane: str):
+            return lambda: (f"panes {tmux('list-panes', '-t', inner, '-F', '#{pane_id}').split()}, {pane}:\n"
+                            f"{tmux('capture-pane', '-p', '-t', pane)}\nstderr:\n"
+                            f"{(tmp_path / 'err').read_text()[-2000:] if (tmp_path / 'err').exists() else ''}")
+
+        for index, pane in enumerate(panes):  # the shells start Python then SSH: slow with 8 workers on 2 cores
+            _wait_for(lambda: f"node{index}:" in tmux("capture-pane", "-p", "-t", pane), 300, f"node{index}'s prompt",
+                      seen(pane))
             tmux("send-keys", "-t", pane, "echo pane-$(hostname)", "Enter")
-            _wait_for(lambda: f"pane-node{index}" in tmux("capture-pane", "-p", "-t", pane), 60,
-                      f"node{index} to answer in its pane")
+            _wait_for(lambda: f"pane-node{index}" in tmux("capture-pane", "-p", "-t", pane), 120,
+                      f"node{index} to answer in its pane", seen(pane))
         for pane in panes:
             tmux("send-keys", "-t", pane, "exit", "Enter")
         _wait_for(rc.exists, 120, "the session to end when every shell has exited")

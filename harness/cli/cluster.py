@@ -127,7 +127,7 @@ def cmd_ssh(args: argparse.Namespace) -> int:
 
     cluster = Cluster.attach(args.name, connect=False)
     node = cluster.node(args.node)
-    node.ssh.connect(timeout=30)
+    node.ssh.connect(timeout=120)  # as long as the cluster's own first connection may take on a loaded host
     try:
         return node.ssh.interactive()
     finally:
