@@ -29,6 +29,21 @@
  *                 signal the remote thread sends itself.
  *   segv          a fault at the remote node (a load from address 0x10) runs the program's SIGSEGV handler
  *                 there with si_addr 0x10; the handler skips the load and the thread goes on.
+ *   exit_group    a child process's second thread migrates and calls exit_group(3) there: the child ends
+ *                 with status 3 (its main thread, at the origin, sleeps meanwhile).
+ *   execve        a child process migrates and calls execve (busybox sh -c 'exit 7') there: the child
+ *                 ends with status 7.
+ *   kill_pid      kill(pid, SIGUSR1) from another process to a child whose only thread is remote: the
+ *                 child's handler runs at the remote node and the child then exits 0 by itself.
+ *   stop_cont     SIGSTOP then SIGCONT from another process to a child whose only thread is remote: wait4
+ *                 reports it stopped, then continued, and the child ends by itself with status 0.
+ *   futex_signal  at the remote node, alarm(1) then a FUTEX_WAIT (forwarded to the origin) with a 10 s
+ *                 timeout: the SIGALRM handler runs there and the wait returns EINTR after about 1 s.
+ *   two_step      (3 nodes or more) state set at node +1 (stack and heap words, a thread-local word, the
+ *                 SSE rounding mode in MXCSR) is intact at node +2 after a stop at the origin (the MXCSR is
+ *                 checked there too): the documented path from one remote node to another.
+ * Children (exit_group, execve, kill_pid, stop_cont) report by their exit status: the parent stays an
+ * ordinary process at the origin, waits at most 30 s per step, and SIGKILLs a child still running.
  *   isolation ARG one of two processes (ARG a or b) run at once on the same nodes, with the same fixed
  *                 address: 30 round trips, each writing its own pattern there and reading it back on both
  *                 nodes; at the remote node it FUTEX_WAKEs the address the other process's origin thread
@@ -224,6 +239,199 @@ static void mode_thread(void)
 	phc_record("remote_thread_ran_there", peer, child_node == peer, "this node's id", "%d", child_node);
 	back_recorded("back_at_origin");
 	phc_flush();
+}
+
+/* -- lifecycle of a distributed child process --------------------------------------------------- */
+
+/* Sleep ms milliseconds with raw system calls (safe in threads made with thread.h, and remotely). */
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000 };
+
+	phc_raw_syscall(SYS_nanosleep, (long)&ts, 0, 0, 0);
+}
+
+/* wait4(child, flags | WNOHANG) every 10 ms for at most timeout_s; the pid returned (0: nothing in time). */
+static long wait_child(pid_t child, int *status, int flags, int timeout_s)
+{
+	long ret = 0;
+	int i;
+
+	for (i = 0; i < timeout_s * 100 && (ret = wait4(child, status, flags | WNOHANG, NULL)) == 0; i++)
+		sleep_ms(10);
+	return ret;
+}
+
+/* "exited N", "killed by signal N", "stopped by N", "continued" or "still running after S s (SIGKILLed)". */
+static const char *describe_wait(long waited, int status, int timeout_s)
+{
+	static char text[96];
+
+	if (waited <= 0)
+		snprintf(text, sizeof(text), waited == 0 ? "still running after %d s (SIGKILLed)" : "wait4 failed",
+			 timeout_s);
+	else if (WIFEXITED(status))
+		snprintf(text, sizeof(text), "exited %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(text, sizeof(text), "killed by signal %d", WTERMSIG(status));
+	else if (WIFSTOPPED(status))
+		snprintf(text, sizeof(text), "stopped by %d", WSTOPSIG(status));
+	else
+		snprintf(text, sizeof(text), "continued");
+	return text;
+}
+
+/* Wait for the child's end (timeout_s at most, then SIGKILL it) and check it exited `code`. */
+static void check_child_exit(const char *name, pid_t child, int code, const char *expected, int timeout_s)
+{
+	int status = 0;
+	long waited = wait_child(child, &status, 0, timeout_s);
+
+	if (waited == 0)
+		kill(child, SIGKILL);
+	phc_check(name, waited == child && WIFEXITED(status) && WEXITSTATUS(status) == code, expected, "%s",
+		  describe_wait(waited, status, timeout_s));
+}
+
+/* Block until the child's thread is inside popcorn_migrate at the origin (its shadow waits there while
+ * the thread is remote), then give the migration one more second; 1 when it was seen within 30 s. */
+static int await_child_remote(pid_t child)
+{
+	char path[64], text[32] = "";
+	int i, fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", child);
+	for (i = 0; i < 3000; i++) {
+		fd = open(path, O_RDONLY);
+		if (fd >= 0) {
+			ssize_t n = read(fd, text, sizeof(text) - 1);
+
+			text[n > 0 ? n : 0] = '\0';
+			close(fd);
+		}
+		if (atoi(text) == PCN_NR_MIGRATE) {
+			sleep_ms(1000);
+			return 1;
+		}
+		sleep_ms(10);
+	}
+	return 0;
+}
+
+static int exiting_thread(void *arg)
+{
+	(void)arg;
+	if (phc_migrate(peer) != 0 || phc_my_nid() != peer)
+		phc_raw_syscall(SYS_exit_group, 4, 0, 0, 0);
+	phc_raw_syscall(SYS_exit_group, 3, 0, 0, 0);
+	return 0;
+}
+
+static void mode_exit_group(void)
+{
+	pid_t child = fork();
+
+	if (child == 0) {
+		struct phc_thread t;
+
+		if (phc_thread_start(&t, exiting_thread, NULL) != 0)
+			_exit(5);
+		sleep_ms(60000);
+		_exit(6);
+	}
+	check_child_exit("remote_exit_group_by_second_thread_ends_process", child, 3,
+			 "exited 3 (4: the thread could not migrate, 6: the process outlived it)", 30);
+}
+
+static void mode_execve(void)
+{
+	pid_t child = fork();
+
+	if (child == 0) {
+		char *argv[] = { "sh", "-c", "exit 7", NULL };
+
+		if (phc_migrate(peer) != 0 || phc_my_nid() != peer)
+			_exit(4);
+		execve("/bin/busybox", argv, environ);
+		_exit(5);
+	}
+	check_child_exit("remote_execve_runs_new_image", child, 7,
+			 "exited 7 (4: could not migrate, 5: execve failed)", 30);
+}
+
+/* Signals a child gets while its only thread is remote. */
+static volatile int child_sig, child_sig_node = -2;
+
+static void on_child_sig(int sig)
+{
+	child_sig = sig;
+	child_sig_node = phc_my_nid();
+}
+
+/* The child of kill_pid and stop_cont: migrate, stay remote for `remote_ms` (or until a handled signal),
+ * come back and exit with `code(...)`. */
+static void remote_child_body(long remote_ms, int (*code)(void))
+{
+	double end;
+
+	if (phc_migrate(peer) != 0 || phc_my_nid() != peer)
+		_exit(4);
+	end = now_s() + remote_ms / 1000.0;
+	while (now_s() < end && !child_sig)
+		sleep_ms(10);
+	phc_migrate(phc_origin);
+	_exit(code());
+}
+
+static int kill_pid_code(void)
+{
+	return !child_sig ? 2 : child_sig_node == peer ? 0 : 1;
+}
+
+static void mode_kill_pid(void)
+{
+	struct sigaction sa = { .sa_handler = on_child_sig };
+	pid_t child;
+	int remote;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+	child = fork();
+	if (child == 0)
+		remote_child_body(20000, kill_pid_code);
+	remote = await_child_remote(child);
+	phc_check("child_remote", remote, "the child's thread in popcorn_migrate at the origin", "%s",
+		  remote ? "yes" : "not seen in 30 s");
+	phc_check("kill_pid_returns_0", kill(child, SIGUSR1) == 0, "0", "%s", strerror(errno));
+	check_child_exit("kill_pid_handled_at_remote", child, 0,
+			 "exited 0: handled at the remote node (1: handled at the origin, 2: never, 4: no migration)", 40);
+}
+
+static int stop_cont_code(void)
+{
+	return 0;
+}
+
+static void mode_stop_cont(void)
+{
+	int status = 0, remote;
+	long waited;
+	pid_t child = fork();
+
+	if (child == 0)
+		remote_child_body(6000, stop_cont_code);
+	remote = await_child_remote(child);
+	phc_check("child_remote", remote, "the child's thread in popcorn_migrate at the origin", "%s",
+		  remote ? "yes" : "not seen in 30 s");
+	kill(child, SIGSTOP);
+	waited = wait_child(child, &status, WUNTRACED, 30);
+	phc_check("remote_process_stops", waited == child && WIFSTOPPED(status) && WSTOPSIG(status) == SIGSTOP,
+		  "stopped by 19", "%s", describe_wait(waited, status, 30));
+	kill(child, SIGCONT);
+	waited = waited == child && WIFSTOPPED(status) ? wait_child(child, &status, WCONTINUED, 30) : -1;
+	phc_check("remote_process_continues", waited == child && WIFCONTINUED(status), "continued", "%s",
+		  waited < 0 ? "never stopped" : describe_wait(waited, status, 30));
+	check_child_exit("remote_process_exits_0", child, 0, "exited 0 (4: no migration)", 30);
 }
 
 /* -- futexes -------------------------------------------------------------------------------------- */
@@ -505,19 +713,28 @@ static void on_usr1(int sig)
 	handled_node = phc_my_nid();
 }
 
-static void mode_sigaction(void)
+/* Install on_usr1 for `sig` (checked as sigaction_installed) and migrate to the peer; 0 once there. */
+static int handler_then_migrate(int sig)
 {
 	struct sigaction sa = { .sa_handler = on_usr1 };
+
+	sigemptyset(&sa.sa_mask);
+	phc_check("sigaction_installed", sigaction(sig, &sa, NULL) == 0, "0", "%s", strerror(errno));
+	if (phc_migrate_recorded("migrated", peer) != 0) {
+		phc_flush();
+		return -1;
+	}
+	return 0;
+}
+
+static void mode_sigaction(void)
+{
 	struct timespec ts = { .tv_nsec = 10000000 };
 	long ret;
 	int i;
 
-	sigemptyset(&sa.sa_mask);
-	phc_check("sigaction_installed", sigaction(SIGUSR1, &sa, NULL) == 0, "0", "%s", strerror(errno));
-	if (phc_migrate_recorded("migrated", peer) != 0) {
-		phc_flush();
+	if (handler_then_migrate(SIGUSR1) != 0)
 		return;
-	}
 	ret = phc_raw_syscall(SYS_tgkill, phc_raw_syscall(SYS_getpid, 0, 0, 0, 0),
 			      phc_raw_syscall(SYS_gettid, 0, 0, 0, 0), SIGUSR1, 0);
 	for (i = 0; i < 200 && !handled_sig; i++)
@@ -564,6 +781,92 @@ static void mode_segv(void)
 		   handled_sig, handled_addr, handled_node);
 	back_recorded("back_at_origin");
 	phc_flush();
+}
+
+static void mode_futex_signal(void)
+{
+	struct timespec rel = { .tv_sec = 10 };
+	double t0, waited;
+	long ret;
+
+	if (handler_then_migrate(SIGALRM) != 0)
+		return;
+	t0 = now_s();
+	phc_raw_syscall(SYS_alarm, 1, 0, 0, 0);
+	ret = futex(&word1, FUTEX_WAIT_PRIVATE, 0, (long)&rel, NULL, 0);
+	waited = now_s() - t0;
+	phc_record("remote_futex_wait_interrupted", peer, ret == -EINTR && waited < 5, "-EINTR after about 1 s",
+		   "%s after %.2f s", phc_errname(ret < 0 ? -ret : 0), waited);
+	phc_record("handler_ran_at_remote", peer, handled_sig == SIGALRM && handled_node == peer,
+		   "SIGALRM handled on this node", "signal %d handled on node %d", handled_sig, handled_node);
+	back_recorded("back_at_origin");
+	phc_flush();
+}
+
+/* -- the two-step path: origin -> node +1 -> origin -> node +2 ------------------------------------------ */
+
+#define TWO_STEP_PATTERN 0x7e57a000u
+
+static __thread unsigned int two_step_tls;
+
+static unsigned int read_mxcsr(void)
+{
+	unsigned int value;
+
+	__asm__ volatile("stmxcsr %0" : "=m"(value));
+	return value;
+}
+
+static void write_mxcsr(unsigned int value)
+{
+	__asm__ volatile("ldmxcsr %0" : : "m"(value));
+}
+
+static void mode_two_step(void)
+{
+	unsigned int stack_words[256], *heap = malloc(4096 * sizeof(*heap)), mxcsr = read_mxcsr(), rounding;
+	int first = (phc_origin + 1) % phc_nr_nodes, second = (phc_origin + 2) % phc_nr_nodes, i, stack_ok, heap_ok;
+
+	if (phc_nr_nodes < 3) {
+		phc_check("migrated_to_first", 0, "a cluster of 3 nodes or more", "%d nodes", phc_nr_nodes);
+		return;
+	}
+	if (phc_migrate_recorded("migrated_to_first", first) != 0) {
+		phc_flush();
+		return;
+	}
+	for (i = 0; i < 256; i++)
+		stack_words[i] = TWO_STEP_PATTERN + i;
+	for (i = 0; i < 4096; i++)
+		heap[i] = TWO_STEP_PATTERN ^ (unsigned)i;
+	two_step_tls = TWO_STEP_PATTERN + 1;
+	rounding = (mxcsr & ~0x6000u) | 0x4000u; /* round up */
+	write_mxcsr(rounding);
+	phc_escape(stack_words);
+	phc_escape(heap);
+	back_recorded("back_at_origin");
+	phc_record("mxcsr_set_at_first_intact_back_at_origin", phc_origin, (read_mxcsr() & 0x6000u) == 0x4000u,
+		   "rounding up (MXCSR RC 10b)", "MXCSR %#x", read_mxcsr());
+	if (phc_migrate_recorded("migrated_to_second", second) != 0) {
+		phc_flush();
+		return;
+	}
+	for (stack_ok = 1, i = 0; i < 256; i++)
+		stack_ok &= stack_words[i] == TWO_STEP_PATTERN + i;
+	for (heap_ok = 1, i = 0; i < 4096; i++)
+		heap_ok &= heap[i] == (TWO_STEP_PATTERN ^ (unsigned)i);
+	phc_record("stack_written_at_first_intact_at_second", second, stack_ok, "the words written at node +1",
+		   "%s", stack_ok ? "intact" : "differ");
+	phc_record("heap_written_at_first_intact_at_second", second, heap_ok, "the words written at node +1", "%s",
+		   heap_ok ? "intact" : "differ");
+	phc_record("tls_written_at_first_intact_at_second", second, two_step_tls == TWO_STEP_PATTERN + 1, "0x7e57a001",
+		   "%#x", two_step_tls);
+	phc_record("mxcsr_set_at_first_intact_at_second", second, (read_mxcsr() & 0x6000u) == 0x4000u,
+		   "rounding up (MXCSR RC 10b)", "MXCSR %#x", read_mxcsr());
+	write_mxcsr(mxcsr);
+	back_recorded("back_at_origin_again");
+	phc_flush();
+	free(heap);
 }
 
 /* -- isolation ------------------------------------------------------------------------------------ */
@@ -662,6 +965,18 @@ static const struct phc_mode modes[] = {
 	{ "sigaction", mode_sigaction,
 	  "sigaction_installed migrated remote_tgkill_self handler_ran_at_remote back_at_origin" },
 	{ "segv", mode_segv, "sigaction_installed migrated segv_handler_ran_at_remote back_at_origin" },
+	{ "exit_group", mode_exit_group, "remote_exit_group_by_second_thread_ends_process" },
+	{ "execve", mode_execve, "remote_execve_runs_new_image" },
+	{ "kill_pid", mode_kill_pid, "child_remote kill_pid_returns_0 kill_pid_handled_at_remote" },
+	{ "stop_cont", mode_stop_cont,
+	  "child_remote remote_process_stops remote_process_continues remote_process_exits_0" },
+	{ "futex_signal", mode_futex_signal,
+	  "sigaction_installed migrated remote_futex_wait_interrupted handler_ran_at_remote back_at_origin" },
+	{ "two_step", mode_two_step,
+	  "migrated_to_first back_at_origin mxcsr_set_at_first_intact_back_at_origin migrated_to_second "
+	  "stack_written_at_first_intact_at_second "
+	  "heap_written_at_first_intact_at_second tls_written_at_first_intact_at_second "
+	  "mxcsr_set_at_first_intact_at_second back_at_origin_again" },
 	{ "isolation", mode_isolation,
 	  "fixed_mapping round_trips own_memory_at_remote own_memory_at_origin wakes_at_remote_woke_nobody "
 	  "own_waiter_never_woken" },

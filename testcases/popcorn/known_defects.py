@@ -73,7 +73,9 @@ DEFECTS = {d.id: d for d in (
     Defect("P08", "remote exit_group status lost",
            "exit_group(7) by the main thread on the remote node does not end the process at the origin: the "
            "remote logs 'EXITED [pid] remote / 0x700' but the origin task never exits and the status is lost; "
-           "the process runs on until its watchdog, whose exit then hits P07"),
+           "the process runs on until its watchdog, whose exit then hits P07; the same for exit_group(3) by a "
+           "second thread at the remote node ('EXITED [pid] remote / 0x300'; the origin then spins in "
+           "process_server_do_migration when the process is killed)"),
     Defect("P09", "MADV_RELEASE in a never-migrated process: NULL mm->remote",
            "madvise_release (mm/madvise.c:713) -> page_server_release_page_ownership -> clear_page_owner -> "
            "__get_page_info_mapped (kernel/popcorn/page_server.c:117) dereferences mm->remote, which is NULL "
@@ -185,6 +187,20 @@ DEFECTS = {d.id: d for d in (
            "compares with its own monotonic clock: nodes booted at different times (or one whose clock ran "
            "fast) differ by seconds, so a 0.3 s deadline lasted 26.4 s in a CI emulation (or passes at once "
            "the other way); it shows only when the two nodes' monotonic clocks differ by more than ~50 ms"),
+    Defect("P32", "the SSE control state (MXCSR) does not follow a migrating thread",
+           "save_thread_info and restore_thread_info (arch/x86/kernel/process_server.c:50-180) carry the general "
+           "registers of the caller's register set and the FS base only; the FPU state is neither sent nor "
+           "restored: a rounding mode set with ldmxcsr at the remote node is gone back at the origin (MXCSR "
+           "0x1f80, the origin task's own) and at the next node"),
+    Defect("P33", "execve at the remote node hits a BUG",
+           "execve by a migrated thread at the remote node: 'kernel BUG at kernel/popcorn/page_server.c:1692' in "
+           "__handle_localfault_at_remote on the remote node (the new image's first fault), and the process "
+           "dies of SIGSEGV instead of running the new program"),
+    Defect("P34", "unloading the message layer with the mesh up oopses",
+           "exit_kmsg_sock (msg_layer/socket.c:568-588) wakes the send and receive handler threads but does not "
+           "stop them (no kthread_stop), then releases their sockets and frees the queues: on the node that runs "
+           "rmmod, 'BUG: unable to handle kernel paging request' and a NULL pointer dereference in "
+           "atomic_try_cmpxchg; the peer stops answering and a new insmod there waits for it forever"),
     Defect("P16", "three threads migrating at once to three nodes deadlock in fault retry (racy)",
            "the thread on one node loops in the page-fault retry backoff (mm/memory.c:3894-3902, "
            "page_server_handle_pte_fault returns VM_FAULT_RETRY) while the origin's threads wait in D state in "
@@ -206,6 +222,9 @@ def _runs(seen: int, tried: int, note: str) -> tuple[Evidence, ...]:
 SESSION = "main-job runs of 2026-12-01"
 #: Issue 10's first run of the new surface tests (remote life, bad arguments, nodes file, wire) on the reference.
 NEW_SURFACE = "issue 10: targeted run of the new surface tests, 2026-12-01"
+#: Issue 10's second session: the rest of a migrated thread's life (exit_group, execve, signals from other
+#: processes, a signal in a forwarded futex wait, the two-step path).
+REMOTE_LIFE = "issue 10: targeted run of the remote-life tests, 2026-12-02"
 #: The remote node gone after its process died (P23, P26, P27), as the crash watch sees it: an RCU stall of
 #: the spinning remote worker (three titles seen), or no answer at all (seen in a CI emulation, no stall printed).
 _REMOTE_GONE = (r"finding:node1:(lost connection to node|no output from node|"
@@ -321,6 +340,30 @@ KNOWN_FAILURES: list[KnownFailure] = [
            (r"expect:outcome node0 joined 2, node1 joined 1",), evidence=_runs(2, 2, NEW_SURFACE + "; its rerun")),
     _known("test_msg_socket_with_an_odd_nodes_file[more_than_32_addresses]", "P30",
            (r"expect:outcome node0 waiting, node1 waiting",), evidence=_runs(2, 2, NEW_SURFACE + "; its rerun")),
+    _known("test_migrated_thread_at_the_remote_node[exit_group]", "P08", ORIGIN_SILENT,
+           ORIGIN_SILENT_AFTERMATH + (r"check:remote_exit_group_by_second_thread_ends_process", _REMOTE_GONE),
+           evidence=_runs(2, 2, REMOTE_LIFE + "; its rerun")),
+    *[_known(f"test_migrated_thread_at_the_remote_node[{mode}]", "P07", ORIGIN_SILENT,
+             ORIGIN_SILENT_AFTERMATH + (rf"check:({checks})", _REMOTE_GONE), evidence=_runs(2, 2, REMOTE_LIFE + "; its rerun"))
+      for mode, checks in (("kill_pid", "kill_pid_handled_at_remote"),
+                           ("stop_cont", "remote_process_(stops|continues|exits_0)"))],
+    _known("test_migrated_thread_at_the_remote_node[execve]", "P33",
+           (r"finding:node1:kernel BUG in __handle_localfault_at_remote", r"check:remote_execve_runs_new_image"),
+           evidence=_runs(3, 3, "issue 10's first session (by hand); " + REMOTE_LIFE + "; its rerun")),
+    _known("test_migrated_thread_at_the_remote_node[futex_signal]", "P27",
+           (r"check:remote_futex_wait_interrupted", r"check:handler_ran_at_remote"),
+           evidence=_runs(2, 2, REMOTE_LIFE + "; its rerun")),
+    _known("test_two_step_path_keeps_state_set_at_the_first_remote_node_4", "P32",
+           (r"check:mxcsr_set_at_first_intact_back_at_origin", r"check:mxcsr_set_at_first_intact_at_second"),
+           evidence=(Evidence(1, 1, REFERENCE, REMOTE_LIFE + " (at node2; the origin not checked yet)"),
+                     Evidence(1, 1, REFERENCE, REMOTE_LIFE + ": its rerun, both checks"))),
+    _known("test_a_node_that_restarts_its_module_rejoins", "P34",
+           (r"finding:node1:BUG: unable to handle kernel (paging request|NULL pointer dereference) in "
+            r"atomic_try_cmpxchg",),
+           (r"finding:node1:BUG: unable to handle kernel (paging request|NULL pointer dereference) in "
+            r"atomic_try_cmpxchg", r"expect:outcome node0 (not answering|joined 0), node1 (waiting|not answering)",
+            r"finding:node0:(lost connection to node|no output from node|INFO: rcu detected stall in \S+)"),
+           evidence=_runs(2, 2, "issue 10's first session (by hand); " + REMOTE_LIFE)),
     _known("test_migrated_thread_at_the_remote_node[futex_deadline]", "P31", (r"check:remote_wait_bitset_times_out",),
            racy=True, evidence=(Evidence(1, 1, REFERENCE, "the CI emulation of issue 10's change: 26.42 s for 0.3 s"),
                                 Evidence(0, 2, REFERENCE, NEW_SURFACE + "; its rerun (nodes booted together)"))),

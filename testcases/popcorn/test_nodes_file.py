@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pytest
 
 from harness.cluster.cluster import Cluster
+from harness.errors import HarnessError
 from harness.popcorn.bringup import start_insmod
 from harness.popcorn.nodes_file import write_nodes_file
 from support import own_cluster_spec
@@ -87,3 +88,24 @@ def test_a_node_that_joins_late_joins(popcorn, cluster_pool):
         start_insmod(node1, popcorn.profile)
         judge_outcome(cluster, settle(cluster.nodes, popcorn.profile, SETTLE_S), ("joined 0", "joined 1"))
 
+
+
+@pytest.mark.xdist_group("popcorn-nodes-file")
+def test_a_node_that_restarts_its_module_rejoins(popcorn, cluster_pool):
+    """With the mesh up, node1 unloads the message layer (rmmod) and loads it again: node1 must rejoin as
+    node 1 and node0 must still be node 0 (or rmmod must refuse, with both nodes still joined). A kernel
+    report on either console fails the case."""
+    module = popcorn.profile.module
+    with Cluster(own_cluster_spec(cluster_pool, 2)) as cluster:
+        write_nodes_file(cluster)
+        node1 = cluster.nodes[1]
+        for node in cluster.nodes:
+            start_insmod(node, popcorn.profile)
+        judge_outcome(cluster, settle(cluster.nodes, popcorn.profile, SETTLE_S), ("joined 0", "joined 1"))
+        try:
+            unloaded = node1.run(f"rmmod {module}", timeout=60).exit_code == 0
+        except HarnessError:  # node1 lost: the outcomes and its console say what happened
+            unloaded = True
+        if unloaded and insmod_outcome(node1, popcorn.profile)[0] != "not answering":
+            start_insmod(node1, popcorn.profile)
+        judge_outcome(cluster, settle(cluster.nodes, popcorn.profile, SETTLE_S), ("joined 0", "joined 1"))

@@ -1,5 +1,6 @@
 """What a migrated thread does at the remote node, as real programs do: identity, file I/O, fork and
-threads, futex operations beyond WAIT/WAKE, VMAs changed at the origin, shared mappings, signal handlers."""
+threads, exit_group and execve there, futex operations beyond WAIT/WAKE, VMAs changed at the origin, shared
+mappings, signal handlers, signals from other processes, the two-step path to a second remote node."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ MODES = {
     "shared_file": "a MAP_SHARED file mapping written on both nodes reaches the file",
     "sigaction": "a sigaction handler runs at the remote node",
     "segv": "a fault at the remote node runs the program's SIGSEGV handler there",
+    "exit_group": "exit_group by a non-main thread at the remote node ends the process with its status",
+    "execve": "execve at the remote node runs the new image to its exit status",
+    "kill_pid": "kill(pid) from another process reaches the handler of a process whose thread is remote",
+    "stop_cont": "SIGSTOP and SIGCONT stop and continue a process whose thread is remote",
+    "futex_signal": "a signal at the remote node interrupts a FUTEX_WAIT forwarded to the origin (EINTR)",
 }
 
 
@@ -31,3 +37,11 @@ def test_migrated_thread_at_the_remote_node(popcorn, mode):
     """One thing a real program does after its thread migrated (``MODES``), checked exactly."""
     run_checks(popcorn, popcorn.nodes[0], "pcn_remote", mode, "0", str(len(popcorn.nodes)), timeout=90)
 
+
+
+@pytest.mark.nodes(4)
+@pytest.mark.xdist_group("popcorn4-migrate")
+def test_two_step_path_keeps_state_set_at_the_first_remote_node_4(popcorn):
+    """origin -> node1 -> origin -> node2, the documented way from one remote node to another: what the
+    thread wrote at node1 (stack, heap, thread-local word, MXCSR rounding mode) is intact at node2."""
+    run_checks(popcorn, popcorn.nodes[0], "pcn_remote", "two_step", "0", str(len(popcorn.nodes)), timeout=90)
