@@ -81,6 +81,7 @@ def _kernel(args: argparse.Namespace) -> tuple[str, str]:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the main job; exit with pytest's exit code."""
     from rich.console import Console
+    from rich.markup import escape
 
     from harness.cluster.cluster import require_root
     from harness.popcorn.claim import popcorn_claim
@@ -118,13 +119,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     for suite, counts in sorted(summary.suites.items()):
         console.print(f"  {suite:<20} {summary.line(counts)}", highlight=False)
     console.print(f"{summary.line()} in {elapsed:.0f}s; kernel: {origin}", highlight=False)
+    # Test ids carry brackets ([execve]) that rich would take for markup: every name and message is escaped.
     for defect in summary.known_defects:
-        console.print(f"  {defect['outcome']:<8} {defect['defect']} {defect['test']}: {defect['symptom_actual'] or '-'}",
-                      highlight=False)
+        console.print(escape(f"  {defect['outcome']:<8} {defect['defect']} {defect['test']}: "
+                             f"{defect['symptom_actual'] or '-'}"), highlight=False)
     for name, message in summary.failures:
-        console.print(f"  [red]FAILED[/red] {name}: {message}", highlight=False)
+        console.print(f"  [red]FAILED[/red] {escape(f'{name}: {message}')}", highlight=False)
     for reason, count in summary.skip_reasons.items():
-        console.print(f"  skipped {count}: {reason}", highlight=False)
+        console.print(escape(f"  skipped {count}: {reason}"), highlight=False)
     console.print(f"report: {report}\njunit: {junit}\nfailure artifacts: {artifacts}/<test id>/", highlight=False)
     claim = popcorn_claim(kernel)
     if claim and summary.ran(POPCORN_SUITES) == 0:
