@@ -1,4 +1,5 @@
-"""Shared test set-up: ``testcases/support.py`` importable as ``support``; the ``kernel`` fixture; the
+"""Shared test set-up: ``testcases/support.py`` importable as ``support``; the ``kernel`` and
+``popcorn_kernel`` fixtures; the
 known Popcorn defects (``popcorn/known_defects.py``) as ``known_failure`` markers on every suite that names
 them (the harness's plugin judges such a test by its symptom)."""
 
@@ -36,3 +37,14 @@ def kernel(request):
     if not value:
         pytest.skip("no kernel: pass --kernel or set POPCORN_HARNESS_KERNEL")
     return value
+
+
+@pytest.fixture
+def popcorn_kernel(kernel):
+    """The kernel under test, when it is given as Popcorn (for tests that boot clusters of their own, e.g.
+    through the CLI); skips otherwise."""
+    from harness.popcorn.claim import popcorn_claim
+
+    if not popcorn_claim(kernel):
+        pytest.skip(f"needs a Popcorn kernel: {kernel} has no msg_socket.ko and no popcorn fragment")
+    return kernel

@@ -23,6 +23,31 @@ def test_node_count_out_of_range(kernel, args, expected):
     assert_usage_error(result, tag, expected)
 
 
+@pytest.mark.parametrize("args, expected", [
+    (["--seconds", "0"], "--seconds must be 1..3600, got 0"),
+    (["--threads", "9"], "--threads must be 1..8, got 9"),
+    (["--nodes", "1"], "--nodes must be at least 2 to fuzz migrations, got 1"),
+    (["--seed", "-1"], "--seed must be >= 0, got -1"),
+])
+def test_fuzz_bad_input(kernel, tmp_path, args, expected):
+    tag = new_tag()
+    result = run_cli("fuzz", *args, "--kernel", kernel, "--artifacts", str(tmp_path / "fuzz"), env=harness_env(tag))
+    assert_usage_error(result, tag, expected)
+    assert not (tmp_path / "fuzz").exists()
+
+
+def test_fuzz_on_a_kernel_without_popcorn_is_refused_and_leaves_nothing(kernel, tmp_path):
+    """The cluster boots (detection needs a running node), then the fuzz is refused in one line."""
+    tag = new_tag()
+    result = run_cli("fuzz", "--kernel", kernel, "--accel", "tcg", "--seconds", "5", "--seed", "1",
+                     "--artifacts", str(tmp_path / "fuzz"), env=harness_env(tag), timeout=1200)
+    assert result.returncode == 2, result.stdout + result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1].startswith("popcorn-harness: error: fuzz needs a Popcorn kernel: "
+                                                             "kernel 6.1"), result.stderr[-3000:]
+    assert result.stdout == ""
+    assert leftovers(tag) == []
+
+
 def test_missing_kernel_file(tmp_path):
     tag = new_tag()
     result = run_cli("cluster", "up", "--kernel", str(tmp_path / "nope"), "--name", tag, env=harness_env(tag))
@@ -56,7 +81,7 @@ def test_unknown_cluster_name_is_a_usage_error():
     assert_usage_error(result, tag, f"no cluster named '{tag}' is up")
 
 
-@pytest.mark.parametrize("args", [[], ["cluster"], ["cluster", "up"], ["cluster", "exec"], ["clean"]])
+@pytest.mark.parametrize("args", [[], ["cluster"], ["cluster", "up"], ["cluster", "exec"], ["clean"], ["fuzz"]])
 def test_help_explains_itself(args):
     result = run_cli(*args, "--help")
     assert result.returncode == 0 and "usage: popcorn-harness" in result.stdout

@@ -81,7 +81,7 @@ def test_a_provoked_crash_leaves_a_complete_bundle_that_replays(kernel, tmp_path
     (gone / "bundle.json").write_text(json.dumps(data))
     result, report = _replays(gone, 1, tmp_path / "from-commands", tag)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
-    assert "not in this checkout: replaying its command log" in result.stderr
+    assert "is not a test of this checkout: replaying its command log" in result.stderr
     assert f"reproduced 1/1: {title}\n" in result.stdout
     assert [(run["how"], run["reproduced"]) for run in report["runs"]] == [("commands", True)]
     assert leftovers(tag) == []

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "harness.cli.run",
     "harness.cli.cluster",
     "harness.cli.repro",
+    "harness.cli.fuzz",
     "harness.cli.kernel",
     "harness.cli.clean",
 )

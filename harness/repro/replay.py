@@ -162,7 +162,7 @@ def replay(bundle: Bundle, spec: ClusterSpec, runs: int, artifacts: Path, *, com
     artifacts.mkdir(parents=True, exist_ok=True)
     how = "commands" if commands or not runnable_test(bundle) else "pytest"
     if how == "commands" and not commands:
-        console.print(escape(f"{bundle.nodeid} is not in this checkout: replaying its command log instead"),
+        console.print(escape(f"{bundle.nodeid} is not a test of this checkout: replaying its command log"),
                       highlight=False, soft_wrap=True)
     seed = bundle.seed
     if how == "pytest" and seed is not None and not pytest_has_option("--seed"):

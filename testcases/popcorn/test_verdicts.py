@@ -21,14 +21,6 @@ from support import harness_env, new_tag, pytest_command
 SCENARIO = "scenario_verdicts.py"
 
 
-@pytest.fixture
-def popcorn_kernel(kernel):
-    """The kernel under test, when it is given as Popcorn (these runs need a Popcorn mesh)."""
-    if not popcorn_claim(kernel):
-        pytest.skip(f"needs a Popcorn kernel: {kernel} has no msg_socket.ko and no popcorn fragment")
-    return kernel
-
-
 def _nested(kernel: str, tmp_path, *extra: str) -> tuple[subprocess.CompletedProcess, dict[str, tuple[str, str]]]:
     """Run the scenario file with ``extra`` arguments; return the process and name -> (outcome, message)."""
     artifacts = tmp_path / "artifacts"

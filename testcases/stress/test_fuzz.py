@@ -1,0 +1,46 @@
+"""``popcorn-harness fuzz`` (``harness/popcorn/fuzz.py``, the guest fuzzer ``pcn_fuzz``) end to end: each
+distinct finding title becomes a bundle that ``repro`` replays."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from harness.repro.bundle import load_bundle
+from support import harness_env, leftovers, new_tag, run_cli
+
+#: Seconds of the command's own fuzz run (with every call: a node goes down within seconds).
+CLI_SECONDS = 20
+
+
+@pytest.mark.xdist_group("popcorn-fuzz-cli")
+@pytest.mark.timeout(2400)
+def test_fuzz_command_bundles_each_title_and_repro_replays_it(popcorn_kernel, tmp_path):
+    """``fuzz --all-calls`` on a fresh cluster finds titles (the calls known to crash the 5.2.21 tree are
+    in): it exits 1, lists each title with its count and bundle, each bundle holds its title and every
+    node's fuzz commands, and ``repro --runs 1`` of the first bundle replays the command log on a fresh
+    cluster and hits the same title. Nothing is left behind."""
+    tag, artifacts = new_tag(), tmp_path / "fuzz"
+    env = harness_env(tag)
+    result = run_cli("fuzz", "--kernel", popcorn_kernel, "--accel", "tcg", "--seconds", str(CLI_SECONDS), "--seed", "11",
+                     "--all-calls", "--artifacts", str(artifacts), env=env, timeout=1200)
+    assert result.returncode == 1, result.stdout + result.stderr[-3000:]
+    assert "fuzz seed 11 (replay the same calls with --seed 11)" in result.stderr
+    listed = re.findall(r"^  (\d+)x  (.+)  -> popcorn-harness repro (\S+)$", result.stdout, re.MULTILINE)
+    assert listed, result.stdout
+    for count, title, bundle_dir in listed:
+        bundle = load_bundle(bundle_dir)
+        assert bundle.title == title and len(bundle.findings) == int(count), (title, bundle.findings)
+        assert bundle.seed == 11 and bundle.nodeid.startswith("popcorn-harness fuzz --seed 11 --seconds 20")
+        launched = {entry["node"] for entry in bundle.command_log() if "/opt/phc/bin/pcn_fuzz " in entry["command"]}
+        assert launched == {"node0", "node1"}, bundle.command_log()
+        assert Path(bundle_dir).parent.parent == artifacts
+    assert leftovers(tag) == []
+
+    first = listed[0][2]
+    replayed = run_cli("repro", first, "--runs", "1", "--artifacts", str(tmp_path / "repro"), env=env, timeout=1200)
+    assert f"reproduced 1/1: {listed[0][1]}" in replayed.stdout, replayed.stdout + replayed.stderr[-3000:]
+    assert replayed.returncode == 0
+    assert leftovers(tag) == []
