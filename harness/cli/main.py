@@ -8,6 +8,7 @@ functions that run them: ``--help`` and a usage error then stay fast (no paramik
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import importlib
 import logging
@@ -56,8 +57,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def keep_interrupts() -> None:
+    """Make Ctrl-C (and a signal handler's ``SystemExit(128 + N)``) impossible to lose. A signal that lands
+    while ``os.fork`` runs its at-fork callbacks (pyroute2 forks to reach a namespace) raises inside one,
+    and Python only prints "Exception ignored in: <function _releaseLock>": the run would go on booting.
+    Such an exception is raised again in the main thread instead (seen in CI: a SIGINT while booting)."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable) -> None:
+        exc = unraisable.exc_value
+        if isinstance(exc, KeyboardInterrupt):
+            _thread.interrupt_main()
+        elif isinstance(exc, SystemExit) and isinstance(exc.code, int) and exc.code > 128:
+            _thread.interrupt_main(exc.code - 128)
+        else:
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the process exit code."""
+    keep_interrupts()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:

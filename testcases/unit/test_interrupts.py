@@ -1,0 +1,58 @@
+"""Ctrl-C cannot be lost: an interrupt Python could only report as "Exception ignored" (it was raised in an
+at-fork callback) is raised again in the main thread."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+import types
+
+import pytest
+
+from harness.cli.main import keep_interrupts
+
+
+def _swallowed(exc: BaseException):
+    return types.SimpleNamespace(exc_type=type(exc), exc_value=exc, exc_traceback=None, err_msg="Exception ignored in",
+                                 object=None)
+
+
+@pytest.fixture
+def hook():
+    saved = sys.unraisablehook
+    keep_interrupts()
+    yield sys.unraisablehook
+    sys.unraisablehook = saved
+
+
+def test_a_swallowed_ctrl_c_is_raised_again_in_the_main_thread(hook):
+    with pytest.raises(KeyboardInterrupt):
+        hook(_swallowed(KeyboardInterrupt()))
+        time.sleep(5)
+
+
+def test_a_swallowed_signal_exit_calls_that_signals_handler_again(hook):
+    got = []
+    saved = signal.signal(signal.SIGTERM, lambda signum, frame: got.append(signum))
+    try:
+        hook(_swallowed(SystemExit(128 + signal.SIGTERM)))
+        deadline = time.monotonic() + 5
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        signal.signal(signal.SIGTERM, saved)
+    assert got == [signal.SIGTERM]
+
+
+def test_other_unraisable_exceptions_go_to_the_previous_hook():
+    seen = []
+    saved = sys.unraisablehook
+    sys.unraisablehook = seen.append
+    try:
+        keep_interrupts()
+        sys.unraisablehook(_swallowed(ValueError("x")))
+        time.sleep(0.1)  # an interrupt, wrongly scheduled, would land here
+    finally:
+        sys.unraisablehook = saved
+    assert [type(u.exc_value) for u in seen] == [ValueError]
