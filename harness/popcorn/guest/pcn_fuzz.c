@@ -198,14 +198,9 @@ static long op_futex_other(struct worker *w)
 {
 	static const int cmds[] = { FUTEX_WAKE_OP_PRIVATE, FUTEX_CMP_REQUEUE_PRIVATE, FUTEX_TRYLOCK_PI_PRIVATE };
 	volatile int *word = futex_word(w), *word2 = futex_word(w);
-	register long r8 __asm__("r8") = (long)word2;
-	register long r9 __asm__("r9") = *word;
-	register long r10 __asm__("r10") = 1;
-	long ret, cmd = cmds[pick(w, 3)];
+	long cmd = cmds[pick(w, 3)];
 
-	__asm__ volatile("syscall" : "=a"(ret) : "a"(SYS_futex), "D"(word), "S"(cmd), "d"(1), "r"(r10), "r"(r8),
-			 "r"(r9) : "rcx", "r11", "memory");
-	return ret;
+	return phc_raw_syscall6(SYS_futex, (long)word, cmd, 1, 1, (long)word2, *word);
 }
 
 static long op_futex_shared(struct worker *w)
@@ -213,23 +208,10 @@ static long op_futex_shared(struct worker *w)
 	return phc_raw_syscall(SYS_futex, (long)futex_word(w), FUTEX_WAKE, 1, 0);
 }
 
-/* mmap(NULL, size, prot, flags, -1, 0) as a raw system call. */
-static long raw_mmap(long size, long prot, long flags)
-{
-	register long r10 __asm__("r10") = flags;
-	register long r8 __asm__("r8") = -1;
-	register long r9 __asm__("r9") = 0;
-	long ret;
-
-	__asm__ volatile("syscall" : "=a"(ret) : "a"(SYS_mmap), "D"(0), "S"(size), "d"(prot), "r"(r10), "r"(r8),
-			 "r"(r9) : "rcx", "r11", "memory");
-	return ret;
-}
-
 static long op_map_unmap(struct worker *w)
 {
 	long size = (1 + pick(w, 4)) * PAGE;
-	long p = raw_mmap(size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+	long p = phc_raw_syscall6(SYS_mmap, 0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (p < 0 && p > -4096)
 		return p;

@@ -32,6 +32,19 @@ static inline long phc_raw_syscall(long nr, long a, long b, long c, long d)
 	return ret;
 }
 
+/* phc_raw_syscall with all six arguments (mmap, futex with a second word). */
+static inline long phc_raw_syscall6(long nr, long a, long b, long c, long d, long e, long f)
+{
+	long ret;
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+
+	__asm__ volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
 /* Start fn(arg) in a new thread of this process; 0 or -errno. */
 static inline int phc_thread_start(struct phc_thread *t, int (*fn)(void *), void *arg)
 {
