@@ -128,7 +128,7 @@ def test_a_node_whose_boot_stalls_is_booted_again_alone_then_refused_before_the_
     'rtc_cmos: registered platform RTC device') is booted again, alone. Here node1's init is a silent
     ``sleep``, so each of its boots stalls: the harness must say so after ``boot_stall`` seconds of silence,
     not wait for the boot timeout, and must not boot node0 again for it."""
-    spec = own_cluster_spec(cluster_pool, 2, boot_stall=20.0, boot_timeout=500.0)
+    spec = own_cluster_spec(cluster_pool, 2, boot_stall=45.0, boot_timeout=500.0)
     monkeypatch.setattr("harness.cluster.cluster.BOOT_ATTEMPTS", 2)
     vm_config = Cluster._vm_config
 
@@ -140,19 +140,22 @@ def test_a_node_whose_boot_stalls_is_booted_again_alone_then_refused_before_the_
     monkeypatch.setattr(Cluster, "_vm_config", node1_sleeps)
     cluster = Cluster(spec)
     started = time.monotonic()
-    # node0's clock may also have run fast in the last boot (seen in CI): then it is named first, as it is.
-    with pytest.raises(BootStall, match=r"^(node0: guest clock ran fast during boot [^;\n]*; )?"
-                                        r"node1: boot stalled: console silent for 20s before the guest was ready"
-                                        r"\n--- node1 console tail:\n(.|\n)*Run /bin/busybox as init process"):
+    # node0 may fail on its own too (seen in CI under eight workers: a TSC that ran fast, or a console silent
+    # for 20 s while its init loaded modules): then it is named first, for its own reason.
+    with pytest.raises(BootStall, match=r"^(node0: (guest clock ran fast during boot|boot stalled: console silent)"
+                                        r"[^;\n]*; )?"
+                                        r"node1: boot stalled: console silent for 45s before the guest was ready"
+                                        r"\n(.|\n)*--- node1 console tail:\n(.|\n)*Run /bin/busybox as init process"):
         cluster.start()
-    assert time.monotonic() - started < 300, "the stall must end the boot before the boot timeout"
-    stalls = [line for line in caplog.messages if "boot stalled" in line and "booting it again" in line]
-    assert len(stalls) == 1 and stalls[0].startswith("node1: boot stalled"), caplog.messages
-    # node0 may be booted again for a clock of its own (seen in CI: a TSC miscalibrated under load), never
-    # because node1 stalled.
-    node0_clock = [line for line in caplog.messages if line.startswith("node0: guest clock ran fast")]
+    assert time.monotonic() - started < spec.boot_timeout, "the stall must end both boots within one boot timeout"
+    again = [line for line in caplog.messages if "booting it again" in line]
+    assert [line for line in again if line.startswith("node1:")] == \
+        [line for line in again if line.startswith("node1: boot stalled: console silent for 45s")], caplog.messages
+    assert len([line for line in again if line.startswith("node1:")]) == 1, caplog.messages
+    # node0 is booted again only for a failure of its own, never because node1 stalled.
     booted = [line.split(":")[0] for line in caplog.messages if line.endswith(": booting")]
-    assert booted.count("node1") == 2 and booted.count("node0") == 1 + len(node0_clock), caplog.messages
+    node0_again = [line for line in again if line.startswith("node0:")]
+    assert booted.count("node1") == 2 and booted.count("node0") == 1 + len(node0_again), caplog.messages
     assert leftovers(cluster.run_id) == []
 
 
