@@ -3,9 +3,16 @@
 ``ssrg-5.2`` is the 5.2.21 tree (ssrg-vt/popcorn-kernel), read from its source: syscalls 434..437
 (``arch/x86/entry/syscalls/syscall_64.tbl``), ``popcorn_get_node_info(int *my_nid, info)`` with two
 arguments writing all 32 (MAX_POPCORN_NODES) entries, a 4-int thread status, ``propose_migration``,
-and the socket message layer at top-level ``msg_layer/``. ``rfc-2020`` is the April 2020 RFC posting
-as LWN describes it (3-argument get_node_info bounded by ``len``, 62 nodes, 3-int thread status,
-``drivers/msg_layer``); its syscall numbers are not verified against a tree we can build.
+and the socket message layer at top-level ``msg_layer/``. ``rfc-2020`` is the RFC posting to LKML of
+29 April 2020 ("[RFC 0/9] Popcorn Linux Distributed Thread Execution", Javier Malave), read from its
+patches: [RFC 4/9] adds three syscalls, 434 ``popcorn_migrate``, 435 ``popcorn_get_thread_status``, 436
+``popcorn_get_node_info`` (no ``propose_migration``); [RFC 1/9] defines them in kernel/sched/core.c:
+``get_node_info(int *my_nid, info, int len)`` writes ``len`` entries, ``get_thread_status`` three ints
+(current nid, peer nid, peer pid), and both answer a bad user pointer with -EINVAL; [RFC 5/9]
+``include/popcorn/bundle.h`` sets ``MAX_POPCORN_NODES`` 32 (62 is only the bound it may be raised to,
+the number LWN quoted); the message-layer patch puts ``msg_socket.ko`` in ``drivers/msg_layer/`` on TCP
+port 30467 with ``MAX_NUM_NODES`` 32. No kernel of that posting is at hand, so the suite has never run
+on it: the profile is verified against the posting's text, not against a booted kernel.
 """
 
 from __future__ import annotations
@@ -21,14 +28,14 @@ class AbiProfile:
     """What the harness expects of one Popcorn ABI."""
 
     name: str
-    syscalls: dict[str, int]  # migrate, propose_migration, thread_status, node_info
+    syscalls: dict[str, int]  # migrate, thread_status, node_info, and propose_migration where it exists
     node_info_args: int
     max_nodes: int  # entries get_node_info writes / node ids it accepts
     thread_status_fields: tuple[str, ...]
     has_propose_migration: bool
     module: str  # the socket message layer module
     module_dir: str  # where the module sits in the source tree
-    verified: bool  # read from a source tree (True) or only from a description (False)
+    verified: bool  # read from the kernel's own source or posted patches (True), or only from a description
     msg_port: int = 30467  # the socket message layer's TCP port (msg_layer/socket.c PORT)
     bad_pointer_errno: int = errno.EFAULT  # what a Popcorn syscall returns for a user pointer it cannot use
     notes: str = ""
@@ -37,7 +44,9 @@ class AbiProfile:
         """Environment for the guest programs (``popcorn.h`` reads the syscall numbers from it)."""
         names = {"migrate": "PCN_NR_MIGRATE", "propose_migration": "PCN_NR_PROPOSE",
                  "thread_status": "PCN_NR_THREAD_STATUS", "node_info": "PCN_NR_NODE_INFO"}
-        env = {names[k]: str(v) for k, v in self.syscalls.items()}
+        # A syscall the profile lacks gets -1: the guest programs' calls then fail with ENOSYS instead of
+        # reaching their 5.2-tree default number, which is another Popcorn syscall in the RFC.
+        env = {variable: str(self.syscalls.get(name, -1)) for name, variable in names.items()}
         env["PCN_MAX_NODES"] = str(self.max_nodes)
         env["PCN_NODE_INFO_ARGS"] = str(self.node_info_args)
         env["PCN_THREAD_STATUS_INTS"] = str(len(self.thread_status_fields))
@@ -68,16 +77,18 @@ PROFILES: dict[str, AbiProfile] = {
     ),
     "rfc-2020": AbiProfile(
         name="rfc-2020",
-        syscalls={"migrate": 434, "propose_migration": 435, "thread_status": 436, "node_info": 437},
+        syscalls={"migrate": 434, "thread_status": 435, "node_info": 436},
         node_info_args=3,
-        max_nodes=62,
+        max_nodes=32,
         thread_status_fields=("current_nid", "peer_nid", "peer_pid"),
         has_propose_migration=False,
         module="msg_socket",
         module_dir="drivers/msg_layer",
-        verified=False,
-        bad_pointer_errno=errno.EFAULT,  # Linux convention; the posting's code is not read yet
-        notes="from the LWN description of the RFC posting; syscall numbers unverified",
+        verified=True,
+        bad_pointer_errno=errno.EINVAL,  # [RFC 1/9] kernel/sched/core.c: access_ok/copy_to_user give -EINVAL
+        notes=("read from the LKML posting of 29 April 2020 ([RFC 1/9], [RFC 4/9], [RFC 5/9] and the message "
+               "layer patch), never booted here; get_node_info loops to the caller's len with no bound, so a "
+               "len above 32 reads popcorn_nodes[] past its end (by reading; untested)"),
     ),
 }
 

@@ -22,9 +22,19 @@ def test_a_popcorn_mesh_is_bounded_by_its_abi_profile():
     check_node_count(32, PROFILES["ssrg-5.2"])
     with pytest.raises(UsageError, match="larger than the ssrg-5.2 ABI accepts \\(32\\)"):
         check_node_count(33, PROFILES["ssrg-5.2"])
-    check_node_count(62)  # before detection: the largest any profile accepts
-    with pytest.raises(UsageError, match="larger than any Popcorn ABI"):
-        check_node_count(63)
+    check_node_count(32)  # before detection: the largest any profile accepts
+    with pytest.raises(UsageError, match="larger than any Popcorn ABI the harness knows accepts \\(32\\)"):
+        check_node_count(33)
+
+
+def test_the_rfc_profile_gives_its_three_syscalls_and_no_propose_migration():
+    """The RFC posting numbers get_thread_status 435 and get_node_info 436 (the 5.2 tree's propose_migration
+    and get_thread_status); a guest program must not fall back to the 5.2 tree's numbers for the syscall
+    the RFC lacks."""
+    env = PROFILES["rfc-2020"].environment()
+    assert (env["PCN_NR_MIGRATE"], env["PCN_NR_THREAD_STATUS"], env["PCN_NR_NODE_INFO"]) == ("434", "435", "436")
+    assert env["PCN_NR_PROPOSE"] == "-1"
+    assert PROFILES["ssrg-5.2"].environment()["PCN_NR_PROPOSE"] == "435"
 
 
 def test_node_i_gets_the_ith_host_address_and_harness_the_last():
