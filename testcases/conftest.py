@@ -48,3 +48,31 @@ def popcorn_kernel(kernel):
     if not popcorn_claim(kernel):
         pytest.skip(f"needs a Popcorn kernel: {kernel} has no msg_socket.ko and no popcorn fragment")
     return kernel
+
+
+@pytest.fixture
+def own_cluster(request, cluster_pool):
+    """Boot clusters of the test's own: ``own_cluster(nodes, **spec_changes)`` starts one and returns it.
+    Each is stopped after the test; a failed test first keeps every node's console log and dmesg under
+    ``<artifacts>/<test id>/own-cluster-K/`` (the pool's artifacts are of the pool's cluster, not these)."""
+    from harness.cluster.cluster import Cluster
+    from harness.pytest.artifacts import CALL_EXCINFO, save_artifacts, test_dir
+    from support import own_cluster_spec
+
+    clusters = []
+
+    def boot(nodes: int, **changes):
+        cluster = Cluster(own_cluster_spec(cluster_pool, nodes, **changes))
+        clusters.append(cluster)
+        cluster.start()
+        return cluster
+
+    yield boot
+    failed = request.node.stash.get(CALL_EXCINFO, None) is not None
+    directory = test_dir(request.config.getoption("artifacts"), request.node.nodeid)
+    for k, cluster in enumerate(clusters):
+        try:
+            if failed and cluster.nodes:
+                save_artifacts(cluster, directory / f"own-cluster-{k}")
+        finally:
+            cluster.stop()

@@ -202,6 +202,23 @@ DEFECTS = {d.id: d for d in (
            "stop them (no kthread_stop), then releases their sockets and frees the queues: on the node that runs "
            "rmmod, 'BUG: unable to handle kernel paging request' and a NULL pointer dereference in "
            "atomic_try_cmpxchg; the peer stops answering and a new insmod there waits for it forever"),
+    Defect("P35", "a peer's NODE_INFO with an out-of-range arch oopses the node",
+           "handle_node_info (kernel/popcorn/bundle.c:84-99) prints archs_sz[info->arch] and stores "
+           "popcorn_nodes[info->nid] with neither index checked: a NODE_INFO whose arch is 1<<28 gives 'BUG: "
+           "unable to handle kernel paging request' in handle_node_info on the receiving node"),
+    Defect("P36", "a peer's message of an unknown type BUGs the node",
+           "recv_handler (msg_layer/socket.c:104) answers a header type >= PCN_KMSG_TYPE_MAX with BUG_ON "
+           "(CONFIG_POPCORN_CHECK_SANITY, on in the reference config) instead of dropping the message: 'kernel "
+           "BUG at msg_layer/socket.c:104' in recv_handler, and that peer's receive thread is gone"),
+    Defect("P37", "a peer's message header claiming size 0 oopses the node",
+           "recv_handler (msg_layer/socket.c:105-110) checks only size > PCN_KMSG_MAX_SIZE; size 0 gives "
+           "kmalloc(0) = ZERO_SIZE_PTR and the header memcpy into it: 'BUG: unable to handle kernel NULL "
+           "pointer dereference' in recv_handler (a size below the 10-byte header overruns a short buffer)"),
+    Defect("P38", "a peer that closes its connection freezes the node",
+           "recv_handler's read loops (msg_layer/socket.c:91-100, 114-121) end only on ksock_recv() == -1, but "
+           "kernel_recvmsg returns 0 at end of stream (and -errno on errors), so after the peer's FIN the "
+           "receive thread loops forever without sleeping; with PREEMPT_NONE and one vCPU the node stops "
+           "answering (SSH times out) and prints nothing. rmmod on a peer (P34) closes its sockets the same way"),
     Defect("P16", "three threads migrating at once to three nodes deadlock in fault retry (racy)",
            "the thread on one node loops in the page-fault retry backoff (mm/memory.c:3894-3902, "
            "page_server_handle_pte_fault returns VM_FAULT_RETRY) while the origin's threads wait in D state in "
@@ -226,6 +243,8 @@ NEW_SURFACE = "issue 10: targeted run of the new surface tests, 2026-12-01"
 #: Issue 10's second session: the rest of a migrated thread's life (exit_group, execve, signals from other
 #: processes, a signal in a forwarded futex wait, the two-step path).
 REMOTE_LIFE = "issue 10: targeted run of the remote-life tests, 2026-12-02"
+#: Issue 10's third session: the rogue peer (the harness listed in the nodes file as the last node).
+ROGUE_PEER = "issue 10: targeted run of the rogue-peer tests, 2026-12-02"
 #: The remote node gone after its process died (P23, P26, P27), as the crash watch sees it: an RCU stall of
 #: the spinning remote worker (three titles seen), or no answer at all (seen in a CI emulation, no stall printed).
 _REMOTE_GONE = (r"finding:node1:(lost connection to node|no output from node|"
@@ -365,6 +384,17 @@ KNOWN_FAILURES: list[KnownFailure] = [
             r"atomic_try_cmpxchg", r"expect:outcome node0 (not answering|joined 0), node1 (waiting|not answering)",
             r"finding:node0:(lost connection to node|no output from node|INFO: rcu detected stall in \S+)"),
            evidence=_runs(2, 2, "issue 10's first session (by hand); " + REMOTE_LIFE)),
+    _known("test_a_rogue_peer_message_is_dropped[node_info_arch_out_of_range]", "P35",
+           (r"finding:node0:BUG: unable to handle kernel paging request in handle_node_info",),
+           evidence=_runs(2, 2, ROGUE_PEER + "; its rerun")),
+    _known("test_a_rogue_peer_message_is_dropped[type_out_of_range]", "P36",
+           (r"finding:node0:kernel BUG in recv_handler",), evidence=_runs(2, 2, ROGUE_PEER + "; its rerun")),
+    _known("test_a_rogue_peer_message_is_dropped[size_zero]", "P37",
+           (r"finding:node0:BUG: unable to handle kernel NULL pointer dereference in recv_handler",),
+           evidence=_runs(2, 2, ROGUE_PEER + "; its rerun")),
+    _known("test_a_rogue_peer_message_is_dropped[hang_up]", "P38", (r"expect:node0 answers",),
+           (r"finding:node0:(lost connection to node|no output from node|INFO: rcu detected stall in \S+)",),
+           evidence=_runs(2, 2, ROGUE_PEER + "; its rerun")),
     _known("test_migrated_thread_at_the_remote_node[futex_deadline]", "P31", (r"check:remote_wait_bitset_times_out",),
            racy=True, evidence=(Evidence(1, 1, REFERENCE, "the CI emulation of issue 10's change: 26.42 s for 0.3 s"),
                                 Evidence(0, 2, REFERENCE, NEW_SURFACE + "; its rerun (nodes booted together)"))),

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from harness.cluster.cluster import Cluster
-from support import own_cluster_spec
-
 from .checks import run_checks
 
 
@@ -38,8 +35,8 @@ def test_propose_migration_for_another_users_task_is_refused(popcorn):
 
 
 @pytest.mark.xdist_group("popcorn-nodes-file")
-def test_popcorn_calls_while_the_mesh_is_down(popcorn, cluster_pool):
+def test_popcorn_calls_while_the_mesh_is_down(popcorn, own_cluster):
     """On a node of a cluster of its own whose message layer is not loaded: no id, nobody online,
     migrations refused (EAGAIN), the thread status says no node."""
-    with Cluster(own_cluster_spec(cluster_pool, 1)) as cluster:
-        run_checks(popcorn, cluster.nodes[0], "pcn_bad_args", "mesh_down", "0", "1", timeout=90)
+    cluster = own_cluster(1)
+    run_checks(popcorn, cluster.nodes[0], "pcn_bad_args", "mesh_down", "0", "1", timeout=90)

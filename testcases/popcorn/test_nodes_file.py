@@ -16,11 +16,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness.cluster.cluster import Cluster
 from harness.errors import HarnessError
 from harness.popcorn.bringup import start_insmod
 from harness.popcorn.nodes_file import write_nodes_file
-from support import own_cluster_spec
 
 from .mesh import insmod_outcome, judge_outcome, put_nodes_file, settle
 
@@ -60,16 +58,16 @@ CASES = {
 
 @pytest.mark.xdist_group("popcorn-nodes-file")
 @pytest.mark.parametrize("case", list(CASES))
-def test_msg_socket_with_an_odd_nodes_file(popcorn, cluster_pool, case):
+def test_msg_socket_with_an_odd_nodes_file(popcorn, own_cluster, case):
     """Load msg_socket.ko on a fresh 2-node cluster whose nodes file is the case's; every node's insmod must
     come to the case's outcome, with nothing on any console."""
-    with Cluster(own_cluster_spec(cluster_pool, 2)) as cluster:
-        texts = CASES[case].files(cluster.nodes[0].address, cluster.nodes[1].address)
-        for node, text in zip(cluster.nodes, texts):
-            put_nodes_file(node, text)
-        for node in cluster.nodes:
-            start_insmod(node, popcorn.profile)
-        judge_outcome(cluster, settle(cluster.nodes, popcorn.profile, SETTLE_S), CASES[case].expect)
+    cluster = own_cluster(2)
+    texts = CASES[case].files(cluster.nodes[0].address, cluster.nodes[1].address)
+    for node, text in zip(cluster.nodes, texts):
+        put_nodes_file(node, text)
+    for node in cluster.nodes:
+        start_insmod(node, popcorn.profile)
+    judge_outcome(cluster, settle(cluster.nodes, popcorn.profile, SETTLE_S), CASES[case].expect)
 
 
 #: Seconds node1 waits before it loads the module, while node0 waits for it.
@@ -77,35 +75,35 @@ LATE_S = 30.0
 
 
 @pytest.mark.xdist_group("popcorn-nodes-file")
-def test_a_node_that_joins_late_joins(popcorn, cluster_pool):
+def test_a_node_that_joins_late_joins(popcorn, own_cluster):
     """node0 loads the module and waits for node1, which loads it 30 s later: both join."""
-    with Cluster(own_cluster_spec(cluster_pool, 2)) as cluster:
-        write_nodes_file(cluster)
-        node0, node1 = cluster.nodes
-        start_insmod(node0, popcorn.profile)
-        time.sleep(LATE_S)
-        assert insmod_outcome(node0, popcorn.profile)[0] == "waiting", "node0 must wait for node1"
-        start_insmod(node1, popcorn.profile)
-        judge_outcome(cluster, settle(cluster.nodes, popcorn.profile, SETTLE_S), ("joined 0", "joined 1"))
+    cluster = own_cluster(2)
+    write_nodes_file(cluster)
+    node0, node1 = cluster.nodes
+    start_insmod(node0, popcorn.profile)
+    time.sleep(LATE_S)
+    assert insmod_outcome(node0, popcorn.profile)[0] == "waiting", "node0 must wait for node1"
+    start_insmod(node1, popcorn.profile)
+    judge_outcome(cluster, settle(cluster.nodes, popcorn.profile, SETTLE_S), ("joined 0", "joined 1"))
 
 
 
 @pytest.mark.xdist_group("popcorn-nodes-file")
-def test_a_node_that_restarts_its_module_rejoins(popcorn, cluster_pool):
+def test_a_node_that_restarts_its_module_rejoins(popcorn, own_cluster):
     """With the mesh up, node1 unloads the message layer (rmmod) and loads it again: node1 must rejoin as
     node 1 and node0 must still be node 0 (or rmmod must refuse, with both nodes still joined). A kernel
     report on either console fails the case."""
     module = popcorn.profile.module
-    with Cluster(own_cluster_spec(cluster_pool, 2)) as cluster:
-        write_nodes_file(cluster)
-        node1 = cluster.nodes[1]
-        for node in cluster.nodes:
-            start_insmod(node, popcorn.profile)
-        judge_outcome(cluster, settle(cluster.nodes, popcorn.profile, SETTLE_S), ("joined 0", "joined 1"))
-        try:
-            unloaded = node1.run(f"rmmod {module}", timeout=60).exit_code == 0
-        except HarnessError:  # node1 lost: the outcomes and its console say what happened
-            unloaded = True
-        if unloaded and insmod_outcome(node1, popcorn.profile)[0] != "not answering":
-            start_insmod(node1, popcorn.profile)
-        judge_outcome(cluster, settle(cluster.nodes, popcorn.profile, SETTLE_S), ("joined 0", "joined 1"))
+    cluster = own_cluster(2)
+    write_nodes_file(cluster)
+    node1 = cluster.nodes[1]
+    for node in cluster.nodes:
+        start_insmod(node, popcorn.profile)
+    judge_outcome(cluster, settle(cluster.nodes, popcorn.profile, SETTLE_S), ("joined 0", "joined 1"))
+    try:
+        unloaded = node1.run(f"rmmod {module}", timeout=60).exit_code == 0
+    except HarnessError:  # node1 lost: the outcomes and its console say what happened
+        unloaded = True
+    if unloaded and insmod_outcome(node1, popcorn.profile)[0] != "not answering":
+        start_insmod(node1, popcorn.profile)
+    judge_outcome(cluster, settle(cluster.nodes, popcorn.profile, SETTLE_S), ("joined 0", "joined 1"))
