@@ -86,4 +86,4 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
                 (artifacts / f"{node.name}.console.log").write_text(node.console_text())
     for line in summary_lines(run, bundles):
         print(line)
-    return 1 if run.findings else 0
+    return 1 if run.findings or run.not_ended() else 0

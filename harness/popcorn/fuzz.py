@@ -58,6 +58,10 @@ class FuzzRun:
     nodes: dict[str, NodeRun] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
 
+    def not_ended(self) -> list[str]:
+        """The nodes whose fuzzer did not end on its own with exit 0 (stuck, killed, or its node lost)."""
+        return [name for name, node in self.nodes.items() if node.exit_code != 0]
+
     def titles(self) -> Counter:
         """Finding title -> how many times it was reported (over all nodes)."""
         return Counter(finding.title for finding in self.findings)
@@ -141,13 +145,15 @@ def save_bundles(cluster, run: FuzzRun, artifacts: Path, profile) -> dict[str, P
 
 
 def summary_lines(run: FuzzRun, bundles: dict[str, Path]) -> list[str]:
-    """The run's summary: each finding title with its count and bundle, then what each node's fuzzer did."""
+    """The run's summary: each finding title with its count and its bundle (when ``bundles`` has one), then
+    what each node's fuzzer did."""
     titles = run.titles()
     lines = [f"fuzz seed {run.seed}, {run.seconds}s, {run.threads} thread(s) per node"
              f"{', every call (also those known to crash)' if run.all_calls else ''}: "
-             f"{len(titles)} distinct finding title(s)"]
+             f"{len(titles)} distinct finding title(s)"
+             + (f"; fuzzer did not end on {', '.join(run.not_ended())}" if run.not_ended() else "")]
     for title, count in titles.most_common():
-        lines.append(f"  {count}x  {title}  -> popcorn-harness repro {bundles.get(title, '?')}")
+        lines.append(f"  {count}x  {title}" + (f"  -> popcorn-harness repro {bundles[title]}" if title in bundles else ""))
     for name, node in run.nodes.items():
         if node.summary:
             calls = node.summary.get("calls", {})

@@ -1,5 +1,6 @@
-"""``popcorn-harness fuzz`` (``harness/popcorn/fuzz.py``, the guest fuzzer ``pcn_fuzz``) end to end: each
-distinct finding title becomes a bundle that ``repro`` replays."""
+"""The fuzzer (``harness/popcorn/fuzz.py``, the guest fuzzer ``pcn_fuzz``): as a stress case with a verdict,
+and ``popcorn-harness fuzz`` end to end (each distinct finding title becomes a bundle that ``repro``
+replays)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,29 @@ from pathlib import Path
 
 import pytest
 
+from harness.popcorn.fuzz import run_fuzz, summary_lines
+from harness.pytest.known_failures import expect
 from harness.repro.bundle import load_bundle
 from support import harness_env, leftovers, new_tag, run_cli
 
 #: Seconds of the command's own fuzz run (with every call: a node goes down within seconds).
 CLI_SECONDS = 20
+
+
+@pytest.mark.xdist_group("popcorn2-fuzz")
+def test_fuzz_of_the_calls_not_known_to_crash(popcorn, request, seed):
+    """Every node fuzzes for ``--stress-duration`` seconds from the run's seed: two threads each drawing
+    Popcorn calls, madvise, futex operations and migrations, without the calls known to crash the tree
+    (``pcn_fuzz`` without ``all``). Every node's fuzzer must end on its own (exit 0) and no console may
+    show a kernel report (the crash watch's findings fail the test)."""
+    duration = request.config.getoption("stress_duration")
+    run = run_fuzz(popcorn.cluster, popcorn.profile, seed, duration)
+    for line in summary_lines(run, {}):
+        print(line)
+    request.node.user_properties.append(("fuzz", "; ".join(summary_lines(run, {})[1:])))
+    stuck = {name: run.nodes[name].exit_code if run.nodes[name].exit_code is not None else run.nodes[name].problem
+             for name in run.not_ended()}
+    expect(not stuck, "every fuzzer ends", f"fuzzers that did not end with exit 0: {stuck}")
 
 
 @pytest.mark.xdist_group("popcorn-fuzz-cli")
