@@ -88,8 +88,10 @@ class ExpectedCrash:
     def __init__(self, item: pytest.Item):
         self.item = item
 
-    def wait(self, node: str | None = None, timeout: float = 120.0, title: str | None = None) -> list[Finding]:
-        """Wait for a report (with ``title``, if given) on ``node`` (or any node); return the reports so far."""
+    def wait(self, node: str | None = None, timeout: float = 120.0,
+             title: str | tuple[str, ...] | None = None) -> list[Finding]:
+        """Wait for a report (with ``title``, or one of the titles, if given) on ``node`` (or any node);
+        return the reports so far."""
         return self.item.stash[WATCH].wait(node, timeout, title=title)
 
     def findings(self, node: str | None = None) -> list[Finding]:

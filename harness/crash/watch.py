@@ -70,15 +70,17 @@ class CrashWatch:
         return silence_finding(node, self.mark.offsets.get(node.name, 0), self.mark.test)
 
     def wait(self, node: str | None = None, timeout: float = 120.0, quiet: float = 3.0,
-             title: str | None = None) -> list[Finding]:
+             title: str | tuple[str, ...] | None = None) -> list[Finding]:
         """Wait until a console report appears (on ``node``, or any node; with ``title``, a report with
-        that title), then until that console has been quiet for ``quiet`` seconds or its node died, so
-        the report is complete; return the reports so far. Returns what there is at ``timeout``."""
+        that title, or with one of them when it is a tuple), then until that console has been quiet for
+        ``quiet`` seconds or its node died, so the report is complete; return the reports so far.
+        Returns what there is at ``timeout``."""
         deadline = time.monotonic() + timeout
+        wanted = (title,) if isinstance(title, str) else title
         found = []
         while time.monotonic() < deadline:
             found = self.mark.findings_since(node)
-            match = [f for f in found if title is None or f.title == title]
+            match = [f for f in found if wanted is None or f.title in wanted]
             if match:
                 wait_quiet(next(each for each in self.mark.nodes if each.name == match[0].node), quiet, deadline)
                 return self.mark.findings_since(node)
