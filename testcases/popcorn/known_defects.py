@@ -23,11 +23,13 @@ REFERENCE = "d7d20c9b5501eac31513"
 #: connection drops), and at the end of the test node0 no longer answers (or its console shows the RCU
 #: stall of the spinning task, P07, titled by the frame of the spin loop the stall caught it in:
 #: __wait_for_common mostly, process_server_do_migration once, under load; timer_interrupt once, in the CI
-#: emulation of the fuzz change, when the stall caught the spinning task in its timer interrupt).
+#: emulation of the fuzz change, when the stall caught the spinning task in its timer interrupt;
+#: popcorn_migrate, the syscall that calls process_server_do_migration, once in the CI emulation of the
+#: rogue-peer change).
 ORIGIN_SILENT = (r"(timeout|infra):node0",)
 ORIGIN_SILENT_AFTERMATH = (
     r"finding:node0:INFO: rcu detected stall in "
-    r"(__wait_for_common|process_server_do_migration|timer_interrupt)",
+    r"(__wait_for_common|process_server_do_migration|popcorn_migrate|timer_interrupt)",
     r"finding:node0:lost connection to node",
     r"finding:node0:no output from node",
 )
