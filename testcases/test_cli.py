@@ -36,6 +36,17 @@ def test_fuzz_bad_input(kernel, tmp_path, args, expected):
     assert not (tmp_path / "fuzz").exists()
 
 
+@pytest.mark.parametrize("args, expected", [
+    (["--detectors"], "--detectors needs --popcorn-src (a given --kernel is tested as it was built)"),
+    (["--workers", "0"], "--workers must be at least 1, got 0"),
+])
+def test_main_job_bad_input(kernel, tmp_path, args, expected):
+    tag = new_tag()
+    result = run_cli("run", *args, "--kernel", kernel, "--artifacts", str(tmp_path / "run"), env=harness_env(tag))
+    assert_usage_error(result, tag, expected)
+    assert not (tmp_path / "run").exists()
+
+
 def test_fuzz_on_a_kernel_without_popcorn_is_refused_and_leaves_nothing(kernel, tmp_path):
     """The cluster boots (detection needs a running node), then the fuzz is refused in one line."""
     tag = new_tag()

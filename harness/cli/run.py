@@ -27,6 +27,9 @@ from harness.errors import UsageError
 
 REPO = checkout() or Path.cwd()
 POPCORN_FRAGMENTS = ("qemu-guest", "popcorn", "popcorn-debug")
+#: What --detectors adds: the kernel's own bug detectors (kernel-patches/configs/debug.config: hung-task and
+#: soft-lockup detectors, lockdep, atomic-sleep checks, LKDTM; detectors.config: DEBUG_LIST).
+DETECTOR_FRAGMENTS = ("debug", "detectors")
 #: --suites NAME -> the test paths (under the repo) it runs.
 def register(subparsers) -> None:
     """Add the ``run`` command."""
@@ -36,6 +39,10 @@ def register(subparsers) -> None:
     source.add_argument("--popcorn-src", default=os.environ.get("POPCORN_SRC", ""), metavar="PATH|URL",
                         help="Popcorn kernel source to build (env POPCORN_SRC)")
     source.add_argument("--ref", help="git ref of --popcorn-src")
+    source.add_argument("--detectors", action="store_true",
+                        help="build --popcorn-src with the kernel's own bug detectors too (hung task, soft lockup, "
+                             "lockdep, DEBUG_LIST, LKDTM): findings come with the kernel's diagnosis and the LKDTM "
+                             "crash-detection tests run; the known-defect symptoms are those of a build without them")
     add_cluster_options(source.add_argument, only=("--kernel",))
     source.add_argument("--stock", action="store_true",
                         help="no Popcorn source: run on Debian's stock kernel (tests the harness; Popcorn tests skip)")
@@ -62,7 +69,8 @@ def _kernel(args: argparse.Namespace) -> tuple[str, str]:
     if args.popcorn_src:
         from harness.kernel.build import build_kernel
 
-        artifact = build_kernel(args.popcorn_src, ref=args.ref, fragments=POPCORN_FRAGMENTS)
+        fragments = POPCORN_FRAGMENTS + (DETECTOR_FRAGMENTS if args.detectors else ())
+        artifact = build_kernel(args.popcorn_src, ref=args.ref, fragments=fragments)
         return str(artifact.dir), "popcorn (cached)" if artifact.cache_hit else "popcorn (built)"
     missing = "no Popcorn kernel source configured (--popcorn-src PATH|URL or POPCORN_SRC)"
     if not (args.stock or args.yes):
@@ -92,6 +100,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     ClusterSpec(nodes=args.nodes, accel=args.accel).validate()
     if args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    if args.detectors and not args.popcorn_src:
+        raise UsageError("--detectors needs --popcorn-src (a given --kernel is tested as it was built)")
     require_root()
     console = Console(stderr=True, soft_wrap=True)  # a CI log keeps whole lines
     kernel, origin = _kernel(args)
