@@ -189,5 +189,6 @@ def test_shipped_fragments_ask_for_what_popcorn_and_the_guest_need():
     for needed in ("SERIAL_8250_CONSOLE", "VIRTIO_NET", "BLK_DEV_INITRD", "DEVTMPFS_MOUNT", "MODULES", "FUTEX",
                    "UNIX98_PTYS", "PRINTK_TIME", "MAGIC_SYSRQ", "INET"):
         assert guest[f"CONFIG_{needed}"] == "y", needed
+    assert load_fragment("detectors").options["CONFIG_DEBUG_LIST"] == "y"
     assert sorted(p.name for p in CONFIGS_DIR.glob("*.config")) == [
-        "debug.config", "popcorn-debug.config", "popcorn.config", "qemu-guest.config"]
+        "debug.config", "detectors.config", "popcorn-debug.config", "popcorn.config", "qemu-guest.config"]
