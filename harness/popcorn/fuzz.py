@@ -147,11 +147,11 @@ def save_bundles(cluster, run: FuzzRun, artifacts: Path, profile) -> dict[str, P
 def summary_lines(run: FuzzRun, bundles: dict[str, Path]) -> list[str]:
     """The run's summary: each finding title with its count and its bundle (when ``bundles`` has one), then
     what each node's fuzzer did."""
-    titles = run.titles()
+    titles, not_ended = run.titles(), run.not_ended()
     lines = [f"fuzz seed {run.seed}, {run.seconds}s, {run.threads} thread(s) per node"
              f"{', every call (also those known to crash)' if run.all_calls else ''}: "
              f"{len(titles)} distinct finding title(s)"
-             + (f"; fuzzer did not end on {', '.join(run.not_ended())}" if run.not_ended() else "")]
+             + (f"; fuzzer did not end on {', '.join(not_ended)}" if not_ended else "")]
     for title, count in titles.most_common():
         lines.append(f"  {count}x  {title}" + (f"  -> popcorn-harness repro {bundles[title]}" if title in bundles else ""))
     for name, node in run.nodes.items():

@@ -52,11 +52,16 @@ def settle(nodes, profile, seconds: float) -> list[tuple[str, str]]:
         time.sleep(2)
 
 
+def console_signs(cluster) -> list[str]:
+    """``finding:NODE:TITLE`` for every kernel report on the consoles of ``cluster``'s nodes."""
+    return [f"finding:{f.node}:{f.title}" for node in cluster.nodes for f in parse(node.console_text(), node.name)]
+
+
 def judge_outcome(cluster, outcomes: list[tuple[str, str]], expected: tuple[str, ...]) -> None:
     """Raise ``OutcomeDiffers`` when the outcomes are not ``expected`` or a console shows a kernel report
     (signs ``expect:outcome node0 X, node1 Y`` and ``finding:NODE:TITLE``)."""
     got = tuple(o for o, _ in outcomes)
-    signs = [f"finding:{f.node}:{f.title}" for node in cluster.nodes for f in parse(node.console_text(), node.name)]
+    signs = console_signs(cluster)
     if got != expected:
         signs.append("expect:outcome " + ", ".join(f"node{i} {o}" for i, o in enumerate(got)))
     if signs:

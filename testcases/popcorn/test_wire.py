@@ -21,14 +21,13 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness.crash.parser import parse
 from harness.guest.protocol import judge
 from harness.errors import HarnessError
 from harness.popcorn.bringup import start_insmod
 from harness.popcorn.nodes_file import nodes_file_text, write_nodes_file
 
 from .checks import program_command, require_pass, run_checks
-from .mesh import OutcomeDiffers, judge_outcome, put_nodes_file, settle
+from .mesh import OutcomeDiffers, console_signs, judge_outcome, put_nodes_file, settle
 from .peer import TYPE_MAX, TYPE_NODE_INFO, RoguePeer, message, node_info
 
 #: What the stranger sends, one connection each: (name, bytes from a seeded random source). A message
@@ -134,7 +133,7 @@ PEER_SETTLE_S = 10.0
 def judge_peer_case(cluster, answers: list[str]) -> None:
     """Raise ``OutcomeDiffers`` when a node does not answer (``expect:node0 answers``) or a console shows a
     kernel report (``finding:NODE:TITLE``)."""
-    signs = [f"finding:{f.node}:{f.title}" for node in cluster.nodes for f in parse(node.console_text(), node.name)]
+    signs = console_signs(cluster)
     signs += [f"expect:{node.name} answers" for node, answer in zip(cluster.nodes, answers) if answer != "answers"]
     if signs:
         raise OutcomeDiffers(signs, "the rogue peer's message was not dropped: "

@@ -26,11 +26,12 @@ def test_fuzz_of_the_calls_not_known_to_crash(popcorn, request, seed):
     show a kernel report (the crash watch's findings fail the test)."""
     duration = request.config.getoption("stress_duration")
     run = run_fuzz(popcorn.cluster, popcorn.profile, seed, duration)
-    for line in summary_lines(run, {}):
-        print(line)
-    request.node.user_properties.append(("fuzz", "; ".join(summary_lines(run, {})[1:])))
-    stuck = {name: run.nodes[name].exit_code if run.nodes[name].exit_code is not None else run.nodes[name].problem
-             for name in run.not_ended()}
+    summary = summary_lines(run, {})
+    print("\n".join(summary))
+    request.node.user_properties.append(("fuzz", "; ".join(summary[1:])))
+    not_ended = run.not_ended()
+    stuck = {name: node.exit_code if node.exit_code is not None else node.problem
+             for name, node in run.nodes.items() if name in not_ended}
     expect(not stuck, "every fuzzer ends", f"fuzzers that did not end with exit 0: {stuck}")
 
 
