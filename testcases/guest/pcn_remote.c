@@ -79,15 +79,7 @@ static int await_stage(int value, int timeout_s)
 
 static long futex(volatile int *word, int op, int val, long timeout_or_val2, volatile int *word2, int val3)
 {
-	register long r8 __asm__("r8") = (long)word2;
-	register long r9 __asm__("r9") = val3;
-	register long r10 __asm__("r10") = timeout_or_val2;
-	long ret;
-
-	__asm__ volatile("syscall" : "=a"(ret)
-			 : "a"(SYS_futex), "D"(word), "S"(op), "d"(val), "r"(r10), "r"(r8), "r"(r9)
-			 : "rcx", "r11", "memory");
-	return ret;
+	return phc_raw_syscall6(SYS_futex, (long)word, op, val, timeout_or_val2, (long)word2, val3);
 }
 
 static double now_s(void)
