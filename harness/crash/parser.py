@@ -3,7 +3,8 @@
 A report starts at a header line and runs to its ``---[ end trace``/``---[ end Kernel panic`` line, or
 to the next header more than a few lines further on (the first lines of one report stack several
 headers: ``BUG: ...``, ``#PF: ...``, ``Oops: ...``), or ``MAX_REPORT_LINES``. Its culprit is searched
-only inside it.
+only inside it. A report that repeats an earlier one (the same RCU stall printed again) joins the
+earlier finding's excerpt instead of becoming a finding of its own.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def parse(text: str, node: str = "", test: str = "", symbols=None, booted: bool 
     shown = [symbols.symbolize_line(line) for line in raw] if symbols else raw
     lines = [LINE_PREFIX.sub("", line, count=1).rstrip() for line in shown]
     findings: list[Finding] = []
+    #: (row, event) -> the finding that first reported it: a repeat is added to its excerpt.
+    events: dict[tuple[Oops, str], Finding] = {}
     seen_kernel = booted
     i = 0
     while i < len(lines):
@@ -47,8 +50,15 @@ def parse(text: str, node: str = "", test: str = "", symbols=None, booted: bool 
         start = max(0, i - CONTEXT_BEFORE)
         excerpt = "\n".join(raw[start:end + 1])
         symbolized = "\n".join(shown[start:end + 1])
-        findings.append(Finding(title=title, type=row.type, node=node, test=test, excerpt=excerpt,
-                                symbolized=symbolized if symbolized != excerpt else "", corrupted=corrupted))
+        event = repeated_event(row, lines[i:end + 1])
+        if event is not None and event in events:
+            events[event].excerpt += "\n" + excerpt
+        else:
+            finding = Finding(title=title, type=row.type, node=node, test=test, excerpt=excerpt,
+                              symbolized=symbolized if symbolized != excerpt else "", corrupted=corrupted)
+            findings.append(finding)
+            if event is not None:
+                events[event] = finding
         seen_kernel = True
         i = end + 1
     return findings
@@ -61,6 +71,14 @@ def header(line: str) -> tuple[Oops, re.Match] | None:
         if match:
             return row, match
     return None
+
+
+def repeated_event(row: Oops, report: list[str]) -> tuple[Oops, str] | None:
+    """The event a report of ``row`` is about, for rows whose reports repeat (``Oops.repeats_by``)."""
+    if not row.repeats_by:
+        return None
+    pattern = _compiled(row.repeats_by)
+    return next(((row, found.group(1)) for found in map(pattern.search, report) if found), None)
 
 
 def report_end(lines: list[str], start: int) -> int:
@@ -121,6 +139,11 @@ def _from_trace(match: re.Match, report: list[str]):
 
 
 _CANDIDATES = {"header": _from_header, "rip": _searching(RIP), "trace": _from_trace, "at": _searching(LOCK_AT)}
+
+
+@lru_cache(maxsize=None)
+def _compiled(pattern: str) -> re.Pattern:
+    return re.compile(pattern)
 
 
 @lru_cache(maxsize=None)

@@ -49,6 +49,10 @@ class Oops:
     follows: bool = False
     #: Counts only after earlier kernel output in the same text (a second boot banner).
     after_kernel_output: bool = False
+    #: A pattern whose first group names the event a report is about; a later report of this row with
+    #: the same value repeats the earlier one (the RCU stall warning printed again, every few seconds,
+    #: for the same grace period, its culprit sampled wherever the stalled CPU happened to be).
+    repeats_by: str = ""
 
 
 _STALL_SKIP = ("rcu", "apic_timer_interrupt", "sysvec_", "^irq_", "tick_", "update_process_times",
@@ -101,7 +105,7 @@ OOPSES: tuple[Oops, ...] = (
     Oops(r"INFO: task .{1,64}? blocked for more than \d+ seconds", "INFO: task hung in {func}", "hang",
          ("trace",), _SCHED_SKIP),
     Oops(r"INFO: rcu_\w+ (?:self-)?detected(?: expedited)? stalls?", "INFO: rcu detected stall in {func}",
-         "hang", ("rip", "trace"), _STALL_SKIP),
+         "hang", ("rip", "trace"), _STALL_SKIP, repeats_by=r"\bg=(-?\d+)"),
     Oops(r"watchdog: Watchdog detected hard LOCKUP", "BUG: hard lockup in {func}", "hang", ("rip", "trace"),
          _STALL_SKIP),
     # traps without a BUG: header

@@ -108,3 +108,29 @@ def test_lockdep_report_names_the_function_taking_the_lock():
 """
     [finding] = parse(report)
     assert (finding.title, finding.type) == ("possible deadlock in culprit_fn", "lockdep")
+
+
+def _stall(seconds: int, grace_period: int, rip: str) -> str:
+    """A 5.2-shaped RCU stall report (as on the reference Popcorn kernel) caught at ``rip``."""
+    return (f"[ {seconds}.000001] rcu: INFO: rcu_sched detected stalls on CPUs/tasks:\n"
+            f"[ {seconds}.000002] \t(detected by 0, t=5252 jiffies, g={grace_period}, q=82)\n"
+            f"[ {seconds}.000003] remote_worker   R  running task        0    76      2 0x0000400c\n"
+            f"[ {seconds}.000004] Call Trace:\n"
+            f"[ {seconds}.000005]  <IRQ>\n"
+            f"[ {seconds}.000006]  sched_show_task+0xdd/0xe8\n"
+            f"[ {seconds}.000007]  rcu_sched_clock_irq+0x410/0x4ab\n"
+            f"[ {seconds}.000008]  </IRQ>\n"
+            f"[ {seconds}.000009] RIP: 0010:{rip}+0x0/0x1a\n")
+
+
+def test_the_same_stall_printed_again_is_one_finding_holding_both_reports():
+    """The RCU stall warning repeats for as long as its grace period does not end, its culprit sampled
+    wherever the CPU was at that tick: one stall, one finding (a CI run saw the second print of a
+    ``__wait_for_common`` stall titled ``timer_interrupt``); another grace period's stall is its own."""
+    text = CLEAN + _stall(24, -479, "__wait_for_common") + _stall(87, -479, "timer_interrupt")
+    [finding] = parse(text, node="node1")
+    assert finding.title == "INFO: rcu detected stall in __wait_for_common"
+    assert "timer_interrupt" in finding.excerpt and finding.excerpt.count("detected stalls") == 2
+    later = parse(text + _stall(150, -475, "timer_interrupt"), node="node1")
+    assert [f.title for f in later] == ["INFO: rcu detected stall in __wait_for_common",
+                                        "INFO: rcu detected stall in timer_interrupt"]
