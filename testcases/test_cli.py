@@ -84,7 +84,8 @@ def test_unknown_cluster_name_is_a_usage_error():
     assert_usage_error(result, tag, f"no cluster named '{tag}' is up")
 
 
-@pytest.mark.parametrize("args", [[], ["cluster"], ["cluster", "up"], ["cluster", "exec"], ["clean"], ["fuzz"]])
+@pytest.mark.parametrize("args", [[], ["cluster"], ["cluster", "up"], ["cluster", "exec"], ["cluster", "cp"],
+                                  ["cluster", "run"], ["cc"], ["clean"], ["fuzz"]])
 def test_help_explains_itself(args):
     result = run_cli(*args, "--help")
     assert result.returncode == 0 and "usage: popcorn-harness" in result.stdout
@@ -93,14 +94,16 @@ def test_help_explains_itself(args):
 
 @pytest.mark.xdist_group("cli")
 @pytest.mark.timeout(1800)
-def test_up_status_exec_down_across_invocations(kernel):
+def test_up_status_exec_cp_down_across_invocations(kernel, tmp_path):
     tag = new_tag()
     env = harness_env(tag)
+    added = tmp_path / "added.txt"
+    added.write_text("added before boot\n")
     try:
         # Longer than the harness's own bounds (boot 300 s, SSH 120 s, payload): a slow boot under CI load
         # (eight workers, two cores; once over 600 s) ends in the harness's error, not in this timeout.
-        up = run_cli("cluster", "up", "--nodes", "2", "--kernel", kernel, "--accel", "tcg", "--name", tag, env=env,
-                     timeout=1200)
+        up = run_cli("cluster", "up", "--nodes", "2", "--kernel", kernel, "--accel", "tcg", "--name", tag,
+                     "--add", str(added), "--add", f"{added}:/etc/extra/renamed.txt", env=env, timeout=1200)
         assert up.returncode == 0, up.stderr[-3000:]
         assert "node0  10.77.0.1" in up.stdout and "node1  10.77.0.2" in up.stdout
         assert f"cluster ssh node1 --name {tag}" in up.stdout
@@ -113,8 +116,62 @@ def test_up_status_exec_down_across_invocations(kernel):
         assert "10.77.0.1\n10.77.0.2" in shell.stdout.replace("\r", "")
         everywhere = run_cli("cluster", "exec", "all", "--name", tag, "--", "ping -c1 -W5 10.77.0.2 >/dev/null && echo ok", env=env)
         assert everywhere.returncode == 0 and everywhere.stdout == "[node0] ok\n[node1] ok\n"
+        image = run_cli("cluster", "exec", "all", "--name", tag, "--", "cat /root/added.txt /etc/extra/renamed.txt", env=env)
+        assert image.stdout == "[node0] added before boot\n" * 2 + "[node1] added before boot\n" * 2, image.stderr
+        piped = run_cli("cluster", "exec", "node1", "--name", tag, "--", "tr a-z A-Z > /root/piped; wc -c < /root/piped",
+                        env=env, input="standard input\n")
+        assert (piped.returncode, piped.stdout.strip()) == (0, "15"), piped.stderr
+        sent = run_cli("cluster", "cp", str(added), "all:/tmp/in/", "--name", tag, env=env)
+        assert sent.returncode == 0 and f"-> node1:/tmp/in/added.txt" in sent.stdout, sent.stderr
+        back = run_cli("cluster", "cp", "all:/tmp/in/added.txt", str(tmp_path / "back"), "--name", tag, env=env)
+        assert back.returncode == 0, back.stderr
+        assert [(tmp_path / "back" / n / "added.txt").read_text() for n in ("node0", "node1")] == ["added before boot\n"] * 2
+        one = run_cli("cluster", "cp", "node1:/root/piped", str(tmp_path / "piped"), "--name", tag, env=env)
+        assert one.returncode == 0 and (tmp_path / "piped").read_text() == "STANDARD INPUT\n", one.stderr
+        missing = run_cli("cluster", "cp", "node0:/no/such/file", str(tmp_path / "none"), "--name", tag, env=env)
+        assert missing.returncode != 0 and not (tmp_path / "none").exists()
         assert leftovers(tag), "a cluster that is up owns resources"
     finally:
         down = run_cli("cluster", "down", "--name", tag, env=env)
     assert down.returncode == 0, down.stderr
     assert leftovers(tag) == []
+
+
+CRASHING = r"""
+#include <stdio.h>
+#include <stdlib.h>
+int main(int argc, char **argv)
+{
+	printf("about to %s\n", argv[1]);
+	fflush(stdout);
+	if (argv[1][0] == 'c')
+		return system("echo c > /proc/sysrq-trigger");
+	return atoi(argv[2]);
+}
+"""
+
+
+@pytest.mark.xdist_group("cli")
+@pytest.mark.timeout(2400)
+def test_cluster_run_gives_the_programs_status_or_the_kernel_finding(kernel, tmp_path):
+    """``cluster run`` of a program built with ``cc``, on a kernel without Popcorn: its output streamed and
+    its exit status passed on; a program that crashes the node's kernel exits 125 with the finding, a
+    reproduction bundle, and nothing left behind."""
+    source = tmp_path / "crashing.c"
+    source.write_text(CRASHING)
+    built = run_cli("cc", "-O2", "-o", str(tmp_path / "crashing"), str(source))
+    assert built.returncode == 0, built.stderr
+    for how, expected in (("exit", 3), ("crash", 125)):
+        tag = new_tag()
+        result = run_cli("cluster", "run", "--kernel", kernel, "--nodes", "1", "--accel", "tcg",
+                         "--artifacts", str(tmp_path / how), str(tmp_path / "crashing"), how, "3",
+                         env=harness_env(tag), timeout=1200)
+        assert result.returncode == expected, result.stdout + result.stderr[-3000:]
+        assert f"about to {how}\n" in result.stdout
+        assert "Popcorn is not up" in result.stderr
+        bundles = list((tmp_path / how).glob("crashing-*/bundle/bundle.json"))
+        assert len(bundles) == 1, result.stderr[-2000:]
+        assert leftovers(tag) == []
+    assert "no kernel finding" not in result.stderr
+    assert "node0: kernel panic: sysrq triggered crash" in result.stderr, result.stderr[-3000:]
+    assert "sysrq triggered crash" in (bundles[0].parent / "node0.console.log").read_text()

@@ -1,19 +1,39 @@
-"""``popcorn-harness cluster up|ssh|exec|status|partition|heal|down``: a cluster that outlives the command.
+"""``popcorn-harness cluster up|ssh|exec|cp|run|status|partition|heal|down``: a cluster that outlives the
+command, and a program of your own on a cluster.
 
 ``up`` boots a detached cluster and leases it under a name (default ``default``); the other
 sub-commands find it by that name, so separate invocations (and separate shells) share it.
 ``up --interactive`` keeps it attached instead: gdb stubs, a shell on each node (tmux panes, or a Python
 REPL with ``--repl``), and the cluster is gone when the shell ends (``harness/cli/interactive.py``).
+``cp`` copies files in and out (``NODE:PATH``, ``all:PATH``); ``exec`` passes its standard input on.
+``run PROGRAM`` boots a cluster (or uses the one named by ``--name``), brings Popcorn up, runs the
+program on node 0 and reports its exit status and any kernel finding (``harness/popcorn/own_program.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import re
 import sys
+from pathlib import Path
 
 from harness.cli.common import add_cluster_arguments, spec_from_args
 
 DEFAULT_NAME = "default"
+
+RUN_DESCRIPTION = """Run a program of your own on a Popcorn cluster.
+
+Boots a cluster (--nodes, --kernel...) or uses a running one (--name), brings the Popcorn mesh up when the
+kernel has it, puts PROGRAM on every node (/opt/phc/bin/NAME: a migrating thread needs it at the same path
+everywhere), runs it on node 0 with the ABI profile's environment, streams its output, and watches every
+node's console meanwhile. Then prints its exit status and each kernel finding (node: title); when something
+failed, a reproduction bundle goes to --artifacts. A cluster it booted is removed at the end.
+
+Exit code: the program's; 124 when it did not end within --timeout; 125 when a node's kernel reported a
+problem (WARNING, BUG, Oops, hang...) or stopped answering, whatever the program returned; 2 for bad input.
+Build the program with: popcorn-harness cc -O2 -o demo demo.c (static, pthreads work, #include <migrate.h>).
+"""
 
 
 def register(subparsers) -> None:
@@ -35,6 +55,7 @@ def register(subparsers) -> None:
                          "the cluster is removed when the shell ends")
     up.add_argument("--repl", action="store_true",
                     help="with --interactive: a Python REPL (cluster, node0, node1...) instead of tmux panes")
+    _add_files_argument(up)
     up.set_defaults(func=cmd_up)
 
     ssh = sub.add_parser("ssh", help="open a shell on a node")
@@ -42,12 +63,37 @@ def register(subparsers) -> None:
     ssh.add_argument("--name", default=DEFAULT_NAME, help="cluster name")
     ssh.set_defaults(func=cmd_ssh)
 
-    exe = sub.add_parser("exec", help="run a command on a node; exits with the command's exit code")
+    exe = sub.add_parser("exec", help="run a command on a node (standard input passed on); exits with its exit code")
     exe.add_argument("node", help="node name (node0), index (0), address, or 'all'")
     exe.add_argument("cmd", nargs="*", help="the shell command; put -- before it if it has options (exec node0 -- ls -l)")
     exe.add_argument("--name", default=DEFAULT_NAME, help="cluster name")
     exe.add_argument("--timeout", type=float, default=60.0, help="seconds before the command fails (default 60)")
     exe.set_defaults(func=cmd_exec, trailing="cmd")
+
+    cp = sub.add_parser("cp", help="copy a file to or from nodes (NODE:PATH, all:PATH)",
+                        description="Copy a file between the host and the nodes of a running cluster. One side is "
+                                    "NODE:PATH (node0:/root/x, 0:/root/x, or all:/root/x for every node); a guest "
+                                    "PATH ending in / keeps the file's name. From all: the files land in "
+                                    "LOCAL/<node>/<name>.")
+    cp.add_argument("source", help="LOCAL or NODE:PATH")
+    cp.add_argument("destination", help="NODE:PATH or LOCAL")
+    cp.add_argument("--name", default=DEFAULT_NAME, help="cluster name")
+    cp.set_defaults(func=cmd_cp)
+
+    run = sub.add_parser("run", help="run a program of your own on a cluster (node 0) and report kernel findings",
+                         description=RUN_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_cluster_arguments(run)
+    run.add_argument("program", help="the program: a static x86-64 binary (build it with popcorn-harness cc)")
+    run.add_argument("args", nargs="*", help="its arguments; put -- before them if they have options")
+    run.add_argument("--name", help="use the running cluster of this name (cluster up) instead of booting one")
+    run.add_argument("--timeout", type=float, default=300.0, metavar="S",
+                     help="seconds the program may run (default 300)")
+    run.add_argument("--abi", help="Popcorn ABI profile (default: from the kernel)")
+    run.add_argument("--mesh-timeout", type=float, default=300.0, metavar="S", help="seconds for the mesh (default 300)")
+    run.add_argument("--artifacts", type=Path, default=Path("artifacts/cluster-run"), metavar="DIR",
+                     help="where a failed run leaves its reproduction bundle (default artifacts/cluster-run)")
+    _add_files_argument(run)
+    run.set_defaults(func=cmd_run, trailing="args")
 
     status = sub.add_parser("status", help="show each node's VM and SSH state")
     status.add_argument("--name", default=DEFAULT_NAME, help="cluster name")
@@ -76,7 +122,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from harness.popcorn.nodes_file import write_nodes_file
     from harness.popcorn.payload import with_popcorn_payload
 
-    spec = spec_from_args(args)
+    spec = with_added_files(spec_from_args(args), args.add)
     if args.repl and not args.interactive:
         raise UsageError("--repl goes with --interactive")
     if args.interactive:
@@ -142,13 +188,14 @@ def cmd_exec(args: argparse.Namespace) -> int:
     command = " ".join(args.cmd).strip()
     if not command:
         raise UsageError("no command given (popcorn-harness cluster exec NODE CMD...)")
+    stdin = None if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer.read()
     cluster = Cluster.attach(args.name, connect=False)
     nodes = cluster.nodes if args.node == "all" else [cluster.node(args.node)]
     worst = 0
     try:
         for node in nodes:
             node.ssh.connect(timeout=30)
-            result = node.run(command, timeout=args.timeout)
+            result = node.run(command, timeout=args.timeout, stdin=stdin)
             prefix = f"[{node.name}] " if len(nodes) > 1 else ""
             for line in result.stdout.splitlines():
                 print(prefix + line)
@@ -207,3 +254,108 @@ def cmd_down(args: argparse.Namespace) -> int:
     cluster.stop()
     print(f"cluster {args.name!r} is down")
     return 0
+
+
+def _add_files_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--add", action="append", default=[], metavar="LOCAL[:GUEST]",
+                        help="put a host file into every node's image before boot (default GUEST /root/NAME); "
+                             "repeatable")
+
+
+def with_added_files(spec, added: list[str]):
+    """The spec with the ``--add`` files in every node's image (each checked first: bad input is exit 2)."""
+    from harness.popcorn.own_program import parse_add
+
+    return dataclasses.replace(spec, extra_files=spec.extra_files + tuple(parse_add(value) for value in added))
+
+
+def _remote(spec: str) -> tuple[str, str] | None:
+    """``NODE:PATH`` as (node, path); None for a host path."""
+    match = re.fullmatch(r"(all|node\d+|\d+):(/.*)", spec)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def cmd_cp(args: argparse.Namespace) -> int:
+    """Copy a host file to nodes, or a node's file to the host."""
+    from harness.cluster.cluster import Cluster
+    from harness.errors import UsageError
+
+    source, destination = _remote(args.source), _remote(args.destination)
+    if (source is None) == (destination is None):
+        raise UsageError("cp: exactly one side must be NODE:/PATH (e.g. node0:/root/x or all:/root/x)")
+    if destination is not None and not Path(args.source).is_file():
+        raise UsageError(f"cp: {args.source} is not a file")
+    cluster = Cluster.attach(args.name, connect=False)
+    try:
+        node_name, path = destination or source
+        nodes = cluster.nodes if node_name == "all" else [cluster.node(node_name)]
+        for node in nodes:
+            node.ssh.connect(timeout=30)
+            if destination is not None:
+                target = path + Path(args.source).name if path.endswith("/") else path
+                node.put(Path(args.source), target)
+                print(f"{args.source} -> {node.name}:{target}")
+            else:
+                local = Path(args.destination)
+                if node_name == "all":
+                    local = local / node.name / Path(path).name
+                elif local.is_dir():
+                    local = local / Path(path).name
+                local.parent.mkdir(parents=True, exist_ok=True)
+                node.get(path, local)
+                print(f"{node.name}:{path} -> {local}")
+    finally:
+        cluster.detach()
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run a program of the user's own on node 0 of a fresh (or named) cluster; see ``RUN_DESCRIPTION``."""
+    from harness.cluster.cluster import Cluster
+    from harness.cluster.progress import RichReporter
+    from harness.popcorn.bringup import bring_up_if_popcorn, detect
+    from harness.popcorn.own_program import check_program, copy_program, run_program, with_program
+    from harness.popcorn.payload import with_popcorn_payload
+    from harness.repro.bundle import save_bundle
+
+    program = check_program(args.program)
+    added = with_added_files(spec_from_args(args), args.add)  # checks --add before anything starts
+    if args.name:
+        cluster, owned = Cluster.attach(args.name), False
+        copy_program(cluster, program)
+        support = detect(cluster, args.abi)
+    else:
+        spec = with_program(added, program)
+        cluster, owned = Cluster(spec), True
+        cluster.preflight()
+        cluster.spec = with_popcorn_payload(spec, args.programs)
+    try:
+        if owned:
+            with RichReporter() as reporter:
+                cluster.reporter = reporter
+                cluster.start()
+                support = bring_up_if_popcorn(cluster, args.abi, args.mesh_timeout, reporter=reporter)
+        if not support.available:
+            print(f"popcorn-harness: Popcorn is not up ({support.reason}); running the program anyway",
+                  file=sys.stderr)
+        environment = support.profile.environment() if support.available else {}
+
+        def relay(data: bytes, is_stderr: bool) -> None:
+            stream = sys.stderr if is_stderr else sys.stdout
+            stream.buffer.write(data)
+            stream.flush()
+
+        run = run_program(cluster, program, args.args, timeout=args.timeout, environment=environment, sink=relay)
+        print(f"popcorn-harness: {run.summary()}", file=sys.stderr)
+        if not run.ok:
+            where = args.artifacts / f"{program.name}-{cluster.run_id}"
+            bundle = save_bundle(cluster, where / "bundle", f"cluster run {program.name}", findings=run.findings,
+                                 message=run.summary(), popcorn={"up": support.available,
+                                                                 "abi": support.profile.name if support.available else ""})
+            print(f"popcorn-harness: reproduction bundle: {bundle.parent}", file=sys.stderr)
+        return run.exit_status()
+    finally:
+        if owned:
+            cluster.stop()
+        else:
+            cluster.detach()

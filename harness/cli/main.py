@@ -20,6 +20,7 @@ from harness.errors import HarnessError
 COMMAND_MODULES = (
     "harness.cli.run",
     "harness.cli.cluster",
+    "harness.cli.cc",
     "harness.cli.repro",
     "harness.cli.fuzz",
     "harness.cli.kernel",

@@ -9,7 +9,7 @@ from harness.cluster.fault_log import FaultLog
 from harness.cluster.spec import ClusterSpec
 from harness.guest.programs import GUEST_BIN
 from harness.vm.backends.base import VM
-from harness.vm.ssh import CommandResult, NodeConnection
+from harness.vm.ssh import CommandResult, NodeConnection, OutputSink
 
 #: Seconds a node gets to answer ``true`` over SSH before it counts as silent (``Node.silence``).
 ANSWER_TIMEOUT_S = 20.0
@@ -44,15 +44,16 @@ class Node:
         return f"<Node {self.name} {self.address}>"
 
     def run(self, command: str, timeout: float = 60.0, stdin: bytes | None = None,
-            logged: bool = True) -> CommandResult:
-        """Run a shell command; the result has exit code, stdout and stderr. It is appended to ``commands``
-        (a repro bundle's command log) unless ``logged`` is false, as for the harness's own checks."""
+            logged: bool = True, sink: OutputSink | None = None) -> CommandResult:
+        """Run a shell command; the result has exit code, stdout and stderr (``sink(data, is_stderr)`` gets
+        them as they arrive). It is appended to ``commands`` (a repro bundle's command log) unless
+        ``logged`` is false, as for the harness's own checks."""
         if not logged:
-            return self.ssh.run(command, timeout=timeout, stdin=stdin)
+            return self.ssh.run(command, timeout=timeout, stdin=stdin, sink=sink)
         entry = {"at": round(time.time(), 3), "command": command, "timeout": timeout, "exit_code": None,
                  "stdin": stdin is not None}
         self.commands.append(entry)
-        result = self.ssh.run(command, timeout=timeout, stdin=stdin)
+        result = self.ssh.run(command, timeout=timeout, stdin=stdin, sink=sink)
         entry["exit_code"] = result.exit_code
         return result
 

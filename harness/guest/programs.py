@@ -38,12 +38,14 @@ def invert_check(name: str) -> str:
 
 
 def build_guest_programs(sources: Path | Sequence[Path], cache: Path | None = None, defines: Iterable[str] = (),
-                         names: Iterable[str] | None = None) -> dict[str, Path]:
+                         names: Iterable[str] | None = None, runtime: Sequence[Path] = ()) -> dict[str, Path]:
     """Compile every program of ``sources`` (one directory or several; or only ``names``), cached; return
     name -> host path of the static binary.
 
     ``defines``: extra preprocessor definitions, each passed as ``-D<define>`` (``'PHC_CLOBBER_CALLEE_SAVED'``,
-    ``invert_check('status_before')``); they are part of the cache key, so each set gets its own build."""
+    ``invert_check('status_before')``); they are part of the cache key, so each set gets its own build.
+    ``runtime``: C files linked into every program (a run-time library), also part of the key."""
+    runtime = [Path(r) for r in runtime]
     dirs = [Path(sources)] if isinstance(sources, (str, Path)) else [Path(d) for d in sources]
     programs = sorted((p for d in dirs for p in d.glob("*.c")), key=lambda p: p.stem)
     if names is not None:
@@ -56,20 +58,32 @@ def build_guest_programs(sources: Path | Sequence[Path], cache: Path | None = No
     includes = [arg for d in dirs for arg in ("-I", str(d))]
     digest = hashlib.sha256(_compiler_id().encode() + "\0".join(flags).encode())
     digest.update(("\0programs:" + " ".join(p.stem for p in programs)).encode())
-    for d in dirs:
-        for path in sorted(d.glob("*.[ch]")) + sorted(d.glob("*.S")):
-            digest.update(path.name.encode() + path.read_bytes())
+    for path in [p for d in dirs for p in sorted(d.glob("*.[ch]")) + sorted(d.glob("*.S"))] + runtime:
+        digest.update(path.name.encode() + path.read_bytes())
     out = (cache or cache_root() / "guest") / digest.hexdigest()[:24]
     if not (out / ".complete").exists():
         out.mkdir(parents=True, exist_ok=True)
         for source in programs:
             extra = sorted(str(p) for p in source.parent.glob(f"{source.stem}.*.S"))
             proc = subprocess.run(["gcc", *flags, *includes, "-o", str(out / source.stem), str(source),
-                                   *extra], capture_output=True, text=True)
+                                   *extra, *map(str, runtime)], capture_output=True, text=True)
             if proc.returncode != 0:
                 raise InfraError(f"guest program {source.name} does not compile:\n{proc.stderr[-3000:]}")
         (out / ".complete").write_text("")
     return {p.stem: out / p.stem for p in programs}
+
+
+#: gcc options after which gcc does not link (the run-time library is then not added).
+_NO_LINK = ("-c", "-S", "-E", "-M", "-MM")
+
+
+def compile_command(gcc_args: Sequence[str], includes: Sequence[Path] = (), runtime: Sequence[Path] = ()) -> list[str]:
+    """The gcc command line that builds the user's ``gcc_args`` as a static guest binary: ``-static``,
+    ``-pthread``, ``-D_GNU_SOURCE`` and ``-I`` for each of ``includes`` first (the user's own options come
+    after and win), and the ``runtime`` C files when gcc links."""
+    links = not any(arg in _NO_LINK for arg in gcc_args)
+    return ["gcc", "-static", "-pthread", "-D_GNU_SOURCE", *(f"-I{d}" for d in includes), *gcc_args,
+            *(map(str, runtime) if links else ())]
 
 
 def image_files(programs: dict[str, Path]) -> tuple[tuple[str, str], ...]:

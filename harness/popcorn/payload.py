@@ -11,11 +11,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from harness.cluster.spec import ClusterSpec
-from harness.guest.programs import build_guest_programs, image_files
+from harness.guest.programs import build_guest_programs, compile_command, image_files
 from harness.popcorn.abi import PROFILES
 
 #: The Popcorn guest headers and the probe: the guest side of ``harness/popcorn/abi.py``.
 POPCORN_GUEST_DIR = Path(__file__).resolve().parent / "guest"
+#: The run-time library linked into every guest program: Popcorn's user-library API, working threads.
+POPCORN_RUNTIME = (POPCORN_GUEST_DIR / "runtime" / "popcorn_lib.c",)
 
 
 def build_popcorn_programs(programs: Path | None = None, defines: Iterable[str] = (),
@@ -23,7 +25,13 @@ def build_popcorn_programs(programs: Path | None = None, defines: Iterable[str] 
     """Build the probe and the programs of the directory ``programs`` (if given) against the Popcorn
     guest headers; name -> host path (see ``build_guest_programs``)."""
     dirs = [POPCORN_GUEST_DIR] + ([Path(programs)] if programs else [])
-    return build_guest_programs(dirs, defines=defines, names=names)
+    return build_guest_programs(dirs, defines=defines, names=names, runtime=POPCORN_RUNTIME)
+
+
+def guest_compile_command(gcc_args: list[str]) -> list[str]:
+    """The gcc command that builds a user's program for the nodes, against the Popcorn headers and the
+    run-time library (``popcorn-harness cc``)."""
+    return compile_command(gcc_args, includes=[POPCORN_GUEST_DIR], runtime=POPCORN_RUNTIME)
 
 
 def with_popcorn_payload(spec: ClusterSpec, programs: Path | None = None) -> ClusterSpec:

@@ -10,17 +10,16 @@ Popcorn is detected and, when the kernel has it, the mesh is brought up.
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 import pytest
 
 from harness.cluster.cluster import Cluster
-from harness.guest.programs import GUEST_BIN
 from harness.popcorn.bringup import PopcornSupport, bring_up, detect
 from harness.popcorn.claim import popcorn_claim
 from harness.popcorn.nodes_file import write_nodes_file
 from harness.popcorn.payload import with_popcorn_payload
+from harness.popcorn.session import PopcornCluster
 from harness.pytest.plugin import requested_nodes, watched_test
 from harness.pytest.pool import ClusterPool
 
@@ -81,20 +80,6 @@ def pytest_harness_bundle_details(config: pytest.Config, cluster: Cluster) -> di
     if seen is not cluster or support is None:
         return {}
     return {"popcorn": {"available": support.available, "reason": support.reason, "profile": support.profile.name}}
-
-
-class PopcornCluster:
-    """A cluster whose Popcorn mesh is up, with the ABI profile the kernel speaks."""
-
-    def __init__(self, cluster: Cluster, support: PopcornSupport):
-        self.cluster = cluster
-        self.nodes = cluster.nodes
-        self.support = support
-        self.profile = support.profile
-
-    def command(self, program: str, *args: str) -> str:
-        """Shell command running guest program ``program`` with the profile's syscall numbers."""
-        return f"{self.profile.shell_exports()} {GUEST_BIN}/{program} {' '.join(map(shlex.quote, args))}"
 
 
 @pytest.fixture

@@ -24,6 +24,13 @@ from harness.vm.terminal import interactive_channel
 
 log = logging.getLogger(__name__)
 
+#: Where a command's output goes as it arrives: ``sink(data, is_stderr)``.
+OutputSink = Callable[[bytes, bool], None]
+
+
+def _discard(data: bytes, is_stderr: bool) -> None:
+    """The default sink: the output is only collected."""
+
 
 @dataclass(frozen=True)
 class CommandResult:
@@ -119,19 +126,23 @@ class NodeConnection:
             raise CommandTimeout(f"{self.node}: no SSH channel within {timeout:g}s ({exc})\n"
                                  f"console tail:\n{self._console_tail()}", node=self.node) from None
 
-    def run(self, command: str, timeout: float = 60.0, stdin: bytes | None = None) -> CommandResult:
-        """Run ``command`` with ``sh -c`` semantics; raise ``CommandTimeout`` after ``timeout`` seconds."""
+    def run(self, command: str, timeout: float = 60.0, stdin: bytes | None = None,
+            sink: OutputSink | None = None) -> CommandResult:
+        """Run ``command`` with ``sh -c`` semantics; raise ``CommandTimeout`` after ``timeout`` seconds.
+        ``sink(data, is_stderr)`` gets the output as it arrives (the result holds all of it too)."""
         channel = self._channel(min(timeout, 30.0))
         try:
-            return self._run_on(channel, command, timeout, stdin)
+            return self._run_on(channel, command, timeout, stdin, sink)
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise InfraError(f"{self.node}: SSH failed during `{command}` ({exc})\n"
                              f"console tail:\n{self._console_tail()}", node=self.node) from None
         finally:
             channel.close()
 
-    def _run_on(self, channel: paramiko.Channel, command: str, timeout: float, stdin: bytes | None) -> CommandResult:
+    def _run_on(self, channel: paramiko.Channel, command: str, timeout: float, stdin: bytes | None,
+                sink: OutputSink | None = None) -> CommandResult:
         """Execute on an open channel, collecting output until exit or the deadline."""
+        sink = sink or _discard
         channel.exec_command(command)
         if stdin is not None:
             channel.sendall(stdin)
@@ -141,10 +152,14 @@ class NodeConnection:
         while True:
             got = False
             while channel.recv_ready():
-                out += channel.recv(65536)
+                chunk = channel.recv(65536)
+                out += chunk
+                sink(chunk, False)
                 got = True
             while channel.recv_stderr_ready():
-                err += channel.recv_stderr(65536)
+                chunk = channel.recv_stderr(65536)
+                err += chunk
+                sink(chunk, True)
                 got = True
             if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
                 break

@@ -1,4 +1,20 @@
-/* migrate.h: thread migration for the conformance programs, in our own words.
+/* migrate.h: thread migration, in our own words: the API of Popcorn's user library for programs written
+ * against it (built with `popcorn-harness cc`, linked with runtime/popcorn_lib.c), and the phc_* helpers
+ * of the conformance programs underneath it.
+ *
+ * Popcorn's user-library API (names, types and behaviour as programs written for Popcorn expect them;
+ * syscall numbers and layouts from the ABI profile, through the environment: see popcorn.h):
+ *   void migrate(int nid, void (*callback)(void *), void *arg)
+ *       move the calling thread to node nid; it goes on right after the call, on that node; callback(arg)
+ *       then runs there (as in Popcorn's library, it runs also when the kernel refused, with errno set).
+ *   int popcorn_migrate(int nid)            0 once running on nid, or -1 with errno
+ *   int popcorn_get_status(struct popcorn_thread_status *)      0 or -1 with errno
+ *   int popcorn_current_nid(void)           the node the thread runs on, -1 on error
+ *   int popcorn_get_node_info(int *current_nid, struct popcorn_node_info info[MAX_POPCORN_NODES])
+ *   int popcorn_propose_migration(int tid, int nid)   (-1 ENOSYS on a profile without it)
+ *   int popcorn_gettid(void)
+ *
+ * The phc_* helpers:
  *
  * phc_migrate(nid) moves the calling thread to node nid; it returns 0 when the thread resumes at the
  * destination (and, after a migration back, at the origin), or -errno when the kernel refuses.
@@ -59,7 +75,7 @@ _Static_assert(sizeof(struct phc_regset) == PHC_RS_SIZE, "regset size");
 long phc_migrate_raw(int nid, long nr);
 __asm__(
 	"	.text\n"
-	"	.globl phc_migrate_raw\n"
+	"	.weak phc_migrate_raw\n" /* weak: every file that includes this header defines it */
 	"	.type phc_migrate_raw, @function\n"
 	"phc_migrate_raw:\n"
 	"	pushq %rbp\n"
@@ -111,7 +127,7 @@ __asm__(
 long phc_migrate_pinned(int nid, long nr, uint64_t *regs);
 __asm__(
 	"	.text\n"
-	"	.globl phc_migrate_pinned\n"
+	"	.weak phc_migrate_pinned\n"
 	"	.type phc_migrate_pinned, @function\n"
 	"phc_migrate_pinned:\n"
 	"	pushq %rbp\n"
@@ -181,6 +197,49 @@ static inline int phc_my_nid(void)
 	int nid = -1;
 
 	return phc_raw_syscall(PCN_NR_NODE_INFO, (long)&nid, (long)info, 0, 0) == 0 ? nid : -1;
+}
+
+/* ---- Popcorn's user-library API (defined in runtime/popcorn_lib.c) ---- */
+
+#define MAX_POPCORN_NODES 32
+
+struct popcorn_thread_status {
+	int current_nid;
+	int proposed_nid; /* -1: none (always, on a profile without propose_migration) */
+	int peer_nid;
+	int peer_pid;
+};
+
+enum popcorn_node_status {
+	POPCORN_NODE_OFFLINE = 0x00,
+	POPCORN_NODE_ONLINE = 0x01,
+};
+
+enum popcorn_arch_types {
+	POPCORN_NODE_AARCH64 = 0,
+	POPCORN_NODE_X86 = 1,
+	POPCORN_NODE_PPC64 = 2,
+	POPCORN_NODE_UNKNOWN,
+};
+
+struct popcorn_node_info {
+	unsigned int status;
+	int arch;
+	int distance;
+};
+
+void migrate(int nid, void (*callback)(void *), void *arg);
+int popcorn_migrate(int nid);
+int popcorn_get_status(struct popcorn_thread_status *status);
+int popcorn_get_node_info(int *current_nid, struct popcorn_node_info *info);
+int popcorn_propose_migration(int tid, int nid);
+int popcorn_gettid(void);
+
+static inline int popcorn_current_nid(void)
+{
+	struct popcorn_thread_status status;
+
+	return popcorn_get_status(&status) ? -1 : status.current_nid;
 }
 
 #endif

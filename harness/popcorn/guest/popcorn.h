@@ -14,7 +14,9 @@
 #ifndef PHC_POPCORN_H
 #define PHC_POPCORN_H
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -52,7 +54,7 @@ static inline long pcn_get_node_info(int *my_nid, struct pcn_node_info *info, in
 	return syscall(PCN_NR_NODE_INFO, my_nid, info, len);
 }
 
-static int phc_node = -1; /* the node this program runs on, for the check lines */
+static int phc_node __attribute__((unused)) = -1; /* the node this program runs on, for the check lines */
 
 static inline void phc_json_string(const char *s)
 {
@@ -71,7 +73,7 @@ static inline void phc_json_string(const char *s)
 /* Held while a line is printed: the watchdog thread may print while another thread does. These threads
  * share their thread-local storage (thread.h), so stdio's own lock, which is recursive by thread, does
  * not keep them apart; a normal pthread mutex does. */
-static pthread_mutex_t phc_print_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t phc_print_lock __attribute__((unused)) = PTHREAD_MUTEX_INITIALIZER;
 
 /* Print one check line (the caller holds phc_print_lock, or has given up on it). */
 static inline void phc_print_check(const char *name, int node, int ok, const char *expected, const char *got)

@@ -1,9 +1,11 @@
-/* thread.h: threads without pthread_create, which fails on the Popcorn 5.2 kernel.
+/* thread.h: threads made with the plain clone system call, as the conformance programs use them.
  *
  * glibc >= 2.34 creates threads with clone3 (syscall 435 since Linux 5.3) and falls back to clone only
  * on ENOSYS. The 5.2 Popcorn tree gives 435 to popcorn_propose_migration, which answers glibc's
- * clone3(args, 88) with EINVAL (nid 88 out of range), so pthread_create fails with EINVAL. These
- * threads use the plain clone system call instead; they share the creator's thread-local storage
+ * clone3(args, 88) with EINVAL (nid 88 out of range), so pthread_create fails with EINVAL there. The
+ * run-time library (runtime/popcorn_lib.c) makes glibc fall back to clone, so pthread_create works in
+ * every guest program; the conformance programs keep these threads because what they check is the
+ * kernel's, with no libc thread machinery in between. They share the creator's thread-local storage
  * (no CLONE_SETTLS), so in them: no malloc, no stdio, no errno (use phc_raw_syscall and phc_record).
  * pthread mutexes, condition variables and barriers work on them (normal types).
  */
