@@ -1,7 +1,7 @@
 """Which files a built wheel carries (the metadata is in pyproject.toml).
 
 Every package under ``harness/`` (found, not listed), the data files beside the code (the kernel
-toolchain's workarounds table, Popcorn's guest headers and probe), and the two top-level directories
+toolchain's workarounds table, Popcorn's guest headers, run-time library and probe), and the two top-level directories
 that are not Python: ``images/`` (the guest image recipe and its templates) and ``kernel-patches/``
 (config fragments, patch series), mapped into the package as ``harness/data/`` where
 ``harness/assets.py`` finds them in an installed wheel.
@@ -17,7 +17,7 @@ setup(
     package_dir=ASSETS,
     package_data={
         "harness.kernel": ["workarounds.toml"],
-        "harness.popcorn": ["guest/*.c", "guest/*.h"],
+        "harness.popcorn": ["guest/*.c", "guest/*.h", "guest/runtime/*.c"],
         "harness.data.images": ["*.toml"],
         "harness.data.images.templates": ["*.j2"],
         "harness.data.kernel_patches": ["*.md"],
