@@ -64,3 +64,26 @@ def test_a_script_boots_a_popcorn_cluster_and_runs_an_own_program(popcorn_kernel
         run = popcorn.run_own_program(demo, "4", "3", timeout=240)
     assert (run.exit_code, run.findings) == (0, []), run.summary() + run.stderr
     assert_demo_output(run.stdout, threads=4, nodes=3)
+
+
+@pytest.mark.timeout(1500)
+def test_cluster_run_on_a_cluster_that_is_up(popcorn_kernel, tmp_path):
+    """``cluster up --popcorn`` once, then ``cluster run --name`` twice on it: the program is copied to the
+    running nodes, and the cluster stays up between runs."""
+    tag = new_tag()
+    env = harness_env(tag)
+    demo = build_demo(tmp_path / "pthread_migrate")
+    try:
+        up = run_cli("cluster", "up", "--popcorn", "--kernel", popcorn_kernel, "--nodes", "3", "--accel", "tcg",
+                     "--name", tag, env=env, timeout=1400)
+        assert up.returncode == 0, up.stderr[-3000:]
+        for threads in ("1", "3"):
+            result = run_cli("cluster", "run", "--name", tag, "--timeout", "240", "--artifacts",
+                             str(tmp_path / "artifacts"), str(demo), threads, "3", env=env, timeout=600)
+            assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+            assert_demo_output(result.stdout, threads=int(threads), nodes=3)
+        assert leftovers(tag), "the named cluster stays up after cluster run"
+    finally:
+        down = run_cli("cluster", "down", "--name", tag, env=env)
+    assert down.returncode == 0, down.stderr
+    assert leftovers(tag) == []
