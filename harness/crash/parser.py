@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from harness.crash.patterns import (CALL_TRACE, COMPILED, FRAME, GENERIC_SKIP, LINE_PREFIX, LOCK_AT,
+from harness.crash.patterns import (CALL_TRACE, COMPILED, FRAME, GENERIC_SKIP, LINE_PREFIX, LOCK_AT, MAX_LINE,
                                     REPORT_END, RIP, STRIP_PREFIXES, Oops)
 from harness.crash.finding import Finding
 
@@ -30,7 +30,7 @@ def parse(text: str, node: str = "", test: str = "", symbols=None, booted: bool 
     ``symbols`` (a ``harness.crash.symbolize.SymbolTable``) turns raw addresses into ``func+0xoff``
     first, so raw-address reports still get a culprit. ``booted`` says the text continues a console
     that already showed kernel output (a boot banner in it is then an unexpected reboot)."""
-    raw = text.splitlines()
+    raw = [_bounded(line) for line in text.splitlines()]
     shown = [symbols.symbolize_line(line) for line in raw] if symbols else raw
     lines = [LINE_PREFIX.sub("", line, count=1).rstrip() for line in shown]
     findings: list[Finding] = []
@@ -64,10 +64,15 @@ def parse(text: str, node: str = "", test: str = "", symbols=None, booted: bool 
     return findings
 
 
+def _bounded(line: str) -> str:
+    """``line`` cut to ``MAX_LINE`` characters (no kernel line is longer), saying how much was cut."""
+    return line if len(line) <= MAX_LINE else f"{line[:MAX_LINE]} [{len(line) - MAX_LINE} more characters cut]"
+
+
 def header(line: str) -> tuple[Oops, re.Match] | None:
     """The first table row whose header matches ``line`` (prefix already removed), with its match."""
     for row, pattern in COMPILED:
-        match = pattern.search(line)
+        match = pattern.match(line)
         if match:
             return row, match
     return None

@@ -148,4 +148,14 @@ LOCK_AT = re.compile(r", at: (?:" + PC + r"\s+)?" + FUNC)
 #: The console line prefix: log level, timestamp, caller id (``[ T123]``, ``[ C1]``).
 LINE_PREFIX = re.compile(r"^(?:<\d>)?\s*(?:\[\s*\d+\.\d+\]\s?)?(?:\[\s*[CT]\d+\]\s?)?\s*")
 
-COMPILED: tuple[tuple[Oops, re.Pattern], ...] = tuple((row, re.compile(row.header)) for row in OOPSES)
+#: The longest console line the parser reads: the kernel never prints a longer one (printk's LOG_LINE_MAX
+#: is 1024 - 32 bytes), so only a guest's own output (or garbage) is cut, and every pattern then runs on
+#: bounded input however hostile the guest.
+MAX_LINE = 1024
+#: A report header starts within this many characters of its line (after the console prefix): some
+#: subsystems put a word before it ("rcu: INFO: rcu_sched detected stalls"). Anchoring each header this
+#: way keeps a line full of would-be headers ("WARNING: WARNING: ...") linear to scan.
+HEADER_START = 64
+
+COMPILED: tuple[tuple[Oops, re.Pattern], ...] = tuple(
+    (row, re.compile(rf"^.{{0,{HEADER_START}}}?(?:{row.header})")) for row in OOPSES)

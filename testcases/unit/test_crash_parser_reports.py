@@ -134,3 +134,19 @@ def test_the_same_stall_printed_again_is_one_finding_holding_both_reports():
     later = parse(text + _stall(150, -475, "timer_interrupt"), node="node1")
     assert [f.title for f in later] == ["INFO: rcu detected stall in __wait_for_common",
                                         "INFO: rcu detected stall in timer_interrupt"]
+
+
+@pytest.mark.timeout(10)  # a bound, not a measurement: before lines were cut and headers anchored, one
+@pytest.mark.parametrize("line", [  # 80 KB line of "WARNING: " took 5.8 s, and 1 MB ones take minutes
+    "WARNING: " * 120_000,
+    "[    1.0] " + "BUG: " * 200_000,
+    "Kernel panic - not syncing: " + " x" * 500_000,
+    "x" * 1000 + "WARNING: " * 120_000,
+])
+def test_megabyte_lines_of_would_be_headers_are_cut_to_the_kernels_line_length(line):
+    """A hostile guest's console: each line is read only up to the kernel's own limit (1024 characters),
+    and a header must start near the line's beginning; the excerpt says how much was cut."""
+    findings = parse(CLEAN + (line + "\n") * 20)
+    assert all(len(f.excerpt) < 40 * 1100 for f in findings)
+    if findings:
+        assert "more characters cut]" in findings[0].excerpt
