@@ -153,7 +153,7 @@ def judge(stdout: str, exit_code: int, expect_exit: int = 0, stderr: str = "", p
             continue
         try:
             data = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the decoder's stack
             data = None
         check, plan = _check_of(data), _plan_of(data)
         if check is not None:

@@ -78,11 +78,14 @@ def test_a_check_not_in_the_plan():
     '{"plan": "a b_1"}',  # plan not a list
     '{"nr": 437, "ret": 0}',  # some other object
     '{not json at all',
+    '{"check": "a", "node": 0, "ok": true, "got": ' + "[" * 100_000 + "]" * 100_000 + "}",  # deeper than json's stack
+    '{"check": ["a"], "node": 0, "ok": true}',  # name not a string
+    '{"check": "a", "node": 0, "ok": true, "got": {"x": 1}}',  # got not a string
 ])
 def test_a_malformed_line(line):
     verdict = judge(CLEAN + line + "\n", 0)
     assert verdict.signs() == ["malformed"]
-    assert verdict.problems() == [f"malformed line: {line!r}"]
+    assert verdict.problems() == [f"malformed line: {line[:200]!r}"]
 
 
 def test_a_line_not_starting_with_a_brace_is_not_judged():
