@@ -114,7 +114,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                f"--kernel={kernel}", f"--nodes={args.nodes}", f"--accel={args.accel}",
                f"--boot-timeout={args.boot_timeout}",
                f"--artifacts={artifacts}", f"--junitxml={junit}", *args.pytest_args]
-    console.print(f"[bold]kernel[/bold] {kernel} ({origin})\n[bold]running[/bold] {' '.join(command)}", highlight=False)
+    console.print(f"[bold]kernel[/bold] {escape(f'{kernel} ({origin})')}\n[bold]running[/bold] {escape(' '.join(command))}",
+                  highlight=False)
     started = time.monotonic()
     code = subprocess.call(command, cwd=REPO)
     elapsed = time.monotonic() - started
@@ -128,8 +129,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     console.rule("summary")
     for suite, counts in sorted(summary.suites.items()):
         console.print(f"  {suite:<20} {summary.line(counts)}", highlight=False)
-    console.print(f"{summary.line()} in {elapsed:.0f}s; kernel: {origin}", highlight=False)
-    # Test ids carry brackets ([execve]) that rich would take for markup: every name and message is escaped.
+    console.print(escape(f"{summary.line()} in {elapsed:.0f}s; kernel: {origin}"), highlight=False)
+    # Test ids, messages and paths carry brackets ([execve], a user's "[/x]") that rich would take for markup:
+    # every text that is not the harness's own is escaped.
     for defect in summary.known_defects:
         console.print(escape(f"  {defect['outcome']:<8} {defect['defect']} {defect['test']}: "
                              f"{defect['symptom_actual'] or '-'}"), highlight=False)
@@ -137,11 +139,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         console.print(f"  [red]FAILED[/red] {escape(f'{name}: {message}')}", highlight=False)
     for reason, count in summary.skip_reasons.items():
         console.print(escape(f"  skipped {count}: {reason}"), highlight=False)
-    console.print(f"report: {report}\njunit: {junit}\nfailure artifacts: {artifacts}/<test id>/", highlight=False)
+    console.print(escape(f"report: {report}\njunit: {junit}\nfailure artifacts: {artifacts}/<test id>/"), highlight=False)
     claim = popcorn_claim(kernel)
     if claim and summary.ran(POPCORN_SUITES) == 0:
-        console.print(f"[red]no Popcorn test ran[/red] on a Popcorn kernel ({claim}): the run fails", highlight=False)
+        console.print(f"[red]no Popcorn test ran[/red] {escape(f'on a Popcorn kernel ({claim}): the run fails')}",
+                      highlight=False)
         return code or 1
     if not claim and summary.ran(POPCORN_SUITES) == 0:
-        console.print(f"no Popcorn test ran: the kernel {kernel} is not a Popcorn kernel", highlight=False)
+        console.print(escape(f"no Popcorn test ran: the kernel {kernel} is not a Popcorn kernel"), highlight=False)
     return code

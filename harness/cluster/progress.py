@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 
 class RichReporter:
     """A cluster ``Reporter`` that shows one spinner line per node on stderr. Use as a context manager."""
 
-    def __init__(self, title: str = "booting"):
-        self.console = Console(stderr=True)
+    def __init__(self, title: str = "booting", console: Console | None = None):
+        self.console = console or Console(stderr=True)
         self._progress = Progress(
             SpinnerColumn(), TextColumn("[bold]{task.fields[node]:>7}"), TextColumn("{task.description}"),
             TimeElapsedColumn(), console=self.console, transient=False,
@@ -28,11 +29,11 @@ class RichReporter:
         self._progress.stop()
 
     def phase(self, node: str, text: str) -> None:
-        """Show ``node``'s current phase."""
+        """Show ``node``'s current phase (plain text: brackets in it are not markup)."""
         if node not in self._tasks:
-            self._tasks[node] = self._progress.add_task(text, node=node, total=None)
+            self._tasks[node] = self._progress.add_task(escape(text), node=escape(node), total=None)
         else:
-            self._progress.update(self._tasks[node], description=text)
+            self._progress.update(self._tasks[node], description=escape(text))
 
     def info(self, text: str) -> None:
         """Print a message above the progress lines."""
