@@ -288,9 +288,26 @@ def _mkdir(path: Path) -> Path:
     return path
 
 
+#: What an artifact directory the builder made holds; ``--out`` replaces only a directory of these.
+ARTIFACT_ENTRIES = frozenset({"bzImage", "build.log", "modules", "manifest.json", *(dest for _, dest in ARTIFACT_FILES)})
+
+
+def is_artifact_dir(path: Path) -> bool:
+    """True if ``path`` is a directory the builder made: a readable manifest with the builder's key and
+    release, and nothing but artifact files beside it (not merely any directory holding a manifest.json)."""
+    try:
+        manifest = read_manifest(path)
+        names = {entry.name for entry in path.iterdir()}
+    except (OSError, ValueError):
+        return False
+    return (isinstance(manifest, dict) and isinstance(manifest.get("key"), str)
+            and isinstance(manifest.get("kernel_release"), str) and not path.is_symlink()
+            and names <= ARTIFACT_ENTRIES)
+
+
 def _check_out(out: Path) -> None:
     """``--out`` must be new, empty, or an earlier artifact directory (which is then replaced)."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "manifest.json").is_file())):
+    if out.is_symlink() or (out.exists() and (not out.is_dir() or (any(out.iterdir()) and not is_artifact_dir(out)))):
         raise UsageError(f"--out {out} exists and is not a kernel artifact directory: refusing to replace it")
 
 

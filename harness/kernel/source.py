@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,8 @@ class PreparedSource:
 
 def source_kind(spec: str) -> str:
     """Classify a ``--source`` value: ``git-url``, ``tarball``, ``git-dir`` or ``dir``."""
+    if spec.startswith("-"):
+        raise UsageError(f"kernel source {spec!r} starts with '-': give it as ./{spec} if it is a path")
     if GIT_URL.match(spec):
         return "git-url"
     path = Path(spec)
@@ -94,14 +97,27 @@ def _from_tarball(spec: str, ref: str | None, root: Path) -> PreparedSource:
     def populate(dest: Path) -> None:
         unpack = dest.parent / "unpack"
         unpack.mkdir()
-        _run(["tar", "-xf", str(path), "-C", str(unpack)], f"unpacking {path}")
+        extract_tarball(path, unpack)
         entries = list(unpack.iterdir())
-        top = entries[0] if len(entries) == 1 and entries[0].is_dir() else unpack
+        top = entries[0] if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink() else unpack
         os.rename(top, dest)
         if unpack.exists():
             shutil.rmtree(unpack)
 
     return _materialise(root, source_id, description, populate, origin=str(path))
+
+
+def extract_tarball(path: Path, into: Path) -> None:
+    """Unpack a kernel tarball as data, not as a system image (it runs as root and comes from elsewhere):
+    tarfile's ``data`` filter drops owners, device nodes and set-id bits, and refuses absolute names, ``..``
+    and links that point out of ``into``; any such member is a ``UsageError`` naming it."""
+    try:
+        with tarfile.open(path) as archive:
+            archive.extractall(into, filter="data")
+    except tarfile.FilterError as exc:
+        raise UsageError(f"kernel tarball {path}: refused: {exc}") from None
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise UsageError(f"kernel tarball {path} cannot be unpacked: {exc}") from None
 
 
 def _memoised_file_hash(path: Path, root: Path) -> str:
@@ -164,7 +180,7 @@ def _from_git_url(spec: str, ref: str | None, root: Path) -> PreparedSource:
     mirror = root / "git" / f"{key_of(spec)}.git"
     with exclusive_lock(f"git-{mirror.name}", root):
         if not mirror.exists():
-            _run(["git", "clone", "--mirror", "--quiet", spec, str(mirror)], f"cloning {spec}")
+            _run(["git", "clone", "--mirror", "--quiet", "--", spec, str(mirror)], f"cloning {spec}")
         else:
             _run(["git", "--git-dir", str(mirror), "fetch", "--quiet", "--prune", "origin"], f"fetching {spec}")
     return _from_git(str(mirror), ref or "HEAD", {"kind": "git", "location": spec}, root, [])

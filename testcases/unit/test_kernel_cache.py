@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import tarfile
@@ -11,6 +12,7 @@ import pytest
 
 from harness.errors import UsageError
 from harness.kernel import cache
+from harness.kernel.build import _check_out
 from harness.paths import CACHE_ENV
 from harness.kernel.make import error_excerpt
 from harness.kernel.source import prepare_source, source_kind, tree_fingerprint, unclean_markers
@@ -147,3 +149,78 @@ def test_error_excerpt_shows_the_first_errors_not_the_wall():
     assert len(excerpt) == 2
     assert error_excerpt(["just\n", "noise\n"]) == ["just", "noise"]
     assert os.linesep not in "".join(excerpt)
+
+
+def _tarball_with(tmp_path: Path, *members: tuple[tarfile.TarInfo, bytes | None]) -> Path:
+    tarball = tmp_path / "hostile.tar.gz"
+    with tarfile.open(tarball, "w:gz") as archive:
+        for info, data in members:
+            archive.addfile(info, io.BytesIO(data) if data is not None else None)
+    return tarball
+
+
+def _member(name: str, kind: bytes = tarfile.REGTYPE, data: bytes | None = None, **fields) -> tuple:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.size = len(data or b"")
+    for key, value in fields.items():
+        setattr(info, key, value)
+    return info, data
+
+
+@pytest.mark.parametrize("members, refused", [
+    ([_member("linux", tarfile.SYMTYPE, linkname="/")], "linux"),  # the cached tree would be the host's /
+    ([_member("linux/Makefile", data=b"x"), _member("linux/etc", tarfile.SYMTYPE, linkname="../../../etc")], "etc"),
+    ([_member("linux/../../escape", data=b"x")], "escape"),
+    ([_member("linux/Makefile", data=b"x"), _member("linux/null", tarfile.CHRTYPE, devmajor=1, devminor=3)], "null"),
+])
+def test_a_hostile_kernel_tarball_is_refused_and_nothing_is_cached(tmp_path, private_cache, members, refused):
+    """Tarballs are unpacked as data (tarfile's data filter): no absolute names, no '..', no links out of
+    the tree, no device nodes; the refusal names the member and the cache holds no tree of it."""
+    tarball = _tarball_with(tmp_path, *members)
+    with pytest.raises(UsageError, match=f"refused: .*{refused}"):
+        prepare_source(str(tarball))
+    assert not list((private_cache / "sources").glob("tar-*/source.json"))
+    assert not Path("/escape").exists() and not (tmp_path / "escape").exists()
+
+
+def test_an_absolute_member_name_lands_inside_the_tree(tmp_path):
+    host_file = Path("/etc/cron.d/phc-unit-test-absolute")
+    tree = [_member("/etc/cron.d/phc-unit-test-absolute", data=b"* * * * * root id\n"),
+            _member("Makefile", data=FAKE_MAKEFILE.encode())]
+    prepared = prepare_source(str(_tarball_with(tmp_path, *tree)))
+    assert (prepared.tree / "etc/cron.d/phc-unit-test-absolute").is_file() and not host_file.exists()
+
+
+def test_a_tarball_keeps_no_owner_and_no_set_id_bit(tmp_path):
+    tree = [_member("linux/Makefile", data=FAKE_MAKEFILE.encode(), uid=4242, gid=4242, mode=0o4755)]
+    prepared = prepare_source(str(_tarball_with(tmp_path, *tree)))
+    made = (prepared.tree / "Makefile").stat()
+    assert (made.st_uid, made.st_mode & 0o7000) == (os.getuid(), 0)
+
+
+def test_a_source_that_looks_like_an_option_is_refused():
+    with pytest.raises(UsageError, match="starts with '-'"):
+        source_kind("-u@host:repo")
+
+
+def test_out_replaces_only_a_directory_the_builder_made(tmp_path):
+    """``kernel build --out DIR`` removes DIR before copying: only when DIR is an artifact directory (the
+    builder's manifest and nothing but artifact files), never a directory that merely holds a manifest.json."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "manifest.json").write_text('{"key": "k", "kernel_release": "6.1"}')
+    (home / "thesis.tex").write_text("years of work")
+    with pytest.raises(UsageError, match="is not a kernel artifact directory"):
+        _check_out(home)
+    assert (home / "thesis.tex").is_file()
+    (home / "thesis.tex").unlink()
+    (home / "bzImage").write_bytes(b"x")
+    _check_out(home)  # an artifact directory: replaced
+    link = tmp_path / "link"
+    link.symlink_to(home)
+    with pytest.raises(UsageError):
+        _check_out(link)
+    (home / "manifest.json").write_text("[]")
+    with pytest.raises(UsageError):
+        _check_out(home)
