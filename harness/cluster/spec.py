@@ -19,6 +19,23 @@ ACCELERATORS = ("auto", "kvm", "tcg")
 BACKENDS = ("qemu",)
 
 
+#: Bounds on what a spec may ask for (a spec can come from a bundle someone else wrote).
+MAX_MEMORY_MB = 64 * 1024
+MAX_CPUS = 64
+MAX_SECONDS = 24 * 3600.0
+
+#: The JSON types each field may have in ``from_dict`` (bool is not a number here).
+FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "nodes": (int,), "kernel": (str,), "memory_mb": (int,), "cpus": (int,), "accel": (str,), "backend": (str,),
+    "subnet": (str,), "boot_timeout": (int, float), "boot_stall": (int, float), "cmdline": (str,),
+    "gdb": (bool,), "extra_files": (list, tuple), "modules": (list, tuple),
+}
+
+
+def _is_a(value: object, kinds: tuple[type, ...]) -> bool:
+    return isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool))
+
+
 @dataclass(frozen=True)
 class ClusterSpec:
     """Everything needed to boot a cluster, as plain data."""
@@ -56,12 +73,29 @@ class ClusterSpec:
         if unknown:
             raise UsageError(f"unknown cluster spec keys: {', '.join(sorted(unknown))}")
         data = dict(data)
-        data["extra_files"] = tuple(tuple(p) for p in data.get("extra_files", ()))
+        for name, kinds in FIELD_TYPES.items():
+            if name in data and not _is_a(data[name], kinds):
+                raise UsageError(f"cluster spec {name} must be {' or '.join(k.__name__ for k in kinds)}, "
+                                 f"got {type(data[name]).__name__}")
+        pairs = data.get("extra_files", ())
+        if not all(isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in pairs):
+            raise UsageError("cluster spec extra_files must be a list of [host path, guest path] pairs")
+        if not all(isinstance(m, str) for m in data.get("modules", ())):
+            raise UsageError("cluster spec modules must be a list of names")
+        data["extra_files"] = tuple(tuple(p) for p in pairs)
         data["modules"] = tuple(data.get("modules", ()))
         return cls(**data)
 
     def validate(self) -> None:
-        """Raise ``UsageError`` for any value the harness cannot boot. Touches nothing."""
+        """Raise ``UsageError`` for any value the harness cannot boot, or an extra file that is missing.
+        Touches nothing."""
+        self.validate_values()
+        for host_path, _ in self.extra_files:
+            if not Path(host_path).is_file():
+                raise UsageError(f"extra file not found: {host_path}")
+
+    def validate_values(self) -> None:
+        """Raise ``UsageError`` for any value the harness cannot boot (the host's files not looked at)."""
         if self.nodes < 1:
             raise UsageError(f"--nodes must be at least 1, got {self.nodes}")
         if self.accel not in ACCELERATORS:
@@ -72,18 +106,24 @@ class ClusterSpec:
             raise UsageError(f"memory must be at least 64 MiB, got {self.memory_mb}")
         if self.cpus < 1:
             raise UsageError(f"cpus must be at least 1, got {self.cpus}")
+        if self.memory_mb > MAX_MEMORY_MB:
+            raise UsageError(f"memory must be at most {MAX_MEMORY_MB} MiB, got {self.memory_mb}")
+        if self.cpus > MAX_CPUS:
+            raise UsageError(f"cpus must be at most {MAX_CPUS}, got {self.cpus}")
         for flag, seconds in (("--boot-timeout", self.boot_timeout), ("--boot-stall", self.boot_stall)):
             if seconds <= 0:
                 raise UsageError(f"{flag} must be a positive number of seconds, got {seconds:g}")
+            if not seconds <= MAX_SECONDS:  # NaN fails this too: a NaN deadline would never expire
+                raise UsageError(f"{flag} must be at most {MAX_SECONDS:g} seconds, got {seconds:g}")
         try:
             net = ipaddress.IPv4Network(self.subnet)
         except ValueError as exc:
             raise UsageError(f"bad subnet {self.subnet!r}: {exc}") from None
         if net.num_addresses - 2 < self.nodes + 1:
             raise UsageError(f"subnet {self.subnet} is too small for {self.nodes} nodes and the harness")
-        for host_path, _ in self.extra_files:
-            if not Path(host_path).is_file():
-                raise UsageError(f"extra file not found: {host_path}")
+        for _, guest_path in self.extra_files:
+            if not guest_path.startswith("/") or "\0" in guest_path or ".." in guest_path.split("/"):
+                raise UsageError(f"guest path of an extra file must be absolute, without '..': {guest_path!r}")
 
     # -- derived addressing -------------------------------------------------------------------
 

@@ -40,6 +40,8 @@ BUNDLE_JSON = "bundle.json"
 README = "README"
 PROGRAMS = "programs"
 REPO = checkout() or Path.cwd()
+#: The longest recorded command a replay runs (seconds).
+MAX_COMMAND_TIMEOUT = 3600.0
 _PROGRAM = re.compile(re.escape(GUEST_BIN) + r"/([\w.+-]+)")
 
 
@@ -115,22 +117,31 @@ class Bundle:
     def replay_spec(self, kernel: str = "", gdb: bool | None = None,
                     rebuild: Callable[[str], str] | None = None) -> ClusterSpec:
         """The spec for a fresh cluster: ``kernel`` (if given) replaces the recorded one; each guest file
-        comes from the bundle's copy, else the recorded host path, else ``rebuild(program name)`` (today's
-        build of that guest program, a host path or ""); a file found nowhere is left out."""
+        comes from the bundle's copy (``copied_program``), else ``rebuild(program name)`` (today's build of
+        that guest program, a host path or ""); the recorded host paths are never read (a bundle could
+        name any host file), and a file found nowhere is left out."""
         spec = self.cluster_spec()
         files = []
-        for host, guest in spec.extra_files:
-            copy = self.directory / self.programs[guest] if self.directory and guest in self.programs else None
-            if copy is not None and copy.is_file():
+        for _, guest in spec.extra_files:
+            copy = self.copied_program(guest)
+            if copy is not None:
                 files.append((str(copy), guest))
-            elif Path(host).is_file():
-                files.append((host, guest))
-            elif rebuild and guest.startswith(GUEST_BIN + "/") and (built := rebuild(guest.rsplit("/", 1)[1])):
+            elif rebuild and _PROGRAM.fullmatch(guest) and (built := rebuild(guest.rsplit("/", 1)[1])):
                 files.append((built, guest))
         changes: dict = {"extra_files": tuple(files), "kernel": kernel or self.kernel.get("path") or spec.kernel}
         if gdb is not None:
             changes["gdb"] = gdb
         return dataclasses.replace(spec, **changes)
+
+    def copied_program(self, guest: str) -> Path | None:
+        """The bundle's copy of guest file ``guest``: a regular file (no symlink) directly in the bundle's
+        ``programs/``, or None. A bundle is data from elsewhere: it never names a host path to read."""
+        name = self.programs.get(guest)
+        if self.directory is None or not isinstance(name, str):
+            return None
+        copy = self.directory / name
+        inside = copy.parent == self.directory / PROGRAMS and re.fullmatch(r"[\w.+-]+", copy.name) is not None
+        return copy if inside and not copy.is_symlink() and copy.is_file() else None
 
     def to_dict(self) -> dict:
         """The bundle as JSON-ready data (what ``bundle.json`` holds)."""
@@ -151,7 +162,7 @@ class Bundle:
         bundle = cls(**{key: value for key, value in data.items() if key in names})
         _check_types(bundle)
         bundle.findings = [finding_dict(f) for f in bundle.findings]
-        bundle.cluster_spec()  # unknown keys raise UsageError
+        bundle.cluster_spec().validate_values()  # unknown keys, wrong types, values out of bounds: UsageError
         return bundle
 
 
@@ -167,8 +178,17 @@ def _check_types(bundle: Bundle) -> None:
         if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("command"), str)
                                                     for e in entries):
             raise ValueError(f"commands of {node} must be a list of {{\"command\": ...}} objects")
+    for node, entries in bundle.commands.items():
+        for entry in entries:
+            timeout = entry.get("timeout", 60.0)
+            if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                        or not 0 < timeout <= MAX_COMMAND_TIMEOUT):
+                raise ValueError(f"a command timeout of {node} must be a number of seconds in (0, "
+                                 f"{MAX_COMMAND_TIMEOUT:g}], got {timeout!r}")
     if not all(isinstance(fault, dict) for fault in bundle.faults):
         raise ValueError("faults must be a list of objects")
+    if not all(isinstance(guest, str) and isinstance(copy, str) for guest, copy in bundle.programs.items()):
+        raise ValueError("programs must map guest paths to file names in the bundle")
 
 
 def load_bundle(path: str | Path) -> Bundle:

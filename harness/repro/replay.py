@@ -51,9 +51,14 @@ class RunResult:
 
 
 def runnable_test(bundle: Bundle, repo: Path = REPO) -> bool:
-    """True when this checkout still has the bundle's test file."""
+    """True when the bundle's node id names a test file of this checkout's ``testcases/`` (relative, no
+    ``..``, no symlink out: a bundle's node id must never make pytest collect a file the bundle brought)."""
     path = bundle.nodeid.split("::")[0]
-    return "::" in bundle.nodeid and bool(path) and (repo / path).is_file()
+    if "::" not in bundle.nodeid or not re.fullmatch(r"testcases/[\w/.-]+\.py", path) or ".." in path.split("/"):
+        return False
+    suite = (repo / "testcases").resolve()
+    resolved = (repo / path).resolve()
+    return resolved.is_relative_to(suite) and resolved.is_file()
 
 
 def pytest_has_option(option: str, repo: Path = REPO) -> bool:
@@ -66,7 +71,7 @@ def pytest_has_option(option: str, repo: Path = REPO) -> bool:
 def pytest_command(bundle: Bundle, spec: ClusterSpec, run_dir: Path, seed: int | None) -> list[str]:
     """The nested pytest that re-runs the bundle's test (no xdist, no cache, the repo's ini without addopts)."""
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "-q", "-o", "addopts=",
-               bundle.nodeid, f"--kernel={spec.kernel}", f"--nodes={spec.nodes}", f"--accel={spec.accel}",
+               f"--rootdir={REPO}", "-c", str(REPO / "tox.ini"), bundle.nodeid, f"--kernel={spec.kernel}", f"--nodes={spec.nodes}", f"--accel={spec.accel}",
                f"--boot-timeout={spec.boot_timeout:g}", f"--artifacts={run_dir}",
                f"--junitxml={run_dir / 'junit.xml'}"]
     return command + ([f"--seed={seed}"] if seed is not None else [])

@@ -8,7 +8,7 @@ import pytest
 from harness.crash.finding import Finding
 from harness.errors import UsageError
 from harness.pytest.artifacts import replay_inputs
-from harness.repro.bundle import BUNDLE_JSON, Bundle, finding_dict, load_bundle, write_bundle
+from harness.repro.bundle import BUNDLE_JSON, REPO, Bundle, finding_dict, load_bundle, write_bundle
 from harness.repro.replay import RunResult, pytest_command, reproduces, runnable_test, titles_seen
 from harness.cluster.spec import ClusterSpec
 
@@ -115,6 +115,16 @@ def test_seed_and_faults_are_optional(tmp_path):
     (lambda d: dict(d, findings=[{"node": "node1"}]), "a finding needs a title"),
     (lambda d: dict(d, commands={"node0": ["ls"]}), "commands of node0"),
     (lambda d: [1, 2], "not a JSON object"),
+    (lambda d: dict(d, spec=dict(d["spec"], memory_mb="lots")), "memory_mb must be int"),
+    (lambda d: dict(d, spec=dict(d["spec"], nodes=True)), "nodes must be int"),
+    (lambda d: dict(d, spec=dict(d["spec"], memory_mb=10 ** 9)), "memory must be at most"),
+    (lambda d: dict(d, spec=dict(d["spec"], cpus=4096)), "cpus must be at most 64"),
+    (lambda d: dict(d, spec=dict(d["spec"], boot_timeout=float("nan"))), "--boot-timeout must be at most"),
+    (lambda d: dict(d, spec=dict(d["spec"], extra_files=[["/etc/shadow", "../../x"]])), "guest path"),
+    (lambda d: dict(d, spec=dict(d["spec"], extra_files="abc")), "extra_files must be"),
+    (lambda d: dict(d, commands={"node0": [{"command": "ls", "timeout": float("nan")}]}), "command timeout of node0"),
+    (lambda d: dict(d, commands={"node0": [{"command": "ls", "timeout": 1e12}]}), "command timeout of node0"),
+    (lambda d: dict(d, programs={"/opt/phc/bin/x": 3}), "programs must map"),
 ])
 def test_a_damaged_bundle_is_a_one_line_usage_error(tmp_path, damage, expected):
     bundle = _bundle(tmp_path)
@@ -162,6 +172,43 @@ def test_a_test_gone_from_the_checkout_is_not_runnable(tmp_path):
     assert runnable_test(_bundle(tmp_path, nodeid="testcases/test_cli.py::test_help_explains_itself"))
     assert not runnable_test(_bundle(tmp_path, nodeid="testcases/removed_long_ago.py::test_x"))
     assert not runnable_test(_bundle(tmp_path, nodeid=""))
+
+
+def test_a_node_id_outside_the_checkouts_testcases_is_never_run(tmp_path):
+    """A bundle's node id becomes pytest's argument: one naming a file the bundle brought (an absolute path,
+    '..', a symlink out of testcases/) would make pytest collect that file's conftest.py as root."""
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    (evil / "conftest.py").write_text("open('/tmp/phc-pwned', 'w')\n")
+    (evil / "test_x.py").write_text("def test_x(): pass\n")
+    for nodeid in (f"{evil}/test_x.py::test_x", "testcases/../../evil/test_x.py::test_x",
+                   f"testcases/{'../' * 8}{str(evil / 'test_x.py').lstrip('/')}::test_x", "conftest.py::x"):
+        assert not runnable_test(_bundle(tmp_path, nodeid=nodeid)), nodeid
+    repo = tmp_path / "repo"
+    (repo / "testcases").mkdir(parents=True)
+    (repo / "testcases" / "test_link.py").symlink_to(evil / "test_x.py")
+    assert not runnable_test(_bundle(tmp_path, nodeid="testcases/test_link.py::test_x"), repo=repo)
+    command = pytest_command(_bundle(tmp_path), ClusterSpec(kernel="/k"), tmp_path / "run", None)
+    assert "--rootdir=" + str(REPO) in command and command[command.index("-c") + 1] == str(REPO / "tox.ini")
+
+
+def test_a_replay_reads_no_host_path_the_bundle_names(tmp_path):
+    """Guest files of a replay come only from regular files in the bundle's programs/: not a recorded host
+    path (here a secret of the host), not a programs/ entry that climbs out or is a symlink."""
+    secret = tmp_path / "secret"
+    secret.write_text("host secret")
+    bundle = _bundle(tmp_path)
+    bundle.spec["extra_files"] += [[str(secret), "/root/secret"], [str(secret), "/opt/phc/bin/climb"],
+                                   [str(secret), "/opt/phc/bin/linked"]]
+    path = write_bundle(bundle, tmp_path / "bundle", {})
+    data = json.loads(path.read_text())
+    data["programs"].update({"/opt/phc/bin/climb": "programs/../../secret", "/opt/phc/bin/linked": "programs/linked"})
+    (path.parent / "programs" / "linked").symlink_to(secret)
+    path.write_text(json.dumps(data))
+    spec = load_bundle(path.parent).replay_spec()
+    hosts = dict((guest, host) for host, guest in spec.extra_files)
+    assert set(hosts) == {"/opt/phc/bin/pcn_migrate"}, hosts
+    assert hosts["/opt/phc/bin/pcn_migrate"] == str(path.parent.resolve() / "programs" / "pcn_migrate")
 
 
 def test_seed_and_fault_schedule_come_from_the_fault_log_else_the_seed_option():
