@@ -33,7 +33,7 @@ from harness.vm.keys import RunKeys, generate_keys
 from harness.cluster.netfaults import NetworkFaults
 from harness.vm.network import ClusterNetwork
 from harness.paths import PREFIX
-from harness.vm.runs import RunLease, netns_name, new_run_id, worker_id
+from harness.vm.runs import RunLease, netns_name, new_run_id, process_start_time, qemu_start_time, worker_id
 from harness.cluster.spec import ClusterSpec
 from harness.vm.ssh import NodeConnection
 
@@ -211,6 +211,9 @@ class Cluster:
                 self.boot_seconds.pop(name, None)
                 self.guest_uptime.pop(name, None)
             self._power_off(pending, attempt)
+        # In node order, one each (a node booted again appended its second QEMU while it started).
+        self.lease.qemu_pids = [vm.pid for vm in self._vms]
+        self.lease.qemu_starts = [process_start_time(vm.pid) for vm in self._vms]
         self.lease.extra = {"accel": self.accel, "host_public": self.keys.host_public,
                              "kernel": str(self.kernel.bzimage),
                              "gdb_ports": [vm.config.gdb_port for vm in self._vms]}
@@ -230,6 +233,7 @@ class Cluster:
                 os.close(tap_fd)
             self._vms[index] = vm
             self.lease.qemu_pids.append(vm.pid)
+            self.lease.qemu_starts.append(process_start_time(vm.pid))
             self.lease.save()
             self.reporter.phase(ClusterSpec.node_name(index), "booting")
 
@@ -389,7 +393,8 @@ class Cluster:
         backend = get_backend(cluster.spec.backend)
         gdb_ports = lease.extra.get("gdb_ports") or [None] * len(lease.qemu_pids)
         cluster._vms = [
-            backend.attach(cluster._vm_config(i, cluster.workdir / "initrd.cpio", -1, gdb_ports[i]), pid)
+            backend.attach(cluster._vm_config(i, cluster.workdir / "initrd.cpio", -1, gdb_ports[i]), pid,
+                           qemu_start_time(lease, i))
             for i, pid in enumerate(lease.qemu_pids)
         ]
         cluster.nodes = [Node(i, cluster.spec.node_address(i), ClusterSpec.node_mac(i), vm, cluster._connection(i, vm),

@@ -66,6 +66,8 @@ class RunLease:
     detached: bool = False
     name: str = ""
     qemu_pids: list[int] = field(default_factory=list)
+    #: Each QEMU's start time (``process_start_time``), beside its pid: a pid can be reused once it died.
+    qemu_starts: list[int | None] = field(default_factory=list)
     spec: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
@@ -124,6 +126,16 @@ class RunLease:
             return False
         return not (self.detached and any(process_alive(pid) and _is_our_qemu(pid, self.run_id)
                                           for pid in self.qemu_pids))
+
+
+def qemu_start_time(lease: RunLease, index: int) -> int:
+    """The start time that identifies the lease's ``index``-th QEMU; -1 (matching no process) when the pid
+    now belongs to another process, for a lease written before start times were kept."""
+    if index < len(lease.qemu_starts) and lease.qemu_starts[index] is not None:
+        return lease.qemu_starts[index]
+    pid = lease.qemu_pids[index]
+    start = process_start_time(pid)
+    return start if start is not None and _is_our_qemu(pid, lease.run_id) else -1
 
 
 def _is_our_qemu(pid: int, run_id: str) -> bool:

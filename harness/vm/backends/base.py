@@ -91,5 +91,7 @@ class Backend(abc.ABC):
         """Start a VM; return at once (boot continues in the background)."""
 
     @abc.abstractmethod
-    def attach(self, config: VMConfig, pid: int) -> VM:
-        """Re-attach to a VM started by an earlier process (a detached CLI cluster)."""
+    def attach(self, config: VMConfig, pid: int, start_time: int | None = None) -> VM:
+        """Re-attach to a VM started by an earlier process (a detached CLI cluster); ``start_time`` (the
+        process's, from ``harness.vm.runs.process_start_time``) tells it from a later process that got
+        the same pid."""

@@ -65,10 +65,13 @@ def _die_with_parent() -> None:
 class QemuVM(VM):
     """A QEMU process driven through its QMP socket."""
 
-    def __init__(self, config: VMConfig, process: subprocess.Popen | None = None, pid: int | None = None):
+    def __init__(self, config: VMConfig, process: subprocess.Popen | None = None, pid: int | None = None,
+                 start_time: int | None = None):
         self.config = config
         self._process = process
         self._pid = process.pid if process else pid
+        #: For an attached QEMU: its start time, so a pid reused after it died is not taken for it.
+        self._start_time = start_time
         self._exit_code: int | None = None
 
     @property
@@ -83,7 +86,7 @@ class QemuVM(VM):
             if code is not None:
                 self._exit_code = code
             return code is None
-        return process_alive(self._pid)
+        return process_alive(self._pid, self._start_time)
 
     def exit_code(self) -> int | None:
         """QEMU's exit code once it ended (only known for a process this harness started)."""
@@ -131,7 +134,7 @@ class QemuVM(VM):
             if self._process is not None:
                 self._process.wait(timeout=10)
             else:
-                while process_alive(self._pid):
+                while self.alive():
                     time.sleep(0.05)
         if self._process is not None:
             self._exit_code = self._process.wait()
@@ -164,6 +167,6 @@ class QemuBackend(Backend):
             log.close()
         return QemuVM(config, process)
 
-    def attach(self, config: VMConfig, pid: int) -> QemuVM:
-        """Attach to a QEMU started by another harness process."""
-        return QemuVM(config, pid=pid)
+    def attach(self, config: VMConfig, pid: int, start_time: int | None = None) -> QemuVM:
+        """Attach to a QEMU started by another harness process (``start_time``: see ``Backend.attach``)."""
+        return QemuVM(config, pid=pid, start_time=start_time)
