@@ -7,7 +7,7 @@ Layout under the kernel cache root (``kernels/`` of the harness's cache: ``$POPC
     trees/<tree-id>/              pristine tree + patch series applied (hard-linked copies)
     artifacts/<key>/              finished artifacts: bzImage, vmlinux, System.map, .config, ...
     git/<url-hash>.git            bare clones of remote git sources
-    locks/                        flock files (one kernel build at a time on this machine)
+    locks/                        flock files (the machine-wide build lock is in the state dir)
 
 Build directories (``O=``) live inside the tree they build (``<tree>/_build-<config-key>``): the
 kernel then uses a relative ``srctree`` (``..``), so ccache hits across copies of the same tree.
@@ -16,7 +16,6 @@ kernel then uses a relative ``srctree`` (``..``), so ccache hits across copies o
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -26,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from harness import paths
+from harness.paths import locked, state_dir
 
 #: Environment variable that overrides the cache root.
 
@@ -87,8 +87,9 @@ def publish_artifact(staging: Path, final: Path) -> None:
         shutil.rmtree(retired, ignore_errors=True)
 
 
-#: Lock names that hold across every cache root of the machine, and where their files live.
-MACHINE_WIDE_LOCKS = {"build": Path(tempfile.gettempdir()) / "popcorn-harness-kernel-build.lock"}
+#: Lock names that hold across every cache root of the machine (their files are in the harness's private
+#: state dir, not in a predictable /tmp path another user could plant a symlink at).
+MACHINE_WIDE_LOCKS = {"build": "kernel-build.lock"}
 
 
 @contextlib.contextmanager
@@ -98,11 +99,10 @@ def exclusive_lock(name: str, root: Path | None = None) -> Iterator[None]:
     The builder takes ``build`` around every make run; that lock is machine-wide (even across cache
     roots), so two builds never compete for the machine's cores: a second one waits for the first.
     """
-    path = MACHINE_WIDE_LOCKS.get(name) or (root or cache_root()) / "locks" / f"{name}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    if name in MACHINE_WIDE_LOCKS:
+        path = state_dir("locks") / MACHINE_WIDE_LOCKS[name]
+    else:
+        path = (root or cache_root()) / "locks" / f"{name}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with locked(path):
+        yield

@@ -14,7 +14,6 @@ through the hooks of ``harness/pytest/hooks.py``; this module knows nothing of t
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import random
@@ -29,7 +28,7 @@ from harness.cluster.watchdog import HangWatchdog
 from harness.crash import plugin as crash_plugin
 from harness.errors import HarnessError
 from harness.kernel.stock import stock_kernel
-from harness.paths import state_root
+from harness.paths import locked, state_dir
 from harness.pytest import hooks
 from harness.pytest.artifacts import CALL_EXCINFO, dump_after_timeout, replay_inputs, test_dir
 from harness.pytest.known_failures import KnownFailure, exception_signs, finding_sign
@@ -93,9 +92,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def default_kernel() -> str:
     """The stock Debian kernel artifact (fetched once, under a lock), or "" if it cannot be had."""
-    state_root().mkdir(parents=True, exist_ok=True)
-    with open(state_root() / "stock-kernel.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(state_dir() / "stock-kernel.lock"):
         try:
             return str(stock_kernel())
         except HarnessError as exc:

@@ -8,7 +8,6 @@ cached per host boot and QEMU binary, so it is paid once.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import subprocess
@@ -17,7 +16,7 @@ import time
 from pathlib import Path
 
 from harness.vm.backends.qemu import qemu_binary
-from harness.paths import state_root
+from harness.paths import locked, state_dir
 
 PROBE_DEADLINE = 20.0
 _ANNOUNCED: list[bool] = []
@@ -59,11 +58,9 @@ def resolve_accel(requested: str, kernel: Path, say=print) -> str:
     """Turn ``auto|kvm|tcg`` into ``kvm`` or ``tcg``; ``auto`` probes (cached) and says when it falls back."""
     if requested != "auto":
         return requested
-    cache = state_root() / "kvm-probe.json"
-    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache = state_dir() / "kvm-probe.json"
     key = f"{_boot_id()}:{qemu_binary()}"
-    with open(state_root() / "kvm-probe.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one probe per host, even with many xdist workers
+    with locked(state_dir() / "kvm-probe.lock"):  # one probe per host, even with many xdist workers
         try:
             cached = json.loads(cache.read_text())
         except (OSError, ValueError):

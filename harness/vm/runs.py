@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness.paths import PREFIX, state_root
+from harness.paths import PREFIX, state_dir
 
 def new_run_id() -> str:
     """Return a fresh 8-hex-digit run id."""
@@ -80,7 +80,7 @@ class RunLease:
     @staticmethod
     def directory() -> Path:
         """Where run leases live."""
-        return state_root() / "runs"
+        return state_dir("runs")
 
     @property
     def path(self) -> Path:
