@@ -207,14 +207,20 @@ def test_pool_reboots_a_cluster_with_a_guest_program_left_running(cluster_pool):
 
 
 @pytest.mark.xdist_group("gdb")
-def test_gdb_stub_answers_on_loopback(cluster_pool):
-    """With gdb=True each node has a gdb stub on 127.0.0.1 that speaks the remote protocol."""
+def test_gdb_stub_answers_on_a_private_unix_socket(cluster_pool):
+    """With gdb=True each node has a gdb stub that speaks the remote protocol, on a unix socket in the run's
+    work dir, which only the harness's user may enter (a TCP port on loopback is open to every local user)."""
     import socket
+    import stat
 
     with Cluster(own_cluster_spec(cluster_pool, 1, gdb=True)) as cluster:
         node = cluster.nodes[0]
         assert "nokaslr" in node.succeed("cat /proc/cmdline")
-        with socket.create_connection(("127.0.0.1", node.vm.config.gdb_port), timeout=10) as gdb:
+        path = node.vm.config.gdb_socket
+        assert stat.S_ISSOCK(path.stat().st_mode) and path.parent.stat().st_mode & 0o077 == 0
+        with socket.socket(socket.AF_UNIX) as gdb:
+            gdb.settimeout(10)
+            gdb.connect(str(path))
             gdb.sendall(b"$?#3f")  # "why did the target stop?"
             reply = b""
             while not re.search(rb"\$[^#]*#[0-9a-f]{2}", reply):

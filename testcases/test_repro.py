@@ -123,7 +123,7 @@ print("release=" + node1.succeed("uname -r").strip())
 print("cmdline=" + node0.succeed("cat /proc/cmdline").strip())
 import subprocess
 vmlinux = cluster.kernel.file("vmlinux")  # without one gdb still attaches, with no symbols
-gdb = ["gdb", "-batch", "-nx", *([str(vmlinux)] if vmlinux else []), "-ex", f"target remote 127.0.0.1:{node0.vm.config.gdb_port}", "-ex", "detach"]
+gdb = ["gdb", "-batch", "-nx", *([str(vmlinux)] if vmlinux else []), "-ex", f"target remote {node0.vm.config.gdb_socket}", "-ex", "detach"]
 print("gdb=" + subprocess.run(gdb, capture_output=True, text=True, timeout=300).stdout)
 print("after-gdb=" + node0.succeed("echo alive", timeout=30).strip())
 print("names=" + ",".join(sorted(n.name for n in nodes)))
@@ -159,7 +159,7 @@ def test_the_repl_shell_drives_the_nodes_and_leaves_nothing(kernel, tmp_path, ho
         assert "vmlinux: none beside the kernel (gdb needs one with symbols)" in out, out
         assert re.search(r"^gdb=0x[0-9a-f]+ in \?\? \(\)$", out, re.MULTILINE), out
     assert "after-gdb=alive\n" in out, "a gdb that attached and detached leaves the node running"
-    assert len(re.findall(r"node\d  10\.77\.0\.\d +gdb \S+ -ex 'target remote 127\.0\.0\.1:\d+'", out)) == 2, out
+    assert len(re.findall(r"node\d  10\.77\.0\.\d +gdb \S+ -ex 'target remote /\S+/node\d\.gdb'", out)) == 2, out
     if how.startswith("repro"):
         assert "bundle=testcases/test_repro.py::test_x\n" in out
         assert "[node1] $ echo replayed > /dev/kmsg" in out

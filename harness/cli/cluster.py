@@ -148,7 +148,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"cluster {args.name!r} is up: {spec.nodes} node(s), {cluster.accel}, kernel {cluster.kernel.release}, "
           f"namespace {cluster.netns}")
     for node in cluster.nodes:
-        gdb = f"  gdb: target remote 127.0.0.1:{node.vm.config.gdb_port}" if node.vm.config.gdb_port else ""
+        gdb = f"  gdb: target remote {node.vm.config.gdb_socket}" if node.vm.config.gdb_socket else ""
         print(f"  {node.name}  {node.address:<12}  popcorn-harness cluster ssh {node.name}{flag}   "
               f"console: {node.vm.config.console_path}{gdb}")
     print(f"stop it with: popcorn-harness cluster down{flag}")

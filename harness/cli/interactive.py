@@ -46,8 +46,8 @@ def describe(cluster, support, name: str) -> list[str]:
              f"vmlinux: {vmlinux}" if vmlinux else "vmlinux: none beside the kernel (gdb needs one with symbols)"]
     gdb_binary = shlex.quote(str(vmlinux)) if vmlinux else "vmlinux"
     for node in cluster.nodes:
-        port = node.vm.config.gdb_port
-        lines.append(f"  {node.name}  {node.address:<12}  gdb {gdb_binary} -ex 'target remote 127.0.0.1:{port}'"
+        stub = shlex.quote(f"target remote {node.vm.config.gdb_socket}")
+        lines.append(f"  {node.name}  {node.address:<12}  gdb {gdb_binary} -ex {stub}"
                      f"   console: {node.vm.config.console_path}")
     return lines
 

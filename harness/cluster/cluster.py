@@ -12,7 +12,6 @@ import contextlib
 import logging
 import os
 import shutil
-import socket
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -106,12 +105,6 @@ def require_root() -> None:
     """Namespaces and taps need root: say so in one line otherwise."""
     if os.geteuid() != 0:
         raise UsageError("popcorn-harness needs root (it creates network namespaces and tap devices)")
-
-
-def _free_local_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Cluster:
@@ -215,8 +208,7 @@ class Cluster:
         self.lease.qemu_pids = [vm.pid for vm in self._vms]
         self.lease.qemu_starts = [process_start_time(vm.pid) for vm in self._vms]
         self.lease.extra = {"accel": self.accel, "host_public": self.keys.host_public,
-                             "kernel": str(self.kernel.bzimage),
-                             "gdb_ports": [vm.config.gdb_port for vm in self._vms]}
+                             "kernel": str(self.kernel.bzimage)}
         self.lease.save()
         self._connect_all()
         self._started = True
@@ -227,8 +219,7 @@ class Cluster:
         for index in indexes:
             tap_fd = self.network.open_tap(index)
             try:
-                gdb_port = _free_local_port() if self.spec.gdb else None
-                vm = backend.launch(self._vm_config(index, initrd, tap_fd, gdb_port))
+                vm = backend.launch(self._vm_config(index, initrd, tap_fd))
             finally:
                 os.close(tap_fd)
             self._vms[index] = vm
@@ -255,7 +246,7 @@ class Cluster:
         overlay = guest_image.build_overlay(self.keys.host_key, self.keys.client_public, extra, carried)
         return guest_image.assemble_initrd(base, overlay, self.workdir / "initrd.cpio")
 
-    def _vm_config(self, index: int, initrd: Path, tap_fd: int, gdb_port: int | None) -> VMConfig:
+    def _vm_config(self, index: int, initrd: Path, tap_fd: int) -> VMConfig:
         name = ClusterSpec.node_name(index)
         address = self.spec.node_address(index)
         cmdline = " ".join(filter(None, [
@@ -279,7 +270,7 @@ class Cluster:
             tap_fd=tap_fd,
             console_path=self.workdir / f"{name}.console.log",
             qmp_path=self.workdir / f"{name}.qmp",
-            gdb_port=gdb_port,
+            gdb_socket=self.workdir / f"{name}.gdb" if self.spec.gdb else None,
             die_with_parent=not self.detached,
         )
 
@@ -391,9 +382,8 @@ class Cluster:
         cluster.keys = RunKeys(keydir / "host_key", lease.extra["host_public"], keydir / "client_key", "")
         cluster.network = ClusterNetwork(lease.netns, cluster.spec.harness_address, cluster.spec.prefixlen)
         backend = get_backend(cluster.spec.backend)
-        gdb_ports = lease.extra.get("gdb_ports") or [None] * len(lease.qemu_pids)
         cluster._vms = [
-            backend.attach(cluster._vm_config(i, cluster.workdir / "initrd.cpio", -1, gdb_ports[i]), pid,
+            backend.attach(cluster._vm_config(i, cluster.workdir / "initrd.cpio", -1), pid,
                            qemu_start_time(lease, i))
             for i, pid in enumerate(lease.qemu_pids)
         ]

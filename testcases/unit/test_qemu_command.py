@@ -36,10 +36,16 @@ def test_console_qmp_and_tap_fd():
     assert _value(cmd, "-name").startswith("phc-gw0-deadbeef-node1")
 
 
-def test_gdb_stub_only_when_asked_and_on_loopback():
+def test_gdb_stub_only_when_asked_and_on_a_unix_socket():
     assert "-gdb" not in qemu_command(_config(), binary="qemu")
-    cmd = qemu_command(_config(gdb_port=1234), binary="qemu")
-    assert _value(cmd, "-gdb") == "tcp:127.0.0.1:1234"
+    cmd = qemu_command(_config(gdb_socket=Path("/w/node1.gdb")), binary="qemu")
+    assert _value(cmd, "-gdb") == "chardev:gdb"
+    assert "socket,id=gdb,path=/w/node1.gdb,server=on,wait=off" in cmd and "tcp:" not in " ".join(cmd)
+
+
+def test_qemu_runs_in_its_seccomp_sandbox():
+    assert _value(qemu_command(_config(), binary="qemu"), "-sandbox") == \
+        "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
 
 
 def test_kvm_uses_the_host_cpu():

@@ -27,7 +27,8 @@ class VMConfig:
     tap_fd: int
     console_path: Path
     qmp_path: Path
-    gdb_port: int | None = None
+    #: A unix socket for QEMU's gdb stub (in the run's 0700 work dir: no other user can attach), or None.
+    gdb_socket: Path | None = None
     die_with_parent: bool = True
 
 

@@ -51,9 +51,12 @@ def qemu_command(config: VMConfig, binary: str | None = None) -> list[str]:
         "-netdev", f"tap,id=net0,fd={config.tap_fd}",
         "-device", f"virtio-net-pci,netdev=net0,mac={config.mac}",
         "-device", "virtio-rng-pci",
+        # QEMU runs as root: its seccomp sandbox keeps a compromised emulator from exec'ing, raising its
+        # privileges or using obsolete system calls
+        "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
     ]
-    if config.gdb_port:
-        cmd += ["-gdb", f"tcp:127.0.0.1:{config.gdb_port}"]
+    if config.gdb_socket:
+        cmd += ["-chardev", f"socket,id=gdb,path={config.gdb_socket},server=on,wait=off", "-gdb", "chardev:gdb"]
     return cmd
 
 
