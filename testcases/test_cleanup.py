@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from harness.vm.accel import probe_name
+from harness.vm.leftovers import qemu_processes, sweep_stale
 from support import default_sigint, harness_env, leftovers, new_tag, pytest_command, run_cli
 
 
@@ -96,3 +98,27 @@ def test_kernel_warning_on_the_console_fails_the_test(kernel, tmp_path):
     assert "kernel failure on node0 during the test: WARNING in " in proc.stdout, proc.stdout[-3000:]
     assert "WARNING: CPU: 0" in (saved / "node0.console.log").read_text()
     assert leftovers(tag) == []
+
+
+def test_a_kvm_probe_qemu_whose_owner_died_is_swept():
+    """The KVM probe's QEMU carries the harness's name and its owner's pid (and dies with its owner); one
+    that outlived a dead owner anyway is killed by the next sweep, one whose owner lives is left alone."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    fakes = {}
+    for owner in (gone.pid, 1):  # pid 1 never dies
+        # A process that looks like a probe QEMU to the sweep (argv[0] and -name), without being one.
+        fakes[owner] = subprocess.Popen(["bash", "-c", 'exec -a qemu-system-x86_64 python3 -c "import time; '
+                                         'time.sleep(120)" -name "$0"', probe_name(owner)])
+    try:
+        deadline = time.monotonic() + 10
+        while len([n for n in qemu_processes().values() if "kvmprobe" in n]) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        removed = sweep_stale()
+        assert any(str(fakes[gone.pid].pid) in line for line in removed), removed
+        assert fakes[gone.pid].wait(timeout=10) == -signal.SIGKILL
+        assert fakes[1].poll() is None, "a probe whose owner lives was killed"
+    finally:
+        for proc in fakes.values():
+            proc.kill()
+            proc.wait()

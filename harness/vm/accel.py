@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from harness.vm.backends.qemu import qemu_binary
-from harness.paths import locked, state_dir
+from harness.vm.backends.qemu import die_with_parent, qemu_binary
+from harness.paths import PREFIX, locked, state_dir
 
 PROBE_DEADLINE = 20.0
 _ANNOUNCED: list[bool] = []
@@ -29,6 +30,17 @@ def _boot_id() -> str:
         return "unknown"
 
 
+def probe_name(owner_pid: int) -> str:
+    """The ``-name`` of a KVM probe QEMU: the harness prefix and the pid of the process that runs it."""
+    return f"{PREFIX}-kvmprobe-{owner_pid}"
+
+
+def probe_owner(name: str) -> int | None:
+    """The owner pid in a probe's ``-name`` (``probe_name``), or None for any other name."""
+    match = re.fullmatch(rf"{PREFIX}-kvmprobe-(\d+)", name)
+    return int(match.group(1)) if match else None
+
+
 def probe_kvm(kernel: Path, deadline: float = PROBE_DEADLINE) -> tuple[bool, str]:
     """Boot ``kernel`` under KVM without an initrd; return (works, reason)."""
     if not os.path.exists("/dev/kvm"):
@@ -36,11 +48,14 @@ def probe_kvm(kernel: Path, deadline: float = PROBE_DEADLINE) -> tuple[bool, str
     with tempfile.TemporaryDirectory(prefix="phc-kvmprobe-") as tmp:
         console = Path(tmp) / "console.log"
         cmd = [
-            qemu_binary(), "-accel", "kvm", "-cpu", "host", "-m", "128", "-nodefaults", "-no-user-config",
+            qemu_binary(), "-name", probe_name(os.getpid()),
+            "-accel", "kvm", "-cpu", "host", "-m", "128", "-nodefaults", "-no-user-config",
             "-display", "none", "-no-reboot", "-kernel", str(kernel),
             "-append", "console=ttyS0 panic=-1", "-serial", f"file:{console}",
         ]
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        # Dies with the harness (even on SIGKILL); a probe that outlived its owner anyway is swept by name.
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                preexec_fn=die_with_parent)
         try:
             out, _ = proc.communicate(timeout=deadline)
         except subprocess.TimeoutExpired:

@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness.vm.accel import probe_owner
 from harness.vm.network import namespace_exists, remove_namespace
 from harness.paths import PREFIX
 from harness.vm.runs import RunLease, process_alive
@@ -89,7 +90,8 @@ def sweep_stale() -> list[str]:
             log.info("removing stale run %s", lease.run_id)
             removed += release_run(lease)
     orphan_pids = [pid for pid, name in qemu_processes().items()
-                   if (rid := _run_id_of(name)) and not _lease_exists(rid)]
+                   if ((rid := _run_id_of(name)) and not _lease_exists(rid))
+                   or ((owner := probe_owner(name)) is not None and not process_alive(owner))]
     if orphan_pids:
         kill_processes(orphan_pids)
         removed.append(f"orphan QEMU processes {orphan_pids}")

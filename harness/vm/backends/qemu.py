@@ -60,7 +60,8 @@ def qemu_command(config: VMConfig, binary: str | None = None) -> list[str]:
     return cmd
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """``preexec_fn`` of a QEMU: it gets SIGKILL when the process that started it dies."""
     # Runs in the child between fork and exec: QEMU gets SIGKILL when the harness dies.
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
@@ -163,7 +164,7 @@ class QemuBackend(Backend):
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 pass_fds=(config.tap_fd,),
-                preexec_fn=_die_with_parent if config.die_with_parent else None,
+                preexec_fn=die_with_parent if config.die_with_parent else None,
                 start_new_session=True,
             )
         finally:
