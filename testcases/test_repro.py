@@ -209,6 +209,9 @@ def test_interactive_on_a_terminal_gives_one_tmux_pane_per_node(kernel, tmp_path
     env = harness_env(tag)
     env.pop("TMUX", None)
     inner, outer, rc = f"phc-{tag}", f"outer-{tag}", tmp_path / "rc"
+    # A session whose name starts with the nodes' session name: not the cluster's, so it must outlive it.
+    decoy = f"{inner}-not-the-cluster"
+    subprocess.run(["tmux", "new-session", "-d", "-s", decoy, "sleep 900"], env=env, check=True)
     command = shlex.join([sys.executable, "-m", "harness", "cluster", "up", "--interactive", "--nodes", "2",
                           "--kernel", kernel, "--accel", "tcg", "--name", tag])
     # The outer tmux session is the terminal the command would have.
@@ -219,12 +222,12 @@ def test_interactive_on_a_terminal_gives_one_tmux_pane_per_node(kernel, tmp_path
         return subprocess.run(["tmux", *args], env=env, capture_output=True, text=True).stdout
 
     try:
-        _wait_for(lambda: subprocess.run(["tmux", "has-session", "-t", inner], env=env,
+        _wait_for(lambda: subprocess.run(["tmux", "has-session", "-t", f"={inner}"], env=env,
                                          capture_output=True).returncode == 0, 600, "the nodes' tmux session")
-        panes = tmux("list-panes", "-t", inner, "-F", "#{pane_id}").split()  # ids: indexes shift as panes close
+        panes = tmux("list-panes", "-t", f"={inner}:", "-F", "#{pane_id}").split()  # ids: indexes shift as panes close
         assert len(panes) == 2, panes
         def seen(pane: str):
-            return lambda: (f"panes {tmux('list-panes', '-t', inner, '-F', '#{pane_id}').split()}, {pane}:\n"
+            return lambda: (f"panes {tmux('list-panes', '-t', f'={inner}:', '-F', '#{pane_id}').split()}, {pane}:\n"
                             f"{tmux('capture-pane', '-p', '-t', pane)}\nstderr:\n"
                             f"{(tmp_path / 'err').read_text()[-2000:] if (tmp_path / 'err').exists() else ''}")
 
@@ -237,9 +240,11 @@ def test_interactive_on_a_terminal_gives_one_tmux_pane_per_node(kernel, tmp_path
         for pane in panes:
             tmux("send-keys", "-t", pane, "exit", "Enter")
         _wait_for(rc.exists, 120, "the session to end when every shell has exited")
+        assert subprocess.run(["tmux", "has-session", "-t", f"={decoy}"], env=env).returncode == 0, \
+            "ending the cluster's tmux session ended another session whose name starts the same"
     finally:
-        for session in (inner, outer):
-            subprocess.run(["tmux", "kill-session", "-t", session], env=env, capture_output=True)
+        for session in (inner, outer, decoy):
+            subprocess.run(["tmux", "kill-session", "-t", f"={session}"], env=env, capture_output=True)
     assert rc.read_text().strip() == "0", (tmp_path / "err").read_text()[-3000:]
     assert f"cluster '{tag}' is down" in (tmp_path / "err").read_text()
     assert leftovers(tag) == []

@@ -96,14 +96,17 @@ def tmux(cluster, name: str) -> int:
     def shell(node) -> str:
         return shlex.join([sys.executable, "-m", "harness", "cluster", "ssh", node.name, "--name", name])
 
+    # "=NAME" makes tmux match the session name exactly: a bare "-t NAME" also takes a session whose name
+    # only starts with NAME (another cluster's, or a user's), which kill-session would then end.
+    exact, window = f"={session}", f"={session}:"
     try:
         tmux_cmd("new-session", "-d", "-s", session, "-c", str(REPO), "-n", name, shell(cluster.nodes[0]))
         for node in cluster.nodes[1:]:
-            tmux_cmd("split-window", "-t", session, "-c", str(REPO), shell(node))
-            tmux_cmd("select-layout", "-t", session, "tiled")
-        return subprocess.call(["tmux", "attach-session", "-t", session], env=env)
+            tmux_cmd("split-window", "-t", window, "-c", str(REPO), shell(node))
+            tmux_cmd("select-layout", "-t", window, "tiled")
+        return subprocess.call(["tmux", "attach-session", "-t", exact], env=env)
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], env=env, capture_output=True)
+        subprocess.run(["tmux", "kill-session", "-t", exact], env=env, capture_output=True)
 
 
 def _has_probe(spec: ClusterSpec) -> bool:
