@@ -10,10 +10,13 @@ and headers, ``harness/popcorn/payload.py``; the test suite hands over ``testcas
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -62,14 +65,24 @@ def build_guest_programs(sources: Path | Sequence[Path], cache: Path | None = No
         digest.update(path.name.encode() + path.read_bytes())
     out = (cache or cache_root() / "guest") / digest.hexdigest()[:24]
     if not (out / ".complete").exists():
-        out.mkdir(parents=True, exist_ok=True)
-        for source in programs:
-            extra = sorted(str(p) for p in source.parent.glob(f"{source.stem}.*.S"))
-            proc = subprocess.run(["gcc", *flags, *includes, "-o", str(out / source.stem), str(source),
-                                   *extra, *map(str, runtime)], capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise InfraError(f"guest program {source.name} does not compile:\n{proc.stderr[-3000:]}")
-        (out / ".complete").write_text("")
+        # Built in a directory of this process's own, then renamed into place: workers building the same
+        # set at once never write one file together (the loser of the rename drops its copy).
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+        try:
+            for source in programs:
+                extra = sorted(str(p) for p in source.parent.glob(f"{source.stem}.*.S"))
+                proc = subprocess.run(["gcc", *flags, *includes, "-o", str(staging / source.stem), str(source),
+                                       *extra, *map(str, runtime)], capture_output=True, text=True)
+                if proc.returncode != 0:
+                    raise InfraError(f"guest program {source.name} does not compile:\n{proc.stderr[-3000:]}")
+            (staging / ".complete").write_text("")
+            if out.exists() and not (out / ".complete").exists():
+                shutil.rmtree(out, ignore_errors=True)  # a half-built set of an older harness
+            with contextlib.suppress(OSError):  # another process's set is already in place
+                os.rename(staging, out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return {p.stem: out / p.stem for p in programs}
 
 

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -194,3 +195,18 @@ def test_an_unknown_placeholder_is_a_usage_error_before_any_output(sources, tmp_
     assert proc.returncode == 2 and proc.stdout == ""
     assert "invalid placeholder" in proc.stderr
     assert judge(proc.stdout, proc.returncode).signs() == ["exit:2", "no-plan"]
+
+
+def test_workers_building_the_same_programs_at_once_get_one_whole_set(tmp_path):
+    """xdist workers build the guest programs at the same moment: each compiles on its own and one set
+    is renamed into place; every caller gets working binaries and nothing half-built is left."""
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("one", "two"):
+        (source / f"{name}.c").write_text(f'#include <stdio.h>\nint main(void) {{ puts("{name}"); return 0; }}\n')
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: build_guest_programs(source, cache=tmp_path / "cache"), range(4)))
+    assert all(result == results[0] for result in results)
+    assert [subprocess.run([str(results[0][n])], capture_output=True, text=True).stdout for n in ("one", "two")] \
+        == ["one\n", "two\n"]
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [results[0]["one"].parent.name]
