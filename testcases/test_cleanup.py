@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
 
 from harness.vm.accel import probe_name
 from harness.vm.leftovers import qemu_processes, sweep_stale
-from support import default_sigint, harness_env, leftovers, new_tag, pytest_command, run_cli
+from support import REPO, default_sigint, harness_env, leftovers, new_tag, pytest_command, run_cli
 
 
 def _start_holding_run(kernel, tmp_path, tag):
@@ -122,3 +123,25 @@ def test_a_kvm_probe_qemu_whose_owner_died_is_swept():
         for proc in fakes.values():
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.xdist_group("leak-kill")
+@pytest.mark.timeout(900)
+def test_a_cluster_up_killed_while_booting_is_swept(kernel):
+    """``cluster up`` SIGKILLed after its QEMUs started (they do not die with it: a detached cluster
+    outlives its command) leaves a cluster nobody will use: the next sweep removes all of it, while a
+    cluster up that finished is left alone (test_cli's up/down test)."""
+    tag = new_tag()
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "cluster", "up", "--nodes", "2", "--kernel", kernel,
+                             "--accel", "tcg", "--name", tag], env=harness_env(tag), cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    while sum("qemu" in item for item in leftovers(tag)) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline, "cluster up never started its QEMUs"
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait(timeout=60)
+    assert any("qemu" in item for item in leftovers(tag)), "a detached cluster's QEMUs outlive the command"
+    result = run_cli("clean")
+    assert result.returncode == 0, result.stderr
+    assert leftovers(tag) == []

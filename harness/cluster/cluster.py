@@ -170,7 +170,8 @@ class Cluster:
         self.boot_seconds, self.guest_uptime = {}, {}
         for leftover in sweep_stale():
             self.reporter.info(f"removed leftover of a dead run: {leftover}")
-        self.lease = RunLease.new(self.run_id, self.netns, "", detached=self.detached, name=self.name,
+        self.lease = RunLease.new(self.run_id, self.netns, "", detached=self.detached, booting=self.detached,
+                                  name=self.name,
                                     spec=self.spec.to_dict())
         self.lease.save()
         self.workdir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}-{worker_id()}-{self.run_id}-"))
@@ -373,6 +374,9 @@ class Cluster:
         lease = cls.find_lease(name)
         if lease is None:
             raise UsageError(f"no cluster named {name!r} is up (start one with: popcorn-harness cluster up)")
+        if lease.booting or "kernel" not in lease.extra:
+            raise UsageError(f"cluster {name!r} is still booting (if its cluster up was killed, "
+                             f"popcorn-harness clean removes it)")
         cluster = cls(ClusterSpec.from_dict(lease.spec), detached=True, name=name, reporter=reporter)
         cluster.run_id, cluster.netns, cluster.lease = lease.run_id, lease.netns, lease
         cluster.workdir = Path(lease.workdir)
@@ -398,7 +402,11 @@ class Cluster:
         return cluster
 
     def detach(self) -> None:
-        """Leave a detached cluster running: close connections only."""
+        """Leave a detached cluster running: close connections only. The first detach hands the cluster
+        over (until then, a detached cluster whose owner died was still booting: the sweep removes it)."""
+        if self.lease is not None and self.lease.booting and self._started:
+            self.lease.booting = False
+            self.lease.save()
         for node in self.nodes:
             node.ssh.close()
 

@@ -64,6 +64,9 @@ class RunLease:
     netns: str
     workdir: str
     detached: bool = False
+    #: A detached cluster its owner has not handed over yet (``Cluster.detach``): if the owner dies now
+    #: (SIGKILL during ``cluster up``), nobody will ever use it.
+    booting: bool = False
     name: str = ""
     qemu_pids: list[int] = field(default_factory=list)
     #: Each QEMU's start time (``process_start_time``), beside its pid: a pid can be reused once it died.
@@ -124,6 +127,8 @@ class RunLease:
         detached (``cluster up``) run, so are all its QEMU processes."""
         if self.owner_alive():
             return False
+        if self.booting:
+            return True
         return not (self.detached and any(process_alive(pid) and _is_our_qemu(pid, self.run_id)
                                           for pid in self.qemu_pids))
 
