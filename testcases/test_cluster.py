@@ -121,6 +121,17 @@ def test_a_guest_whose_clock_runs_fast_is_booted_again_then_refused(cluster_pool
     assert leftovers(cluster.run_id) == []
 
 
+def append_to_node1_cmdline(monkeypatch, extra: str) -> None:
+    """Boot node1 (only) with ``extra`` appended to its kernel command line."""
+    vm_config = Cluster._vm_config
+
+    def changed(self, index, *args):
+        config = vm_config(self, index, *args)
+        return dataclasses.replace(config, cmdline=f"{config.cmdline} {extra}") if index == 1 else config
+
+    monkeypatch.setattr(Cluster, "_vm_config", changed)
+
+
 @pytest.mark.xdist_group("clock")
 def test_a_node_whose_boot_stalls_is_booted_again_alone_then_refused_before_the_timeout(cluster_pool, monkeypatch,
                                                                                        caplog):
@@ -130,14 +141,7 @@ def test_a_node_whose_boot_stalls_is_booted_again_alone_then_refused_before_the_
     not wait for the boot timeout, and must not boot node0 again for it."""
     spec = own_cluster_spec(cluster_pool, 2, boot_stall=45.0, boot_timeout=500.0)
     monkeypatch.setattr("harness.cluster.cluster.BOOT_ATTEMPTS", 2)
-    vm_config = Cluster._vm_config
-
-    def node1_sleeps(self, index, *args):
-        config = vm_config(self, index, *args)
-        return dataclasses.replace(config, cmdline=config.cmdline + " rdinit=/bin/busybox -- sleep 100000") \
-            if index == 1 else config
-
-    monkeypatch.setattr(Cluster, "_vm_config", node1_sleeps)
+    append_to_node1_cmdline(monkeypatch, "rdinit=/bin/busybox -- sleep 100000")
     cluster = Cluster(spec)
     started = time.monotonic()
     # node0 may fail on its own too (seen in CI under eight workers: a TSC that ran fast, or a console silent
@@ -166,14 +170,7 @@ def test_a_node_whose_kernel_panics_while_booting_is_booted_again_alone_then_ref
     loaded host, its siblings fine) gets that node booted again, alone; one that panics at every boot (here
     node1 has no init) is refused with the panic's title and its console, and node0 is not booted again."""
     spec = own_cluster_spec(cluster_pool, 2)
-    vm_config = Cluster._vm_config
-
-    def node1_has_no_init(self, index, *args):
-        config = vm_config(self, index, *args)
-        return dataclasses.replace(config, cmdline=config.cmdline + " rdinit=/no/such/init init=/no/such/init") \
-            if index == 1 else config
-
-    monkeypatch.setattr(Cluster, "_vm_config", node1_has_no_init)
+    append_to_node1_cmdline(monkeypatch, "rdinit=/no/such/init init=/no/such/init")
     cluster = Cluster(spec)
     with pytest.raises(BootPanic, match=r"node1: kernel panicked while booting: kernel panic: "
                                         r"(?s:.*)--- node1 console tail:\n(?s:.*)Kernel panic - not syncing"):
