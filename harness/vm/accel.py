@@ -45,7 +45,7 @@ def probe_kvm(kernel: Path, deadline: float = PROBE_DEADLINE) -> tuple[bool, str
     """Boot ``kernel`` under KVM without an initrd; return (works, reason)."""
     if not os.path.exists("/dev/kvm"):
         return False, "/dev/kvm does not exist"
-    with tempfile.TemporaryDirectory(prefix="phc-kvmprobe-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="phc-kvmprobe.") as tmp:
         console = Path(tmp) / "console.log"
         cmd = [
             qemu_binary(), "-name", probe_name(os.getpid()),
