@@ -338,14 +338,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not support.available:
             print(f"popcorn-harness: Popcorn is not up ({support.reason}); running the program anyway",
                   file=sys.stderr)
-        environment = support.profile.environment() if support.available else {}
 
         def relay(data: bytes, is_stderr: bool) -> None:
             stream = sys.stderr if is_stderr else sys.stdout
             stream.buffer.write(data)
             stream.flush()
 
-        run = run_program(cluster, program, args.args, timeout=args.timeout, environment=environment, sink=relay)
+        run = run_program(cluster, program, args.args, timeout=args.timeout,
+                          profile=support.profile if support.available else None, sink=relay)
         print(f"popcorn-harness: {run.summary()}", file=sys.stderr)
         if not run.ok:
             where = args.artifacts / f"{program.name}-{cluster.run_id}"

@@ -64,7 +64,8 @@ class LogReporter:
         log.warning("%s", text)
 
 
-#: Boots of a node whose guest clock ran fast (``ClockSkew``) or whose boot stalled (``BootStall``) before
+#: Boots of a node whose guest clock ran fast (``ClockSkew``), whose boot stalled (``BootStall``) or whose
+#: kernel panicked while booting (``BootPanic``) before
 #: the cluster gives up. Only that node is booted again: on a loaded host about one TCG boot in ten or
 #: twenty goes wrong, so booting every node again (a 4-node cluster, three times) still failed in CI.
 BOOT_ATTEMPTS = 3
@@ -171,7 +172,8 @@ class Cluster:
 
     def start(self) -> "Cluster":
         """Boot the cluster (after ``preflight``, which it runs unless the caller did). A node whose guest
-        clock ran fast during boot (``fast_clocks``) or whose boot stalled (``BootStall``) is booted again,
+        clock ran fast during boot (``fast_clocks``), whose boot stalled (``BootStall``) or whose kernel
+        panicked while booting (``BootPanic``) is booted again,
         alone, up to ``BOOT_ATTEMPTS`` times in all. On any failure, everything created so far is released."""
         if self.kernel is None:
             self.kernel = self.preflight()
@@ -188,8 +190,7 @@ class Cluster:
         for leftover in sweep_stale():
             self.reporter.info(f"removed leftover of a dead run: {leftover}")
         self.lease = RunLease.new(self.run_id, self.netns, "", detached=self.detached, booting=self.detached,
-                                  name=self.name,
-                                    spec=self.spec.to_dict())
+                                  name=self.name, spec=self.spec.to_dict())
         self.lease.save()
         self.workdir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}-{worker_id()}-{self.run_id}-"))
         self.lease.workdir = str(self.workdir)
@@ -241,8 +242,7 @@ class Cluster:
             finally:
                 os.close(tap_fd)
             self._vms[index] = vm
-            self.lease.qemu_pids.append(vm.pid)
-            self.lease.qemu_starts.append(process_start_time(vm.pid))
+            self.lease.qemu_pids.append(vm.pid)  # for the sweep, should this process die while booting
             self.lease.save()
             self.reporter.phase(ClusterSpec.node_name(index), "booting")
 
@@ -301,7 +301,7 @@ class Cluster:
         deadline = time.monotonic() + self.spec.boot_timeout
         pending = {ClusterSpec.node_name(i): self._vms[i] for i in indexes}
         printed = {name: (0, time.monotonic()) for name in pending}  # console length, when it last grew
-        stalled = {}
+        failed = {}
         while pending:
             for name, vm in list(pending.items()):
                 text = vm.console_text()
@@ -313,7 +313,7 @@ class Cluster:
                     self.reporter.phase(name, f"guest ready after {self.boot_seconds[name]:.1f}s")
                     del pending[name]
                 elif not vm.alive() and (panic := boot_panic(text)):
-                    stalled[name] = ("panic", panic)
+                    failed[name] = ("panic", panic)
                     del pending[name]
                 elif not vm.alive():
                     raise InfraError(f"{name}: QEMU exited (code {vm.exit_code()}) before the guest was ready"
@@ -321,13 +321,13 @@ class Cluster:
                 elif len(text) != printed[name][0]:
                     printed[name] = (len(text), time.monotonic())
                 elif time.monotonic() - printed[name][1] > self.spec.boot_stall:
-                    stalled[name] = ("stall", f"console silent for {self.spec.boot_stall:.0f}s before the guest was ready")
+                    failed[name] = ("stall", f"console silent for {self.spec.boot_stall:.0f}s before the guest was ready")
                     del pending[name]
             if pending and time.monotonic() > deadline:
                 tails = "\n".join(f"--- {n} console tail:\n{vm.console_tail(15)}" for n, vm in pending.items())
                 raise InfraError(f"nodes {', '.join(pending)} not ready within {self.spec.boot_timeout:.0f}s\n{tails}")
             time.sleep(_POLL)
-        return stalled
+        return failed
 
     @staticmethod
     def _qemu_stderr(vm: VM) -> str:

@@ -21,6 +21,7 @@ from harness.cluster.spec import ClusterSpec
 from harness.crash.watch import CrashWatch
 from harness.errors import CommandTimeout, InfraError, UsageError
 from harness.guest.programs import GUEST_BIN
+from harness.popcorn.abi import AbiProfile
 from harness.vm.ssh import OutputSink
 
 #: ``cluster run`` exit code: the program did not end within its timeout (as timeout(1)).
@@ -92,13 +93,12 @@ def copy_program(cluster, program: Path) -> None:
 
 
 def run_program(cluster, program: Path, args: Sequence[str] = (), *, timeout: float = 300.0,
-                environment: dict[str, str] | None = None, sink: OutputSink | None = None) -> ProgramRun:
-    """Run ``program`` (already on the nodes) on node 0 with ``args`` and ``environment`` (the ABI
-    profile's: ``AbiProfile.environment()``), ``sink`` getting its output as it arrives; every node's
-    console is watched meanwhile. Returns the run, findings included."""
-    exports = " ".join(f"{key}={shlex.quote(value)}" for key, value in sorted((environment or {}).items()))
+                profile: AbiProfile | None = None, sink: OutputSink | None = None) -> ProgramRun:
+    """Run ``program`` (already on the nodes) on node 0 with ``args`` and the environment of the ABI
+    ``profile`` (none without one), ``sink`` getting its output as it arrives; every node's console is
+    watched meanwhile. Returns the run, findings included."""
     command = " ".join([shlex.quote(guest_path(program)), *map(shlex.quote, args)])
-    shell = f"export {exports}; {command}" if exports else command
+    shell = f"{profile.shell_exports()} {command}" if profile else command
     watch = CrashWatch(cluster.nodes, test=f"cluster run {Path(program).name}")
     run = ProgramRun(command=command, exit_code=None)
     try:

@@ -42,8 +42,7 @@ class PopcornCluster:
         run it on node 0 with the profile's environment; return its ``ProgramRun`` (exit code, output,
         kernel findings on any node while it ran)."""
         copy_program(self.cluster, Path(program))
-        return run_program(self.cluster, Path(program), args, timeout=timeout,
-                           environment=self.profile.environment())
+        return run_program(self.cluster, Path(program), args, timeout=timeout, profile=self.profile)
 
 
 @contextmanager

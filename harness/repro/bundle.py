@@ -42,7 +42,9 @@ PROGRAMS = "programs"
 REPO = checkout() or Path.cwd()
 #: The longest recorded command a replay runs (seconds).
 MAX_COMMAND_TIMEOUT = 3600.0
-_PROGRAM = re.compile(re.escape(GUEST_BIN) + r"/([\w.+-]+)")
+#: The file name of a guest program (in ``GUEST_BIN`` and in a bundle's ``programs/``).
+_NAME = r"[\w.+-]+"
+_PROGRAM = re.compile(re.escape(GUEST_BIN) + rf"/({_NAME})")
 
 
 def finding_dict(finding) -> dict:
@@ -140,7 +142,7 @@ class Bundle:
         if self.directory is None or not isinstance(name, str):
             return None
         copy = self.directory / name
-        inside = copy.parent == self.directory / PROGRAMS and re.fullmatch(r"[\w.+-]+", copy.name) is not None
+        inside = copy.parent == self.directory / PROGRAMS and re.fullmatch(_NAME, copy.name) is not None
         return copy if inside and not copy.is_symlink() and copy.is_file() else None
 
     def to_dict(self) -> dict:
@@ -178,7 +180,6 @@ def _check_types(bundle: Bundle) -> None:
         if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("command"), str)
                                                     for e in entries):
             raise ValueError(f"commands of {node} must be a list of {{\"command\": ...}} objects")
-    for node, entries in bundle.commands.items():
         for entry in entries:
             timeout = entry.get("timeout", 60.0)
             if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
