@@ -98,15 +98,19 @@ def tmux(cluster, name: str) -> int:
 
     # "=NAME" makes tmux match the session name exactly: a bare "-t NAME" also takes a session whose name
     # only starts with NAME (another cluster's, or a user's), which kill-session would then end.
-    exact, window = f"={session}", f"={session}:"
+    # The panes are laid out under a staging name and the session renamed when whole, so whoever looks
+    # for the cluster's session (a user, a test) never finds it with some nodes' panes still missing.
+    staging = f"starting-{session}"
     try:
-        tmux_cmd("new-session", "-d", "-s", session, "-c", str(REPO), "-n", name, shell(cluster.nodes[0]))
+        tmux_cmd("new-session", "-d", "-s", staging, "-c", str(REPO), "-n", name, shell(cluster.nodes[0]))
         for node in cluster.nodes[1:]:
-            tmux_cmd("split-window", "-t", window, "-c", str(REPO), shell(node))
-            tmux_cmd("select-layout", "-t", window, "tiled")
-        return subprocess.call(["tmux", "attach-session", "-t", exact], env=env)
+            tmux_cmd("split-window", "-t", f"={staging}:", "-c", str(REPO), shell(node))
+            tmux_cmd("select-layout", "-t", f"={staging}:", "tiled")
+        tmux_cmd("rename-session", "-t", f"={staging}", session)
+        return subprocess.call(["tmux", "attach-session", "-t", f"={session}"], env=env)
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", exact], env=env, capture_output=True)
+        for each in (staging, session):
+            subprocess.run(["tmux", "kill-session", "-t", f"={each}"], env=env, capture_output=True)
 
 
 def _has_probe(spec: ClusterSpec) -> bool:

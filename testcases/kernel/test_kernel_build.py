@@ -88,7 +88,7 @@ def test_a_patch_that_does_not_apply_is_named_and_stops(debian_source):
 
 
 #: Bisect builds compile several kernels; with eight VM workers on two cores one took longer than the
-#: global 900 s pytest-timeout, whose thread method then killed the worker.
+#: global 900 s pytest-timeout.
 BISECT_TIMEOUT_S = 2700
 
 
