@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
 from harness.vm.accel import probe_name
 from harness.vm.leftovers import qemu_processes, sweep_stale
+from harness.vm.runs import RunLease
 from support import REPO, default_sigint, harness_env, leftovers, new_tag, pytest_command, run_cli
 
 
@@ -144,4 +148,31 @@ def test_a_cluster_up_killed_while_booting_is_swept(kernel):
     assert any("qemu" in item for item in leftovers(tag)), "a detached cluster's QEMUs outlive the command"
     result = run_cli("clean")
     assert result.returncode == 0, result.stderr
+    assert leftovers(tag) == []
+
+
+def test_workers_sweeping_the_same_stale_runs_at_once_all_succeed(tmp_path):
+    """Every cluster start sweeps: eight xdist workers starting at once sweep the same dead runs. None of
+    those sweeps may fail (a failed sweep aborts that worker's cluster start), and the runs are gone."""
+    tag = new_tag()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    for index in range(4):
+        run_id = secrets.token_hex(4)
+        namespace = f"phc-{tag}-{run_id}"
+        subprocess.run(["ip", "netns", "add", namespace], check=True)
+        subprocess.run(["ip", "netns", "add", f"{namespace}-orphan"], check=True)  # a namespace with no lease
+        workdir = Path(tempfile.mkdtemp(prefix=f"{namespace}-"))
+        (workdir / "console.log").write_text("x\n" * 1000)
+        if index % 2:
+            RunLease(run_id, gone.pid, 1, namespace, str(workdir)).save()
+    go = tmp_path / "go"  # the sweepers start together once all have imported the harness
+    sweep = f"import os, time\nfrom harness.vm.leftovers import sweep_stale\nwhile not os.path.exists({str(go)!r}): " \
+            "time.sleep(0.001)\nsweep_stale()"
+    sweepers = [subprocess.Popen([sys.executable, "-c", sweep], cwd=REPO, stderr=subprocess.PIPE, text=True)
+                for _ in range(8)]
+    time.sleep(20)
+    go.touch()
+    errors = [(proc.wait(timeout=120), proc.stderr.read()) for proc in sweepers]
+    assert [code for code, _ in errors] == [0] * 8, [err for code, err in errors if code][0][-3000:]
     assert leftovers(tag) == []

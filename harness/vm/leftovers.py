@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harness.vm.accel import probe_owner
 from harness.vm.network import namespace_exists, remove_namespace
-from harness.paths import PREFIX
+from harness.paths import PREFIX, locked, state_dir
 from harness.vm.runs import RunLease, process_alive
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,14 @@ def release_run(lease: RunLease) -> list[str]:
 
 
 def sweep_stale() -> list[str]:
-    """Remove leftovers of dead runs; return a description of each thing removed."""
+    """Remove leftovers of dead runs; return a description of each thing removed. One sweep at a time on
+    the machine (every cluster start sweeps, so xdist workers starting together would otherwise remove
+    the same things at once, and the loser's removal fail its start)."""
+    with locked(state_dir("locks") / "sweep.lock"):
+        return _sweep_stale()
+
+
+def _sweep_stale() -> list[str]:
     removed: list[str] = []
     for lease in RunLease.all():
         if lease.is_stale():

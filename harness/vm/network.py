@@ -50,9 +50,12 @@ def namespace_exists(name: str) -> bool:
 
 
 def remove_namespace(name: str) -> None:
-    """Remove a named network namespace if it exists."""
+    """Remove a named network namespace if it exists; one another process removes meanwhile is gone too."""
     if namespace_exists(name):
-        _netns.remove(name)
+        try:
+            _netns.remove(name)
+        except FileNotFoundError:
+            pass
 
 
 class ClusterNetwork:
