@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import itertools
 import os
 import re
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from harness.cluster.cluster import BootPanic, BootStall, ClockSkew, Cluster
-from harness.errors import CommandTimeout
+from harness.errors import CommandTimeout, InfraError
 from harness.vm.network import namespace_exists
 from support import leftovers, own_cluster_spec, panic_node, tcp_delivers
 
@@ -213,6 +215,31 @@ def test_pool_reboots_a_cluster_a_test_left_unhealthy(cluster_pool, tmp_path):
     assert second is not first and second.run_id != first.run_id
     assert second.nodes[0].succeed("hostname").strip() == "node0"
     assert leftovers(first.run_id) == []
+
+
+@pytest.mark.xdist_group("reboot")
+def test_a_full_disk_while_saving_artifacts_still_reboots_an_unhealthy_cluster(cluster_pool, tmp_path, monkeypatch):
+    """The artifacts dir on a full file system (a 64 KiB tmpfs, filled): the failed test's artifacts cannot
+    be written, which is said (InfraError naming the test and ENOSPC), and the dead cluster is still
+    discarded, not handed to the next test."""
+    full = tmp_path / "full"
+    full.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "phc-test-full", str(full)], check=True)
+    try:
+        with pytest.raises(OSError) as filled:
+            (full / "filler").write_bytes(b"x" * (1 << 20))
+        assert filled.value.errno == errno.ENOSPC
+        monkeypatch.setattr(cluster_pool.config.option, "artifacts", str(full))
+        first = cluster_pool.get(1)
+        panic_node(first.nodes[0])
+        with pytest.raises(InfraError, match=r"the artifacts of on-a-full-disk could not be saved: .*No space left"):
+            cluster_pool.after_test("on-a-full-disk", failed=True)
+        assert cluster_pool.cluster is None, "the cluster with a dead node was kept for the next test"
+        second = cluster_pool.get(1)
+        assert second is not first and second.nodes[0].succeed("hostname").strip() == "node0"
+        assert leftovers(first.run_id) == []
+    finally:
+        subprocess.run(["umount", "-l", str(full)], check=False)
 
 
 def test_pool_reboots_a_cluster_with_a_guest_program_left_running(cluster_pool):

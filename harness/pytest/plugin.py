@@ -251,7 +251,10 @@ def _after(request: pytest.FixtureRequest, pool: ClusterPool) -> None:
     if watchdog.fired:  # its dumps are saved and it powered the nodes off: their silence is its doing
         findings = watchdog.findings + [f for f in findings if f.type not in crash_plugin.LOSS_TYPES]
     else:
-        dump_after_timeout(request, pool.cluster)
+        try:
+            dump_after_timeout(request, pool.cluster)
+        except OSError as exc:  # disk full: the pool's health check below must still run
+            log.error("the register and sysrq dumps of %s could not be saved: %s", item.nodeid, exc)
     report = item.stash.get(_CALL_REPORT, None)
     failed = (report is not None and report.failed) or bool(crash_plugin.unexpected(item)) or watchdog.fired
     if findings:

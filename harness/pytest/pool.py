@@ -16,6 +16,7 @@ from harness.cluster.cluster import Cluster
 from harness.cluster.options import spec_from_options
 from harness.cluster.spec import ClusterSpec
 from harness.crash.symbolize import SymbolTable
+from harness.errors import InfraError
 from harness.pytest.artifacts import save_artifacts, test_dir
 from harness.repro.bundle import save_bundle
 
@@ -59,20 +60,30 @@ class ClusterPool:
     def after_test(self, nodeid: str, failed: bool, findings=(), **details) -> list[str]:
         """If the test failed, save artifacts, ``findings.json`` and a repro bundle (``details``: message,
         seed, faults); reboot (discard) an unhealthy cluster or one whose kernels reported failures
-        (``findings``). Return its problems."""
+        (``findings``). Return its problems. Artifacts that could not be written (disk full) raise
+        ``InfraError`` once the health check and reboot are done: they never leave a broken cluster in use."""
         if self.cluster is None:
             return []
+        unsaved = None
         if failed:
-            directory = test_dir(self.config.getoption("artifacts"), nodeid)
-            self._save_bundle(directory / "bundle", nodeid, dict(details, findings=list(findings)))
-            save_artifacts(self.cluster, directory)  # after the bundle: its dmesg is a logged command too
-            (directory / "findings.json").write_text(json.dumps([f.to_dict() for f in findings], indent=2) + "\n")
+            try:
+                self._save_failure(nodeid, findings, details)
+            except OSError as exc:
+                unsaved = exc
         problems = self.cluster.health()
         if problems or findings:
             log.warning("cluster unhealthy after %s, rebooting: %s", nodeid,
                         "; ".join(problems + [f.summary() for f in findings]))
             self.discard()
+        if unsaved is not None:
+            raise InfraError(f"the artifacts of {nodeid} could not be saved: {unsaved}") from unsaved
         return problems
+
+    def _save_failure(self, nodeid: str, findings, details: dict) -> None:
+        directory = test_dir(self.config.getoption("artifacts"), nodeid)
+        self._save_bundle(directory / "bundle", nodeid, dict(details, findings=list(findings)))
+        save_artifacts(self.cluster, directory)  # after the bundle: its dmesg is a logged command too
+        (directory / "findings.json").write_text(json.dumps([f.to_dict() for f in findings], indent=2) + "\n")
 
     def _save_bundle(self, directory: Path, nodeid: str, details: dict) -> None:
         try:
