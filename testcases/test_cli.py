@@ -68,7 +68,7 @@ def test_no_root_rights(kernel):
     tag = new_tag()
     # An unmapped user namespace: same files readable, but the effective uid is no longer 0.
     result = subprocess.run(["unshare", "--user", sys.executable, "-m", "harness", "cluster", "up", "--kernel", kernel,
-                             "--name", tag], env=harness_env(tag), capture_output=True, text=True, timeout=120)
+                             "--name", tag], env=harness_env(tag), capture_output=True, text=True, timeout=300)
     assert_usage_error(result, tag, "needs root")
 
 
