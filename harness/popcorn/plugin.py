@@ -82,17 +82,26 @@ def pytest_harness_bundle_details(config: pytest.Config, cluster: Cluster) -> di
     return {"popcorn": {"available": support.available, "reason": support.reason, "profile": support.profile.name}}
 
 
+#: Why the session's kernel is not Popcorn, once a cluster of this worker has shown it (the kernel is the
+#: session's: later Popcorn tests skip with the same reason without booting a cluster of their size).
+_NOT_POPCORN = pytest.StashKey[str]()
+
+
 @pytest.fixture
 def popcorn(request: pytest.FixtureRequest, cluster_pool: ClusterPool):
     """A cluster with the Popcorn mesh up; on a non-Popcorn kernel it skips, saying what the kernel lacks,
     unless the kernel is given as Popcorn (``--require-popcorn`` or ``popcorn_claim``): then it fails."""
+    config = request.config
+    if _NOT_POPCORN in config.stash:
+        pytest.skip(f"needs a Popcorn kernel: {config.stash[_NOT_POPCORN]}")
     cluster = cluster_pool.get(requested_nodes(request))
-    support = support_of(request.config, cluster)
+    support = support_of(config, cluster)
     if not support.available:
-        claim = popcorn_claim_of(request.config)
+        claim = popcorn_claim_of(config)
         if claim:
             pytest.fail(f"the kernel is given as Popcorn ({claim}) but does not answer as Popcorn: "
                         f"{support.reason}", pytrace=False)
+        config.stash[_NOT_POPCORN] = support.reason
         pytest.skip(f"needs a Popcorn kernel: {support.reason}")
     with watched_test(request, cluster_pool) as watched:
         yield PopcornCluster(watched, support)
