@@ -99,12 +99,15 @@ def own_cluster_spec(pool, nodes: int, **changes):
 
 
 def panic_node(node, seconds: float = 60.0) -> None:
-    """Crash ``node``'s kernel (sysrq c) and wait until its QEMU exits (panic=-1, -no-reboot)."""
+    """Crash ``node``'s kernel (sysrq c) and wait until its QEMU exits (panic=-1, -no-reboot). The command
+    ends with the VM, as ``InfraError`` naming the node, not with a ``CommandTimeout`` after ``seconds``."""
     import time
 
     import pytest
 
-    with pytest.raises(Exception):  # the SSH session dies with the kernel
+    from harness.errors import InfraError
+
+    with pytest.raises(InfraError, match=rf"^{node.name}: (its VM ended \(QEMU exited\)|SSH connection lost) "):
         node.run("echo c > /proc/sysrq-trigger", timeout=seconds)
     deadline = time.monotonic() + seconds
     while node.alive() and time.monotonic() < deadline:

@@ -338,7 +338,7 @@ class Cluster:
     def _connection(self, index: int, vm: VM) -> NodeConnection:
         return NodeConnection(ClusterSpec.node_name(index), self.spec.node_address(index),
                               self.network.connect, self.keys.client_key, self.keys.host_public,
-                              console_tail=vm.console_tail)
+                              console_tail=vm.console_tail, vm_alive=vm.alive)
 
     def _connect_all(self) -> None:
         connections = [self._connection(i, vm) for i, vm in enumerate(self._vms)]

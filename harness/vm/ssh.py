@@ -24,6 +24,9 @@ from harness.vm.terminal import interactive_channel
 
 log = logging.getLogger(__name__)
 
+#: Seconds between two looks, while a command runs, at whether the node's VM still runs.
+VM_LOOK_S = 0.5
+
 #: Where a command's output goes as it arrives: ``sink(data, is_stderr)``.
 OutputSink = Callable[[bytes, bool], None]
 
@@ -68,6 +71,7 @@ class NodeConnection:
         client_key: Path,
         host_public: str,
         console_tail: Callable[[], str] = lambda: "",
+        vm_alive: Callable[[], bool] = lambda: True,
     ):
         self.node = node
         self.address = address
@@ -76,6 +80,7 @@ class NodeConnection:
         key_type, key_b64 = host_public.split()[:2]
         self._host_key = paramiko.PKey.from_type_string(key_type, base64.b64decode(key_b64))
         self._console_tail = console_tail
+        self._vm_alive = vm_alive
         self._client: paramiko.SSHClient | None = None
 
     def connect(self, timeout: float = 60.0) -> None:
@@ -117,7 +122,13 @@ class NodeConnection:
         transport = self._client.get_transport() if self._client else None
         return bool(transport and transport.is_active())
 
+    def _vm_gone(self, doing: str) -> InfraError:
+        return InfraError(f"{self.node}: its VM ended (QEMU exited) {doing}\nconsole tail:\n{self._console_tail()}",
+                          node=self.node)
+
     def _channel(self, timeout: float = 30.0) -> paramiko.Channel:
+        if not self._vm_alive():
+            raise self._vm_gone("before the command")
         if not self.connected:
             raise InfraError(f"{self.node}: SSH connection lost\nconsole tail:\n{self._console_tail()}", node=self.node)
         try:
@@ -149,6 +160,7 @@ class NodeConnection:
         channel.shutdown_write()
         out, err = bytearray(), bytearray()
         deadline = time.monotonic() + timeout
+        next_look = time.monotonic() + VM_LOOK_S
         while True:
             got = False
             while channel.recv_ready():
@@ -170,6 +182,10 @@ class NodeConnection:
             if not self.connected:
                 raise InfraError(f"{self.node}: SSH connection lost during `{command}`\n"
                                  f"console tail:\n{self._console_tail()}", node=self.node)
+            if time.monotonic() > next_look:  # SSH would not notice a peer whose tap is gone until timeout
+                next_look = time.monotonic() + VM_LOOK_S
+                if not self._vm_alive():
+                    raise self._vm_gone(f"during `{command}`")
             if not got:
                 time.sleep(0.01)
         return CommandResult(self.node, command, channel.recv_exit_status(),

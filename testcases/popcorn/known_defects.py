@@ -421,7 +421,7 @@ KNOWN_FAILURES: list[KnownFailure] = [
             r"finding:node\d:(kernel BUG in __claim_remote_page|lost connection to node|no output from node)"),
            (r"finding:node\d:kernel BUG in __claim_remote_page",
             r"finding:node\d:(lost connection to node|no output from node|INFO: rcu detected stall in \S+)",
-            r"finding:node\d:BUG: Bad rss-counter state.*", r"timeout:node\d"),
+            r"finding:node\d:BUG: Bad rss-counter state.*", r"(timeout|infra):node\d"),
            racy=True, evidence=(Evidence(4, 4, REFERENCE, "issue 10: popcorn-harness fuzz --seconds 30, seeds 11-14 "
                                                           "(3 with the BUG)"),
                                 Evidence(2, 2, REFERENCE, "issue 10: the stress case's first two runs (node0 lost; "
