@@ -18,7 +18,8 @@ import re
 import sys
 from pathlib import Path
 
-from harness.cli.common import add_cluster_arguments, spec_from_args
+from harness.cli.common import add_cluster_arguments, cluster_name, seconds, spec_from_args
+from harness.popcorn.abi import PROFILES
 
 DEFAULT_NAME = "default"
 
@@ -45,11 +46,11 @@ def register(subparsers) -> None:
 
     up = sub.add_parser("up", help="boot a cluster and leave it running")
     add_cluster_arguments(up)
-    up.add_argument("--name", default=DEFAULT_NAME, help="name to find the cluster by (default 'default')")
+    up.add_argument("--name", default=DEFAULT_NAME, type=cluster_name, help="name to find the cluster by (default 'default')")
     up.add_argument("--popcorn", action="store_true",
                     help="bring the Popcorn mesh up (insmod msg_socket.ko everywhere, verify node info)")
-    up.add_argument("--abi", help="Popcorn ABI profile (default: from the kernel)")
-    up.add_argument("--mesh-timeout", type=float, default=300.0, metavar="S", help="seconds for the mesh (default 300)")
+    up.add_argument("--abi", choices=tuple(PROFILES), help="Popcorn ABI profile (default: from the kernel)")
+    up.add_argument("--mesh-timeout", type=seconds, default=300.0, metavar="S", help="seconds for the mesh (default 300)")
     up.add_argument("--interactive", action="store_true",
                     help="gdb stubs on, Popcorn mesh up when the kernel has it, a shell on each node (tmux panes); "
                          "the cluster is removed when the shell ends")
@@ -60,14 +61,14 @@ def register(subparsers) -> None:
 
     ssh = sub.add_parser("ssh", help="open a shell on a node")
     ssh.add_argument("node", help="node name (node0), index (0) or address")
-    ssh.add_argument("--name", default=DEFAULT_NAME, help="cluster name")
+    ssh.add_argument("--name", default=DEFAULT_NAME, type=cluster_name, help="cluster name")
     ssh.set_defaults(func=cmd_ssh)
 
     exe = sub.add_parser("exec", help="run a command on a node (standard input passed on); exits with its exit code")
     exe.add_argument("node", help="node name (node0), index (0), address, or 'all'")
     exe.add_argument("cmd", nargs="*", help="the shell command; put -- before it if it has options (exec node0 -- ls -l)")
-    exe.add_argument("--name", default=DEFAULT_NAME, help="cluster name")
-    exe.add_argument("--timeout", type=float, default=60.0, help="seconds before the command fails (default 60)")
+    exe.add_argument("--name", default=DEFAULT_NAME, type=cluster_name, help="cluster name")
+    exe.add_argument("--timeout", type=seconds, default=60.0, help="seconds before the command fails (default 60)")
     exe.set_defaults(func=cmd_exec, trailing="cmd")
 
     cp = sub.add_parser("cp", help="copy a file to or from nodes (NODE:PATH, all:PATH)",
@@ -77,7 +78,7 @@ def register(subparsers) -> None:
                                     "LOCAL/<node>/<name>.")
     cp.add_argument("source", help="LOCAL or NODE:PATH")
     cp.add_argument("destination", help="NODE:PATH or LOCAL")
-    cp.add_argument("--name", default=DEFAULT_NAME, help="cluster name")
+    cp.add_argument("--name", default=DEFAULT_NAME, type=cluster_name, help="cluster name")
     cp.set_defaults(func=cmd_cp)
 
     run = sub.add_parser("run", help="run a program of your own on a cluster (node 0) and report kernel findings",
@@ -85,31 +86,31 @@ def register(subparsers) -> None:
     add_cluster_arguments(run)
     run.add_argument("program", help="the program: a static x86-64 binary (build it with popcorn-harness cc)")
     run.add_argument("args", nargs="*", help="its arguments; put -- before them if they have options")
-    run.add_argument("--name", help="use the running cluster of this name (cluster up) instead of booting one")
-    run.add_argument("--timeout", type=float, default=300.0, metavar="S",
+    run.add_argument("--name", type=cluster_name, help="use the running cluster of this name (cluster up) instead of booting one")
+    run.add_argument("--timeout", type=seconds, default=300.0, metavar="S",
                      help="seconds the program may run (default 300)")
-    run.add_argument("--abi", help="Popcorn ABI profile (default: from the kernel)")
-    run.add_argument("--mesh-timeout", type=float, default=300.0, metavar="S", help="seconds for the mesh (default 300)")
+    run.add_argument("--abi", choices=tuple(PROFILES), help="Popcorn ABI profile (default: from the kernel)")
+    run.add_argument("--mesh-timeout", type=seconds, default=300.0, metavar="S", help="seconds for the mesh (default 300)")
     run.add_argument("--artifacts", type=Path, default=Path("artifacts/cluster-run"), metavar="DIR",
                      help="where a failed run leaves its reproduction bundle (default artifacts/cluster-run)")
     _add_files_argument(run)
     run.set_defaults(func=cmd_run, trailing="args")
 
     status = sub.add_parser("status", help="show each node's VM and SSH state")
-    status.add_argument("--name", default=DEFAULT_NAME, help="cluster name")
+    status.add_argument("--name", default=DEFAULT_NAME, type=cluster_name, help="cluster name")
     status.set_defaults(func=cmd_status)
 
     part = sub.add_parser("partition", help="cut IPv4 between groups of nodes (stays until heal or down)")
     part.add_argument("groups", nargs="+", metavar="GROUP", help="comma-separated nodes, e.g. 0 1,2 or node0 node1,node2")
-    part.add_argument("--name", default=DEFAULT_NAME, help="cluster name")
+    part.add_argument("--name", default=DEFAULT_NAME, type=cluster_name, help="cluster name")
     part.set_defaults(func=cmd_partition)
 
     heal = sub.add_parser("heal", help="remove every partition")
-    heal.add_argument("--name", default=DEFAULT_NAME, help="cluster name")
+    heal.add_argument("--name", default=DEFAULT_NAME, type=cluster_name, help="cluster name")
     heal.set_defaults(func=cmd_heal)
 
     down = sub.add_parser("down", help="stop the cluster and remove everything it created")
-    down.add_argument("--name", default=DEFAULT_NAME, help="cluster name")
+    down.add_argument("--name", default=DEFAULT_NAME, type=cluster_name, help="cluster name")
     down.set_defaults(func=cmd_down)
 
 
@@ -130,12 +131,12 @@ def cmd_up(args: argparse.Namespace) -> int:
 
         return session(spec, name=args.name, popcorn="required" if args.popcorn else "auto", abi=args.abi,
                        mesh_timeout=args.mesh_timeout, use_repl=args.repl, programs=args.programs)
-    if Cluster.find_lease(args.name):
-        raise UsageError(f"a cluster named {args.name!r} is already up (popcorn-harness cluster down --name {args.name})")
     if args.popcorn:
         check_node_count(spec.nodes, get_profile(args.abi) if args.abi else None)
     cluster = Cluster(spec, detached=True, name=args.name)
     cluster.preflight()  # bad input fails here, before any output or resource
+    if Cluster.find_lease(args.name):  # after the values: a wrong one is named whatever else is up
+        raise UsageError(f"a cluster named {args.name!r} is already up (popcorn-harness cluster down --name {args.name})")
     cluster.spec = with_popcorn_payload(spec, args.programs)
     with RichReporter() as reporter:
         cluster.reporter = reporter

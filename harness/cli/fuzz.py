@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from harness.cli.common import add_cluster_arguments, spec_from_args
+from harness.popcorn.abi import PROFILES
 from harness.errors import UsageError
 
 #: Longest run accepted (seconds): a fuzz run is bounded.
@@ -36,7 +37,7 @@ def register(subparsers) -> None:
     parser.add_argument("--all-calls", action="store_true",
                         help="also the calls known to crash the 5.2.21 tree (a bad register set, MADV_RELEASE at "
                              "the origin, futex ops beyond WAIT/WAKE...)")
-    parser.add_argument("--abi", default=None, help="Popcorn ABI profile (default: from the kernel)")
+    parser.add_argument("--abi", default=None, choices=tuple(PROFILES), help="Popcorn ABI profile (default: from the kernel)")
     parser.add_argument("--artifacts", type=Path, default=None,
                         help="where bundles and consoles go (default ./artifacts/fuzz-<date>-<time>)")
     parser.set_defaults(func=cmd_fuzz)

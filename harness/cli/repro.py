@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from harness.cli.common import cluster_name
 from harness.errors import UsageError
 
 
@@ -34,7 +35,7 @@ def register(subparsers) -> None:
                         help="boot the bundle's cluster with gdb stubs and open a shell on each node (tmux panes)")
     parser.add_argument("--repl", action="store_true",
                         help="with --shell: a Python REPL (cluster, node0, node1..., bundle, replay()) instead of tmux")
-    parser.add_argument("--name", default="", help="with --shell: the cluster's name (default repro-<id>)")
+    parser.add_argument("--name", default=None, type=cluster_name, help="with --shell: the cluster's name (default repro-<id>)")
     parser.set_defaults(func=cmd_repro)
 
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from harness.assets import checkout
-from harness.cluster.options import add_cluster_options
+from harness.cluster.options import KERNEL_ENV, add_cluster_options
 from harness.popcorn.suites import SUITE_PATHS
 from harness.errors import UsageError
 
@@ -36,7 +36,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("run", help="the main job: build/reuse the kernel, boot, run the suite, report",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_argument_group("kernel (one of)")
-    source.add_argument("--popcorn-src", default=os.environ.get("POPCORN_SRC", ""), metavar="PATH|URL",
+    source.add_argument("--popcorn-src", default="", metavar="PATH|URL",
                         help="Popcorn kernel source to build (env POPCORN_SRC)")
     source.add_argument("--ref", help="git ref of --popcorn-src")
     source.add_argument("--detectors", action="store_true",
@@ -57,7 +57,17 @@ def register(subparsers) -> None:
                         help="pytest-xdist workers (default 2: each boots its own clusters)")
     parser.add_argument("--yes", "-y", action="store_true", help="answer yes to the stock-kernel offer")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --), e.g. -k nodes_file")
-    parser.set_defaults(func=cmd_run, trailing="pytest_args")
+    parser.set_defaults(func=cmd_run, trailing="pytest_args", kernel="")  # env defaults: see _choose_source
+
+
+def _choose_source(args: argparse.Namespace) -> None:
+    """``--kernel`` or ``--popcorn-src`` as given on the command line (not both); without either, the
+    environment's ``POPCORN_HARNESS_KERNEL``, else its ``POPCORN_SRC``. A flag always beats a variable."""
+    if args.kernel and args.popcorn_src:
+        raise UsageError("--kernel and --popcorn-src exclude each other: give one")
+    if not (args.kernel or args.popcorn_src):
+        args.kernel = os.environ.get(KERNEL_ENV, "")
+        args.popcorn_src = "" if args.kernel else os.environ.get("POPCORN_SRC", "")
 
 
 def _kernel(args: argparse.Namespace) -> tuple[str, str]:
@@ -65,7 +75,8 @@ def _kernel(args: argparse.Namespace) -> tuple[str, str]:
     if args.kernel:
         from harness.kernel.artifact import locate_kernel
 
-        return str(locate_kernel(args.kernel).bzimage.parent if Path(args.kernel).is_dir() else args.kernel), "given"
+        image = locate_kernel(args.kernel)  # a missing or non-kernel path is a one-line error, not a suite run
+        return str(image.bzimage.parent if Path(args.kernel).is_dir() else args.kernel), "given"
     if args.popcorn_src:
         from harness.kernel.build import build_kernel
 
@@ -97,7 +108,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.popcorn.suites import POPCORN_SUITES, suite_of
     from harness.cluster.spec import ClusterSpec
 
-    ClusterSpec(nodes=args.nodes, accel=args.accel).validate()
+    _choose_source(args)
+    ClusterSpec(nodes=args.nodes, accel=args.accel, boot_timeout=args.boot_timeout).validate()
     if args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
     if args.detectors and not args.popcorn_src:

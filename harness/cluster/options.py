@@ -42,7 +42,7 @@ CLUSTER_OPTIONS: tuple[Option, ...] = (
                 help="seconds a node's console may stay silent during boot before that node is booted "
                      "again (default 240)")),
     Option("--append", "cmdline", dict(default="", metavar="ARGS", help="extra kernel command-line arguments")),
-    Option("--gdb", "gdb", dict(action="store_true", help="give each node a gdb stub on 127.0.0.1")),
+    Option("--gdb", "gdb", dict(action="store_true", help="give each node a gdb stub on a unix socket in the cluster's work dir")),
 )
 
 

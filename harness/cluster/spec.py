@@ -115,6 +115,8 @@ class ClusterSpec:
                 raise UsageError(f"{flag} must be a positive number of seconds, got {seconds:g}")
             if not seconds <= MAX_SECONDS:  # NaN fails this too: a NaN deadline would never expire
                 raise UsageError(f"{flag} must be at most {MAX_SECONDS:g} seconds, got {seconds:g}")
+        if any(ord(c) < 32 or ord(c) == 127 for c in self.cmdline):
+            raise UsageError("--append must be one line of printable characters (it is the kernel command line)")
         try:
             net = ipaddress.IPv4Network(self.subnet)
         except ValueError as exc:
