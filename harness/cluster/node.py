@@ -98,6 +98,14 @@ class Node:
         """The node's serial console output so far."""
         return self.vm.console_text()
 
+    def console_size(self) -> int:
+        """Bytes on the node's console so far: a position for ``console_since``."""
+        return self.vm.console_size()
+
+    def console_since(self, offset: int) -> str:
+        """What the node printed on its console after byte ``offset``."""
+        return self.vm.console_since(offset)
+
     def console_tail(self, lines: int = 30) -> str:
         """The last lines of the node's console."""
         return self.vm.console_tail(lines)

@@ -57,7 +57,7 @@ def dump_node(node) -> NodeDump:
     registers = _monitor_text(node, "info registers -a") if state != "dead" else "(QEMU is gone)"
     sysrq = "(node not running: no sysrq dump)"
     if state == "running":
-        before = len(node.console_text())
+        before = node.console_size()
         for key in SYSRQ_KEYS:
             try:
                 node.vm.monitor("send-key", keys=[{"type": "qcode", "data": k} for k in ("alt", "sysrq", key)])
@@ -65,7 +65,7 @@ def dump_node(node) -> NodeDump:
                 sysrq = f"(send-key failed: {exc})"
                 break
         time.sleep(SYSRQ_SETTLE_S)
-        sysrq = node.console_text()[before:] or "(the console printed nothing: interrupts off or the kernel is gone)"
+        sysrq = node.console_since(before) or "(the console printed nothing: interrupts off or the kernel is gone)"
     return NodeDump(node.name, state, registers, sysrq)
 
 

@@ -1,7 +1,7 @@
 """Watch a cluster's nodes during one test: console reports and new taint, as findings.
 
-``ConsoleMark`` remembers where each node's console stood; ``findings_since`` parses only what was
-printed after it. ``CrashWatch`` adds the taint comparison and the test's node id; the pytest plugin
+``ConsoleMark`` remembers where each node's console stood (a byte offset); ``findings_since`` reads and
+parses only what was printed after it. ``CrashWatch`` adds the taint comparison and the test's node id; the pytest plugin
 makes one per test.
 """
 
@@ -22,7 +22,7 @@ class ConsoleMark:
         self.nodes = list(nodes)
         self.test = test
         self.symbols = symbols
-        self.offsets = {node.name: len(node.console_text()) for node in self.nodes}
+        self.offsets = {node.name: node.console_size() for node in self.nodes}
 
     def findings_since(self, node: str | None = None) -> list[Finding]:
         """Reports printed on any node (or on ``node``) since the mark."""
@@ -30,7 +30,7 @@ class ConsoleMark:
         for each in self.nodes:
             if node is None or each.name == node:
                 offset = self.offsets.get(each.name, 0)
-                found += parse(each.console_text()[offset:], each.name, self.test, self.symbols, booted=offset > 0)
+                found += parse(each.console_since(offset), each.name, self.test, self.symbols, booted=offset > 0)
         return found
 
 
@@ -38,7 +38,7 @@ def silence_finding(node, offset: int, test: str = "", reason: str = "", tail: i
     """The finding for a node that stopped answering: ``lost connection to node`` when its QEMU is gone or
     it printed on its console after ``offset``, else ``no output from node``; the excerpt is ``reason``
     (if any) and the console's last ``tail`` lines."""
-    printed = len(node.console_text()) > offset
+    printed = node.console_size() > offset
     kind = "lost-connection" if printed or not node.alive() else "no-output"
     return silence_kind_finding(kind, node.name, test, (f"{reason}\n" if reason else "") + node.console_tail(tail))
 
@@ -90,8 +90,8 @@ class CrashWatch:
 def wait_quiet(node, seconds: float, until: float) -> None:
     """Wait until ``node``'s console has not grown for ``seconds`` (or the node died, or ``until``,
     a ``time.monotonic()`` deadline, passed): a report is printed in several bursts."""
-    size, since = len(node.console_text()), time.monotonic()
+    size, since = node.console_size(), time.monotonic()
     while time.monotonic() < until and node.alive() and time.monotonic() - since < seconds:
         time.sleep(0.25)
-        if len(node.console_text()) != size:
-            size, since = len(node.console_text()), time.monotonic()
+        if node.console_size() != size:
+            size, since = node.console_size(), time.monotonic()

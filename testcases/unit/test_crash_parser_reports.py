@@ -74,8 +74,11 @@ class FakeNode:
     def __init__(self, name, text):
         self.name, self.text = name, text
 
-    def console_text(self):
-        return self.text
+    def console_size(self):
+        return len(self.text.encode())
+
+    def console_since(self, offset):
+        return self.text.encode()[offset:].decode()
 
 
 def test_mark_sees_only_what_came_after_it_with_node_and_test():

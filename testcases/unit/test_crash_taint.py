@@ -66,8 +66,11 @@ class VMNode:
     def __init__(self, name, taint="0\n"):
         self.name, self.text, self.taint, self.up = name, "[    1.0] booted\n", taint, True
 
-    def console_text(self):
-        return self.text
+    def console_size(self):
+        return len(self.text.encode())
+
+    def console_since(self, offset):
+        return self.text.encode()[offset:].decode()
 
     def console_tail(self, lines=30):
         return "\n".join(self.text.splitlines()[-lines:])

@@ -32,6 +32,11 @@ class VMConfig:
     die_with_parent: bool = True
 
 
+#: How much of the console's end ``console_tail`` reads: far more than any tail shown, and bounded
+#: however long the console has grown.
+CONSOLE_TAIL_BYTES = 256 * 1024
+
+
 class VM(abc.ABC):
     """A running (or finished) VM."""
 
@@ -67,15 +72,30 @@ class VM(abc.ABC):
         """End the VM at once (power loss); kill the process if it does not go."""
 
     def console_text(self) -> str:
-        """Everything the guest printed on its serial console so far."""
+        """Everything the guest printed on its serial console so far (for artifacts; watchers read only
+        what is new: ``console_size`` and ``console_since``)."""
+        return self.console_since(0)
+
+    def console_size(self) -> int:
+        """Bytes the guest has printed on its console so far: a position for ``console_since``."""
         try:
-            return self.config.console_path.read_text(errors="replace")
+            return self.config.console_path.stat().st_size
+        except OSError:
+            return 0
+
+    def console_since(self, offset: int) -> str:
+        """What the guest printed after byte ``offset`` of its console (read from there, not from the start)."""
+        try:
+            with self.config.console_path.open("rb") as console:
+                console.seek(offset)
+                return console.read().decode(errors="replace")
         except OSError:
             return ""
 
     def console_tail(self, lines: int = 30) -> str:
-        """The last ``lines`` lines of the console."""
-        return "\n".join(self.console_text().splitlines()[-lines:])
+        """The last ``lines`` lines of the console (read from its last ``CONSOLE_TAIL_BYTES``)."""
+        start = max(0, self.console_size() - CONSOLE_TAIL_BYTES)
+        return "\n".join(self.console_since(start).splitlines()[-lines:])
 
 
 class Backend(abc.ABC):
