@@ -50,6 +50,7 @@ CASES = [
     (["cluster", "run", "--kernel", K, "--timeout", "0", "/bin/true"], "argument --timeout: must be a positive"),
     (["cluster", "run", "--kernel", K, "--timeout", "nan", "/bin/true"], "argument --timeout: must be a positive"),
     (["cluster", "run", "--kernel", K, "--name", "a/b", "/bin/true"], "is not a cluster name"),
+    (["cluster", "run", "--name", "{tag}", "--add", "/etc/hostname", "/bin/true"], "--add puts files into the images"),
     # commands on a cluster that is not up, and their own options
     (["cluster", "exec", "node0", "--name", "{tag}", "--", "true"], "no cluster named '{tag}' is up"),
     (["cluster", "exec", "node0", "--name", "{tag}", "--timeout", "-1", "--", "true"], "argument --timeout"),

@@ -316,11 +316,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.cluster.progress import RichReporter
     from harness.popcorn.bringup import bring_up_if_popcorn, detect
     from harness.popcorn.own_program import check_program, copy_program, run_program, with_program
+    from harness.errors import UsageError
     from harness.popcorn.payload import with_popcorn_payload
     from harness.repro.bundle import save_bundle
 
     program = check_program(args.program)
     added = with_added_files(spec_from_args(args), args.add)  # checks --add before anything starts
+    if args.name and args.add:
+        raise UsageError("--add puts files into the images of a cluster this command boots; a cluster named "
+                         "with --name is already up: copy them with `popcorn-harness cluster cp`")
     if args.name:
         cluster, owned = Cluster.attach(args.name), False
         copy_program(cluster, program)
