@@ -37,6 +37,11 @@ Build the program with: popcorn-harness cc -O2 -o demo demo.c (static, pthreads 
 """
 
 
+def _add_name_argument(parser: argparse.ArgumentParser, help: str = "cluster name") -> None:
+    """``--name``: the cluster a command boots or works on (``DEFAULT_NAME`` when not given)."""
+    parser.add_argument("--name", default=DEFAULT_NAME, type=cluster_name, help=help)
+
+
 def register(subparsers) -> None:
     """Add the ``cluster`` command and its sub-commands."""
     parser = subparsers.add_parser("cluster", help="boot, use and stop a cluster that outlives the command",
@@ -46,7 +51,7 @@ def register(subparsers) -> None:
 
     up = sub.add_parser("up", help="boot a cluster and leave it running")
     add_cluster_arguments(up)
-    up.add_argument("--name", default=DEFAULT_NAME, type=cluster_name, help="name to find the cluster by (default 'default')")
+    _add_name_argument(up, "name to find the cluster by (default 'default')")
     up.add_argument("--popcorn", action="store_true",
                     help="bring the Popcorn mesh up (insmod msg_socket.ko everywhere, verify node info)")
     up.add_argument("--abi", choices=tuple(PROFILES), help="Popcorn ABI profile (default: from the kernel)")
@@ -61,13 +66,13 @@ def register(subparsers) -> None:
 
     ssh = sub.add_parser("ssh", help="open a shell on a node")
     ssh.add_argument("node", help="node name (node0), index (0) or address")
-    ssh.add_argument("--name", default=DEFAULT_NAME, type=cluster_name, help="cluster name")
+    _add_name_argument(ssh)
     ssh.set_defaults(func=cmd_ssh)
 
     exe = sub.add_parser("exec", help="run a command on a node (standard input passed on); exits with its exit code")
     exe.add_argument("node", help="node name (node0), index (0), address, or 'all'")
     exe.add_argument("cmd", nargs="*", help="the shell command; put -- before it if it has options (exec node0 -- ls -l)")
-    exe.add_argument("--name", default=DEFAULT_NAME, type=cluster_name, help="cluster name")
+    _add_name_argument(exe)
     exe.add_argument("--timeout", type=seconds, default=60.0, help="seconds before the command fails (default 60)")
     exe.set_defaults(func=cmd_exec, trailing="cmd")
 
@@ -78,7 +83,7 @@ def register(subparsers) -> None:
                                     "LOCAL/<node>/<name>.")
     cp.add_argument("source", help="LOCAL or NODE:PATH")
     cp.add_argument("destination", help="NODE:PATH or LOCAL")
-    cp.add_argument("--name", default=DEFAULT_NAME, type=cluster_name, help="cluster name")
+    _add_name_argument(cp)
     cp.set_defaults(func=cmd_cp)
 
     run = sub.add_parser("run", help="run a program of your own on a cluster (node 0) and report kernel findings",
@@ -97,20 +102,20 @@ def register(subparsers) -> None:
     run.set_defaults(func=cmd_run, trailing="args")
 
     status = sub.add_parser("status", help="show each node's VM and SSH state")
-    status.add_argument("--name", default=DEFAULT_NAME, type=cluster_name, help="cluster name")
+    _add_name_argument(status)
     status.set_defaults(func=cmd_status)
 
     part = sub.add_parser("partition", help="cut IPv4 between groups of nodes (stays until heal or down)")
     part.add_argument("groups", nargs="+", metavar="GROUP", help="comma-separated nodes, e.g. 0 1,2 or node0 node1,node2")
-    part.add_argument("--name", default=DEFAULT_NAME, type=cluster_name, help="cluster name")
+    _add_name_argument(part)
     part.set_defaults(func=cmd_partition)
 
     heal = sub.add_parser("heal", help="remove every partition")
-    heal.add_argument("--name", default=DEFAULT_NAME, type=cluster_name, help="cluster name")
+    _add_name_argument(heal)
     heal.set_defaults(func=cmd_heal)
 
     down = sub.add_parser("down", help="stop the cluster and remove everything it created")
-    down.add_argument("--name", default=DEFAULT_NAME, type=cluster_name, help="cluster name")
+    _add_name_argument(down)
     down.set_defaults(func=cmd_down)
 
 

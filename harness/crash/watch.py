@@ -93,5 +93,6 @@ def wait_quiet(node, seconds: float, until: float) -> None:
     size, since = node.console_size(), time.monotonic()
     while time.monotonic() < until and node.alive() and time.monotonic() - since < seconds:
         time.sleep(0.25)
-        if node.console_size() != size:
-            size, since = node.console_size(), time.monotonic()
+        now = node.console_size()
+        if now != size:
+            size, since = now, time.monotonic()
