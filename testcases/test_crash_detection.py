@@ -9,6 +9,7 @@ skip and say so. The titles are the ones verified on the CI kernel's captures (t
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -97,12 +98,17 @@ def test_a_crash_fails_only_the_test_that_provoked_it(kernel, tmp_path):
     if first[0] == "skipped":  # only a kernel without LKDTM may skip it; any other skip is a broken set-up
         assert "has no LKDTM" in first[1] and not lkdtm_built_in(kernel), (first, proc.stdout[-3000:])
         pytest.skip(first[1])
-    assert first[0] == "failed" and "kernel failure on node1 during the test: kernel BUG in lkdtm_BUG" in first[1], \
+    assert first[0] == "failed" and re.search(r"kernel failure on (node1 during the test|node\d during the test: "
+                                              r"(?s:.*)\nalso node1): kernel BUG in lkdtm_BUG", first[1]), \
         proc.stdout[-3000:]
     assert second == ("passed", ""), proc.stdout[-3000:]
     saved = artifacts / "testcases_scenarios_scenario_crash.py_test_provokes_a_kernel_bug"
     findings = json.loads((saved / "findings.json").read_text())
-    assert [(f["title"], f["type"], f["node"]) for f in findings] == [("kernel BUG in lkdtm_BUG", "bug", "node1")]
-    assert findings[0]["test"].endswith("scenario_crash.py::test_provokes_a_kernel_bug")
-    assert "kernel BUG at drivers/misc/lkdtm/bugs.c" in findings[0]["excerpt"]
+    # Besides the BUG, only hang reports are allowed: a TCG guest starved by a loaded host (CI's eight
+    # workers on two cores) may print a soft lockup or an RCU stall of its own, and that is a finding too.
+    bug = [(f["title"], f["type"], f["node"]) for f in findings if f["type"] != "hang"]
+    assert bug == [("kernel BUG in lkdtm_BUG", "bug", "node1")], findings
+    found = next(f for f in findings if f["type"] == "bug")
+    assert found["test"].endswith("scenario_crash.py::test_provokes_a_kernel_bug")
+    assert "kernel BUG at drivers/misc/lkdtm/bugs.c" in found["excerpt"]
     assert leftovers(tag) == []

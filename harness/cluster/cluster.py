@@ -112,11 +112,18 @@ _BOOT_FAILURE_TEXT = {
 
 
 def boot_panic(console: str) -> str:
-    """The title of the kernel panic that ended a boot (the first report on the console), or ""."""
+    """The title of what ended a boot that ended in a kernel panic, or "": the last panic report on the
+    console (``Requested init ... failed``), else (the parser folds a ``Fatal exception`` panic into the
+    report it follows) the first report that is not a hang, else the first report. A hang report is
+    passed over because a TCG guest starved by a loaded host reports soft lockups that do not end it
+    (seen in CI: 'soft lockup in __d_instantiate' two lines before 'Requested init /no/such/init failed')."""
     if "Kernel panic - not syncing" not in console:
         return ""
     findings = parse(console)
-    return findings[0].title if findings else "Kernel panic"
+    panics = [f for f in findings if f.type == "panic"]
+    others = [f for f in findings if f.type != "hang"]
+    chosen = panics[-1:] or others[:1] or findings[:1]
+    return chosen[0].title if chosen else "Kernel panic"
 
 
 def require_root() -> None:

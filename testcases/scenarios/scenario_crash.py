@@ -8,6 +8,8 @@ import pytest
 
 from harness.crash import lkdtm
 
+TAINT_DIE = 1 << 7
+
 
 @pytest.mark.nodes(2)
 def test_provokes_a_kernel_bug(cluster):
@@ -24,5 +26,7 @@ def test_provokes_a_kernel_bug(cluster):
 def test_next_test_gets_a_healthy_cluster(cluster):
     assert len(cluster.nodes) == 2
     for node in cluster.nodes:
-        assert node.succeed("cat /proc/sys/kernel/tainted").strip() == "0", node.name
+        # not the crashed kernel: no D (died, bit 7) taint. Other bits may be set: a TCG guest starved by
+        # a loaded host can report a soft lockup while it boots (L), which is not this test's business.
+        assert not int(node.succeed("cat /proc/sys/kernel/tainted")) & TAINT_DIE, node.name
         assert "kernel BUG" not in node.console_text(), node.name
