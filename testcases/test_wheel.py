@@ -4,6 +4,7 @@ Popcorn guest sources are found there, and the CLI boots a cluster with them."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -35,9 +36,11 @@ def venv(tmp_path_factory):
     shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "artifacts",
                                                                  "__pycache__", ".pytest_cache"))
     # pip sets up an isolated build env (setuptools from PyPI): with eight workers' guests on two cores that
-    # took over 600 s in a CI emulation.
+    # took over 600 s in a CI emulation. Its temp dirs go under root, so a pip killed by a timeout leaves
+    # nothing in /tmp (one left pip-build-env-* there).
+    (root / "tmp").mkdir()
     built = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", root / "dist", source, cwd=root,
-                timeout=1200)
+                env={**os.environ, "TMPDIR": str(root / "tmp")}, timeout=1200)
     assert built.returncode == 0, built.stdout + built.stderr
     [wheel] = (root / "dist").glob("popcorn_harness-*.whl")
     made = run(sys.executable, "-m", "venv", "--system-site-packages", root / "venv", cwd=root)
