@@ -31,3 +31,8 @@ class InfraError(HarnessError):
 
 class CommandTimeout(InfraError):
     """A command on a node did not finish in time. The message names the node and has its console tail."""
+
+
+class OutputFlood(InfraError):
+    """A node sent more than the harness takes: a command's output or a file copied from it went past its
+    cap (``harness.vm.ssh``). The command or copy was stopped; the message names the node and the cap."""

@@ -345,7 +345,7 @@ class Cluster:
     def _connection(self, index: int, vm: VM) -> NodeConnection:
         return NodeConnection(ClusterSpec.node_name(index), self.spec.node_address(index),
                               self.network.connect, self.keys.client_key, self.keys.host_public,
-                              console_tail=vm.console_tail, vm_alive=vm.alive)
+                              console_tail=vm.console_tail, vm_alive=vm.running, vm_end_reason=vm.end_reason)
 
     def _connect_all(self) -> None:
         connections = [self._connection(i, vm) for i, vm in enumerate(self._vms)]
@@ -470,7 +470,7 @@ class Cluster:
         answering = []
         for node in self.nodes:
             if not node.alive():
-                problems.append(f"{node.name}: QEMU exited (code {node.vm.exit_code()})")
+                problems.append(f"{node.name}: {node.vm.end_reason()} (code {node.vm.exit_code()})")
                 continue
             if node.vm_state() == "paused":  # known at once, without waiting for SSH to time out
                 problems.append(f"{node.name}: paused (vCPUs stopped)")

@@ -65,13 +65,14 @@ class Node:
         """Copy a host file to the node."""
         self.ssh.put(local, remote, mode)
 
-    def get(self, remote: str, local: Path) -> None:
-        """Copy a file from the node to the host."""
-        self.ssh.get(remote, local)
+    def get(self, remote: str, local: Path, timeout: float = 120.0) -> None:
+        """Copy a file from the node to the host (at most ``harness.vm.ssh.COPY_CAP_BYTES``, within
+        ``timeout`` seconds)."""
+        self.ssh.get(remote, local, timeout)
 
     def alive(self) -> bool:
-        """True while the node's VM runs."""
-        return self.vm.alive()
+        """True while the node's VM runs (one that flooded its console is stopped: ``VM.running``)."""
+        return self.vm.running()
 
     def vm_state(self) -> str:
         """QEMU's run state of the node (``running``, ``paused``, ...) or ``dead``."""
@@ -93,6 +94,10 @@ class Node:
         except Exception as exc:
             return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return ""
+
+    def flooded(self) -> bool:
+        """True if the node's VM was stopped for printing past the console cap."""
+        return self.vm.flooded()
 
     def console_text(self) -> str:
         """The node's serial console output so far."""

@@ -25,12 +25,14 @@ TYPES: dict[str, str] = {
     "taint": "the kernel became tainted with no console report explaining it",
     "no-output": "infrastructure: the node printed nothing when it should have",
     "lost-connection": "infrastructure: the node stopped answering",
+    "flood": "the node printed past the console cap and was stopped (harness.vm.backends.base.CONSOLE_CAP_BYTES)",
 }
 
 #: Infrastructure findings: made by callers, not found on the console. type -> title.
 VERDICTS: dict[str, str] = {
     "no-output": "no output from node",
     "lost-connection": "lost connection to node",
+    "flood": "console flood from node",
 }
 
 
@@ -62,5 +64,6 @@ class Finding:
 
 
 def silence_kind_finding(kind: str, node: str, test: str = "", excerpt: str = "") -> Finding:
-    """An infrastructure finding (``no-output`` or ``lost-connection``) for ``node``."""
+    """A finding made by the harness, not read from a report (a ``VERDICTS`` kind: ``no-output``,
+    ``lost-connection``, ``flood``) for ``node``."""
     return Finding(title=VERDICTS[kind], type=kind, node=node, test=test, excerpt=excerpt)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from harness.crash.patterns import (CALL_TRACE, COMPILED, FRAME, GENERIC_SKIP, LINE_PREFIX, LOCK_AT, MAX_LINE,
-                                    REPORT_END, RIP, STRIP_PREFIXES, Oops)
+from harness.crash.patterns import (ANY_HEADER, CALL_TRACE, COMPILED, FRAME, GENERIC_SKIP, LINE_PREFIX, LOCK_AT,
+                                    MAX_LINE, MAYBE_HEADER, REPORT_END, RIP, STRIP_PREFIXES, Oops)
 from harness.crash.finding import Finding
 
 MAX_REPORT_LINES = 200
@@ -30,6 +30,8 @@ def parse(text: str, node: str = "", test: str = "", symbols=None, booted: bool 
     ``symbols`` (a ``harness.crash.symbolize.SymbolTable``) turns raw addresses into ``func+0xoff``
     first, so raw-address reports still get a culprit. ``booted`` says the text continues a console
     that already showed kernel output (a boot banner in it is then an unexpected reboot)."""
+    if not MAYBE_HEADER.search(text):
+        return []
     raw = [_bounded(line) for line in text.splitlines()]
     shown = [symbols.symbolize_line(line) for line in raw] if symbols else raw
     lines = [LINE_PREFIX.sub("", line, count=1).rstrip() for line in shown]
@@ -71,6 +73,8 @@ def _bounded(line: str) -> str:
 
 def header(line: str) -> tuple[Oops, re.Match] | None:
     """The first table row whose header matches ``line`` (prefix already removed), with its match."""
+    if not ANY_HEADER.match(line):
+        return None
     for row, pattern in COMPILED:
         match = pattern.match(line)
         if match:

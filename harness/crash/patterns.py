@@ -163,3 +163,21 @@ HEADER_START = 64
 
 COMPILED: tuple[tuple[Oops, re.Pattern], ...] = tuple(
     (row, re.compile(rf"^.{{0,{HEADER_START}}}?(?:{row.header})")) for row in OOPSES)
+
+
+def _unnamed(header: str) -> str:
+    """``header`` with its named groups made plain, so that headers can be joined in one alternation."""
+    return re.sub(r"\(\?P<\w+>", "(?:", header)
+
+
+def _unanchored(header: str) -> str:
+    """``header`` without a leading ``^`` or trailing ``$``: it then matches wherever the anchored one did."""
+    return header.removeprefix("^").removesuffix("$")
+
+
+#: Matches a console line (prefix removed) exactly when some row of ``COMPILED`` does: one regex instead of
+#: one per row for the lines that are no header, which is nearly all of them.
+ANY_HEADER = re.compile(rf"^.{{0,{HEADER_START}}}?(?:{'|'.join(f'(?:{_unnamed(row.header)})' for row in OOPSES)})")
+#: Found somewhere in any console text that holds a header line (a superset: headers unanchored, anywhere):
+#: text it is not found in holds no report, and a flood of megabytes is passed over at regex speed.
+MAYBE_HEADER = re.compile("|".join(f"(?:{_unanchored(_unnamed(row.header))})" for row in OOPSES))

@@ -35,11 +35,12 @@ class ConsoleMark:
 
 
 def silence_finding(node, offset: int, test: str = "", reason: str = "", tail: int = 20) -> Finding:
-    """The finding for a node that stopped answering: ``lost connection to node`` when its QEMU is gone or
-    it printed on its console after ``offset``, else ``no output from node``; the excerpt is ``reason``
-    (if any) and the console's last ``tail`` lines."""
+    """The finding for a node that stopped answering: ``console flood from node`` when its VM was stopped
+    for printing past the console cap, ``lost connection to node`` when its QEMU is gone or it printed on
+    its console after ``offset``, else ``no output from node``; the excerpt is ``reason`` (if any) and the
+    console's last ``tail`` lines."""
     printed = node.console_size() > offset
-    kind = "lost-connection" if printed or not node.alive() else "no-output"
+    kind = ("flood" if node.flooded() else "lost-connection") if printed or not node.alive() else "no-output"
     return silence_kind_finding(kind, node.name, test, (f"{reason}\n" if reason else "") + node.console_tail(tail))
 
 

@@ -91,7 +91,7 @@ def load_module_everywhere(cluster, profile: AbiProfile) -> dict[str, str]:
 def insmod_state(node) -> str | None:
     """None while ``insmod`` runs (or the node does not answer), "" when it returned 0, else why it failed."""
     if not node.alive():
-        return f"QEMU exited (code {node.vm.exit_code()})"
+        return f"{node.vm.end_reason()} (code {node.vm.exit_code()})"
     try:
         rc = node.run(f"cat {_RC_FILE} 2>/dev/null", timeout=10).stdout.strip()
     except HarnessError:

@@ -19,13 +19,20 @@ from typing import Callable
 
 import paramiko
 
-from harness.errors import CommandTimeout, InfraError
+from harness.errors import CommandTimeout, InfraError, OutputFlood
 from harness.vm.terminal import interactive_channel
 
 log = logging.getLogger(__name__)
 
 #: Seconds between two looks, while a command runs, at whether the node's VM still runs.
 VM_LOOK_S = 0.5
+
+#: The most a command's output (stdout and stderr together) may hold, in bytes: it is kept in memory, and
+#: a guest program that prints past it is flooding. The command is stopped and ``OutputFlood`` raised.
+OUTPUT_CAP_BYTES = 64 * 1024 * 1024
+
+#: The most a file copied from a node may hold, in bytes (a guest file can be /dev/zero, or a symlink to it).
+COPY_CAP_BYTES = 256 * 1024 * 1024
 
 #: Where a command's output goes as it arrives: ``sink(data, is_stderr)``.
 OutputSink = Callable[[bytes, bool], None]
@@ -72,6 +79,7 @@ class NodeConnection:
         host_public: str,
         console_tail: Callable[[], str] = lambda: "",
         vm_alive: Callable[[], bool] = lambda: True,
+        vm_end_reason: Callable[[], str] = lambda: "QEMU exited",
     ):
         self.node = node
         self.address = address
@@ -81,6 +89,7 @@ class NodeConnection:
         self._host_key = paramiko.PKey.from_type_string(key_type, base64.b64decode(key_b64))
         self._console_tail = console_tail
         self._vm_alive = vm_alive
+        self._vm_end_reason = vm_end_reason
         self._client: paramiko.SSHClient | None = None
 
     def connect(self, timeout: float = 60.0) -> None:
@@ -123,8 +132,8 @@ class NodeConnection:
         return bool(transport and transport.is_active())
 
     def _vm_gone(self, doing: str) -> InfraError:
-        return InfraError(f"{self.node}: its VM ended (QEMU exited) {doing}\nconsole tail:\n{self._console_tail()}",
-                          node=self.node)
+        return InfraError(f"{self.node}: its VM ended ({self._vm_end_reason()}) {doing}\n"
+                          f"console tail:\n{self._console_tail()}", node=self.node)
 
     def _channel(self, timeout: float = 30.0) -> paramiko.Channel:
         if not self._vm_alive():
@@ -173,6 +182,10 @@ class NodeConnection:
                 err += chunk
                 sink(chunk, True)
                 got = True
+            if len(out) + len(err) > OUTPUT_CAP_BYTES:
+                raise OutputFlood(f"{self.node}: `{command}` printed over {OUTPUT_CAP_BYTES // 2**20} MiB: stopped "
+                                  f"(the output cap); its last bytes: {bytes(out[-200:]).decode(errors='replace')!r}",
+                                  node=self.node)
             if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
                 break
             if time.monotonic() > deadline:
@@ -202,26 +215,58 @@ class NodeConnection:
         local = Path(local)
         self.put_bytes(local.read_bytes(), remote, mode if mode is not None else local.stat().st_mode & 0o777, timeout)
 
-    def get_bytes(self, remote: str, timeout: float = 120.0) -> bytes:
-        """Read a file from the node."""
+    def copy_out(self, remote: str, write: Callable[[bytes], object], timeout: float = 120.0) -> None:
+        """Stream the node's file ``remote`` to ``write``, chunk by chunk: at most ``COPY_CAP_BYTES``, within
+        ``timeout`` seconds overall (``OutputFlood``, ``CommandTimeout``: the copy is stopped)."""
         channel = self._channel()
         try:
             channel.exec_command(f"cat {shlex.quote(remote)}")
-            channel.settimeout(timeout)
-            data = bytearray()
-            while chunk := channel.recv(65536):
-                data += chunk
+            deadline, total = time.monotonic() + timeout, 0
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise CommandTimeout(f"{self.node}: reading {remote} took over {timeout:g}s", node=self.node)
+                channel.settimeout(min(left, VM_LOOK_S))
+                try:
+                    chunk = channel.recv(65536)
+                except socket.timeout:
+                    if not self._vm_alive():
+                        raise self._vm_gone(f"while reading {remote}") from None
+                    continue
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > COPY_CAP_BYTES:
+                    raise OutputFlood(f"{self.node}: {remote} holds over {COPY_CAP_BYTES // 2**20} MiB: not copied "
+                                      "(the copy cap)", node=self.node)
+                try:
+                    write(chunk)
+                except OSError as exc:  # the host side (a full disk), not SSH
+                    raise InfraError(f"{self.node}: cannot save {remote} on the host: {exc}", node=self.node) from exc
             if channel.recv_exit_status() != 0:
                 raise InfraError(f"{self.node}: cannot read {remote}: {channel.recv_stderr(4096).decode().strip()}")
-            return bytes(data)
-        except socket.timeout:
-            raise CommandTimeout(f"{self.node}: reading {remote} took over {timeout:g}s", node=self.node) from None
+        except (socket.timeout, paramiko.SSHException, EOFError, OSError) as exc:
+            raise InfraError(f"{self.node}: SSH failed while reading {remote} ({exc})", node=self.node) from None
         finally:
             channel.close()
 
+    def get_bytes(self, remote: str, timeout: float = 120.0) -> bytes:
+        """Read a file from the node (bounded as ``copy_out``)."""
+        data = bytearray()
+        self.copy_out(remote, data.extend, timeout)
+        return bytes(data)
+
     def get(self, remote: str, local: Path, timeout: float = 120.0) -> None:
-        """Copy a file from the node to the host."""
-        Path(local).write_bytes(self.get_bytes(remote, timeout))
+        """Copy a file from the node to the host, streamed (bounded as ``copy_out``; a failed copy leaves
+        no partial file)."""
+        local = Path(local)
+        out = local.open("wb")
+        try:
+            with out:
+                self.copy_out(remote, out.write, timeout)
+        except BaseException:
+            local.unlink(missing_ok=True)
+            raise
 
     def interactive(self) -> int:
         """Open a login shell with a pty on this terminal until it exits; return its exit status."""

@@ -64,7 +64,7 @@ class VMNode:
     """A node whose console, liveness and SSH answers a test sets."""
 
     def __init__(self, name, taint="0\n"):
-        self.name, self.text, self.taint, self.up = name, "[    1.0] booted\n", taint, True
+        self.name, self.text, self.taint, self.up, self.cap = name, "[    1.0] booted\n", taint, True, 1 << 20
 
     def console_size(self):
         return len(self.text.encode())
@@ -78,6 +78,9 @@ class VMNode:
     def alive(self):
         return self.up
 
+    def flooded(self):
+        return not self.up and self.console_size() >= self.cap
+
     def run(self, command, timeout, logged=True):
         if self.taint is None:
             raise TimeoutError("no SSH channel")
@@ -90,14 +93,17 @@ class VMNode:
 def test_a_node_that_stops_answering_is_a_verdict_unless_a_report_explains_it():
     from harness.crash.watch import CrashWatch
 
-    quiet, chatty, reported, dead, fine = (VMNode(n) for n in ("node0", "node1", "node2", "node3", "node4"))
-    watch = CrashWatch([quiet, chatty, reported, dead, fine], test="t.py::test_x")
-    quiet.taint = chatty.taint = reported.taint = None
+    names = ("node0", "node1", "node2", "node3", "node4", "node5")
+    quiet, chatty, reported, dead, fine, flooding = (VMNode(n) for n in names)
+    watch = CrashWatch([quiet, chatty, reported, dead, fine, flooding], test="t.py::test_x")
+    quiet.taint = chatty.taint = reported.taint = flooding.taint = None
     chatty.text += "[    2.0] lkdtm: Performing direct entry HARDLOCKUP\n"
     reported.text += "[    2.0] watchdog: BUG: soft lockup - CPU#0 stuck for 26s! [sh:60]\n"
-    dead.up = False
+    dead.up = flooding.up = False
+    flooding.text += "y\n" * (flooding.cap // 2)
     found = [(f.node, f.title, f.type) for f in watch.findings()]
     assert found == [("node2", "BUG: soft lockup in corrupted", "hang"),
                      ("node0", "no output from node", "no-output"),
                      ("node1", "lost connection to node", "lost-connection"),
-                     ("node3", "lost connection to node", "lost-connection")]
+                     ("node3", "lost connection to node", "lost-connection"),
+                     ("node5", "console flood from node", "flood")]

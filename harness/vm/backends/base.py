@@ -30,6 +30,22 @@ class VMConfig:
     #: A unix socket for QEMU's gdb stub (in the run's 0700 work dir: no other user can attach), or None.
     gdb_socket: Path | None = None
     die_with_parent: bool = True
+    #: The most the guest may print on its console (bytes); past it the backend stops the VM.
+    console_cap: int = 0  # 0: CONSOLE_CAP_BYTES
+
+
+#: The most a node may print on its serial console in one boot. The file cannot grow past it (QEMU runs with
+#: RLIMIT_FSIZE at this size; QEMU ignores the SIGXFSZ and drops what it cannot write), which bounds the
+#: host's disk and what the watchers read, and a VM whose console reached it is powered off the next time
+#: the harness asks whether it runs (``VM.running``: every command asks twice a second). A whole Popcorn
+#: suite prints well under a MiB per node; a guest that prints 64 MiB is flooding, and that is a finding
+#: (``flood``).
+CONSOLE_CAP_BYTES = 64 * 1024 * 1024
+
+
+def console_cap(config: VMConfig) -> int:
+    """The console cap of ``config``'s VM, in bytes."""
+    return config.console_cap or CONSOLE_CAP_BYTES
 
 
 #: How much of the console's end ``console_tail`` reads: far more than any tail shown, and bounded
@@ -41,6 +57,8 @@ class VM(abc.ABC):
     """A running (or finished) VM."""
 
     config: VMConfig
+    #: What runs the VM, as its end is told ("QEMU exited").
+    process_kind = "the VM process"
 
     @property
     @abc.abstractmethod
@@ -70,6 +88,23 @@ class VM(abc.ABC):
     @abc.abstractmethod
     def power_off(self, timeout: float = 10.0) -> None:
         """End the VM at once (power loss); kill the process if it does not go."""
+
+    def flooded(self) -> bool:
+        """True if the VM's console reached the cap (``console_cap``): it printed all it may."""
+        return self.console_size() >= console_cap(self.config)
+
+    def running(self) -> bool:
+        """True while the VM runs and has not flooded its console; one that reached the console cap is
+        powered off first (a flooding node is stopped when it is seen)."""
+        if self.alive() and self.flooded():
+            self.power_off()
+        return self.alive()
+
+    def end_reason(self) -> str:
+        """Why the VM is not running (its process exited, or it was stopped for flooding its console)."""
+        if self.flooded():
+            return f"stopped for flooding its console: over {console_cap(self.config) // 2**20} MiB"
+        return f"{self.process_kind} exited"
 
     def console_text(self) -> str:
         """Everything the guest printed on its serial console so far (for artifacts; watchers read only

@@ -1,8 +1,9 @@
 """The QEMU backend: the command line (pure), the process, and QMP.
 
 Each node is one ``qemu-system-x86_64`` booting ``-kernel``/``-initrd`` directly, with ``-no-reboot``
-and ``panic=-1`` so a guest panic ends the process at once, its serial console in a file, a QMP socket,
-its NIC on a tap handed over as a file descriptor, and optionally a gdb stub on loopback.
+and ``panic=-1`` so a guest panic ends the process at once, its serial console in a file (no larger than
+the console cap: ``RLIMIT_FSIZE``), a QMP socket, its NIC on a tap handed over as a file descriptor, and
+optionally a gdb stub on a unix socket.
 """
 
 from __future__ import annotations
@@ -10,14 +11,16 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import resource
 import shutil
 import signal
 import subprocess
 import time
+from typing import Callable
 
 from qemu.qmp.legacy import QEMUMonitorProtocol
 
-from harness.vm.backends.base import VM, Backend, VMConfig
+from harness.vm.backends.base import VM, Backend, VMConfig, console_cap
 from harness.errors import InfraError, UsageError
 from harness.vm.runs import process_alive
 
@@ -66,8 +69,24 @@ def die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def child_setup(config: VMConfig) -> Callable[[], None]:
+    """The ``preexec_fn`` of a node's QEMU: no file it writes (the console) grows past the console cap
+    (``RLIMIT_FSIZE``), no core dump of the guest's RAM, and, with ``die_with_parent``, SIGKILL when the
+    harness dies."""
+    cap = console_cap(config)
+
+    def setup() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (cap, cap))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if config.die_with_parent:
+            die_with_parent()
+    return setup
+
+
 class QemuVM(VM):
     """A QEMU process driven through its QMP socket."""
+
+    process_kind = "QEMU"
 
     def __init__(self, config: VMConfig, process: subprocess.Popen | None = None, pid: int | None = None,
                  start_time: int | None = None):
@@ -155,7 +174,8 @@ class QemuBackend(Backend):
             raise UsageError(f"{qemu_binary()} not found: install QEMU (apt-get install qemu-system-x86)")
 
     def launch(self, config: VMConfig) -> QemuVM:
-        """Start QEMU. With ``die_with_parent`` it is killed if the harness dies, even by SIGKILL."""
+        """Start QEMU (limits: ``child_setup``). With ``die_with_parent`` it is killed if the harness dies,
+        even by SIGKILL."""
         log = config.console_path.with_suffix(".qemu.log").open("wb")
         try:
             process = subprocess.Popen(
@@ -164,7 +184,7 @@ class QemuBackend(Backend):
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 pass_fds=(config.tap_fd,),
-                preexec_fn=die_with_parent if config.die_with_parent else None,
+                preexec_fn=child_setup(config),
                 start_new_session=True,
             )
         finally:
