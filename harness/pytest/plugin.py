@@ -24,8 +24,11 @@ import pytest
 from harness.cluster.cluster import Cluster
 from harness.cluster.faults import FaultInjector
 from harness.cluster.options import KERNEL_ENV, add_cluster_options
+from harness.cluster.stuck import STUCK_S, StuckThreads
 from harness.cluster.watchdog import HangWatchdog
 from harness.crash import plugin as crash_plugin
+from harness.crash.finding import VERDICTS
+from harness.crash.watch import silence_finding
 from harness.errors import HarnessError
 from harness.kernel.stock import stock_kernel
 from harness.paths import locked, state_dir
@@ -203,40 +206,54 @@ def _watch(request: pytest.FixtureRequest, cluster: Cluster) -> HangWatchdog:
 KNOWN_SYMPTOM_GRACE_S = 20.0
 
 
-def _silent_node_signs(cluster: Cluster, known: KnownFailure) -> list[str]:
-    """``timeout:NODE`` for each node of ``cluster`` that ``known``'s required signs expect to go silent
-    (a ``timeout:``/``infra:`` pattern) and that does not answer (``Node.silence``)."""
-    signs = []
+def _hung_node_signs(cluster: Cluster, known: KnownFailure, stuck: dict[str, StuckThreads],
+                     offsets: dict[str, int]) -> tuple[list[str], list[str]]:
+    """The signs of ``known`` that show on ``cluster``'s nodes while the test runs, besides console reports:
+    for a node that does not answer (``Node.silence``), ``timeout:NODE`` and the finding the crash watcher
+    will make of it (``lost connection to node``, ``no output from node``: ``silence_finding``, console
+    positions at the test's start in ``offsets``); for one that answers, ``timeout:NODE`` when a guest
+    program thread on it is stuck in the kernel (``harness.cluster.stuck``, tracked across looks in
+    ``stuck``). Only nodes ``known`` requires such a sign of are looked at. Also returns what was seen."""
+    signs, seen = [], []
     for node in cluster.nodes:
-        sign = f"timeout:{node.name}"
-        if known.symptom.requires(sign):
-            if node.silence():
-                signs.append(sign)
-    return signs
+        hang = f"timeout:{node.name}"
+        silent = [hang] + [f"finding:{node.name}:{title}" for title in VERDICTS.values()]
+        if not any(known.symptom.requires(sign) for sign in silent):
+            continue
+        if why := node.silence():
+            lost = finding_sign("finding", silence_finding(node, offsets.get(node.name, 0)))
+            signs += [sign for sign in (hang, lost) if known.symptom.requires(sign)]
+            seen.append(f"{node.name} does not answer ({why})")
+        elif known.symptom.requires(hang) and (threads := stuck.setdefault(node.name, StuckThreads()).stuck(node)):
+            signs.append(hang)
+            seen.append(f"{node.name} has guest program threads in D without progress for {STUCK_S:g}s: "
+                        f"{', '.join(threads)}")
+    return signs, seen
 
 
 def _known_symptom_seen(item: pytest.Item, cluster: Cluster, known: KnownFailure):
     """A check for the hang watchdog: a reason once every required sign of ``known`` has shown for
     ``KNOWN_SYMPTOM_GRACE_S`` seconds, else None. The signs it can see while the test runs are console
-    findings and nodes that stopped answering. A test hung at its known symptom then ends instead of
-    waiting for a program's or the harness's own timeout; the silent nodes it saw are signs of the test
-    (``HangWatchdog.early_signs``)."""
+    findings, nodes that stopped answering and nodes with a guest program stuck in the kernel. A test hung
+    at its known symptom then ends instead of waiting for a program's or the harness's own timeout; the
+    hung nodes it saw are signs of the test (``HangWatchdog.early_signs``)."""
     since: list[float] = []
+    stuck: dict[str, StuckThreads] = {}
 
     def check() -> tuple[str, list[str]] | None:
         watch = item.stash.get(crash_plugin.WATCH, None)
         if watch is None:
             return None
         findings = [finding_sign("finding", f) for f in watch.mark.findings_since()]
-        silent = _silent_node_signs(cluster, known)
-        if known.symptom.absent(findings + silent):
+        hung, seen = _hung_node_signs(cluster, known, stuck, watch.mark.offsets)
+        if known.symptom.absent(findings + hung):
             since.clear()
             return None
         since[:] = since or [time.monotonic()]
         if time.monotonic() - since[0] < KNOWN_SYMPTOM_GRACE_S:
             return None
         return (f"the known symptom of {known.reason()} has shown for {KNOWN_SYMPTOM_GRACE_S:g}s: "
-                f"{' + '.join(findings + silent)}", silent)
+                f"{' + '.join(findings + hung)}" + "".join(f"\n  {each}" for each in seen), hung)
     return check
 
 
