@@ -4,6 +4,7 @@ stopped, the node lives on). The caps are lowered here so the floods are short; 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -12,7 +13,6 @@ from harness.cluster.cluster import Cluster
 from harness.crash.watch import CrashWatch
 from harness.errors import CommandTimeout, InfraError, OutputFlood
 from harness.vm import ssh
-from harness.vm.backends import base
 from support import leftovers, own_cluster_spec
 
 CAP = 2 * 1024 * 1024
@@ -20,7 +20,9 @@ CAP = 2 * 1024 * 1024
 
 @pytest.mark.xdist_group("flood")
 def test_a_node_that_floods_its_console_is_stopped_at_the_cap_and_that_is_a_finding(cluster_pool, monkeypatch):
-    monkeypatch.setattr(base, "CONSOLE_CAP_BYTES", CAP)
+    vm_config = Cluster._vm_config
+    monkeypatch.setattr(Cluster, "_vm_config",
+                        lambda self, *args: dataclasses.replace(vm_config(self, *args), console_cap=CAP))
     with Cluster(own_cluster_spec(cluster_pool, 2)) as cluster:
         flooding, other = cluster.nodes[1], cluster.nodes[0]
         watch = CrashWatch(cluster.nodes, test="flood")

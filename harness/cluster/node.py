@@ -96,7 +96,7 @@ class Node:
         return ""
 
     def flooded(self) -> bool:
-        """True if the node's VM was stopped for printing past the console cap."""
+        """True if the node's console reached its cap (``VM.flooded``): it is stopped when next seen."""
         return self.vm.flooded()
 
     def console_text(self) -> str:

@@ -12,6 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+#: The most a node may print on its serial console in one boot. The file cannot grow past it (QEMU runs with
+#: RLIMIT_FSIZE at this size; QEMU ignores the SIGXFSZ and drops what it cannot write), which bounds the
+#: host's disk and what the watchers read, and a VM whose console reached it is powered off the next time
+#: the harness asks whether it runs (``VM.running``: every command asks twice a second). A whole Popcorn
+#: suite prints well under a MiB per node; a guest that prints 64 MiB is flooding, and that is a finding
+#: (``flood``).
+CONSOLE_CAP_BYTES = 64 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class VMConfig:
     """One node's VM, as plain data."""
@@ -30,22 +39,8 @@ class VMConfig:
     #: A unix socket for QEMU's gdb stub (in the run's 0700 work dir: no other user can attach), or None.
     gdb_socket: Path | None = None
     die_with_parent: bool = True
-    #: The most the guest may print on its console (bytes); past it the backend stops the VM.
-    console_cap: int = 0  # 0: CONSOLE_CAP_BYTES
-
-
-#: The most a node may print on its serial console in one boot. The file cannot grow past it (QEMU runs with
-#: RLIMIT_FSIZE at this size; QEMU ignores the SIGXFSZ and drops what it cannot write), which bounds the
-#: host's disk and what the watchers read, and a VM whose console reached it is powered off the next time
-#: the harness asks whether it runs (``VM.running``: every command asks twice a second). A whole Popcorn
-#: suite prints well under a MiB per node; a guest that prints 64 MiB is flooding, and that is a finding
-#: (``flood``).
-CONSOLE_CAP_BYTES = 64 * 1024 * 1024
-
-
-def console_cap(config: VMConfig) -> int:
-    """The console cap of ``config``'s VM, in bytes."""
-    return config.console_cap or CONSOLE_CAP_BYTES
+    #: The most the guest may print on its console, in bytes (``CONSOLE_CAP_BYTES``).
+    console_cap: int = CONSOLE_CAP_BYTES
 
 
 #: How much of the console's end ``console_tail`` reads: far more than any tail shown, and bounded
@@ -90,8 +85,8 @@ class VM(abc.ABC):
         """End the VM at once (power loss); kill the process if it does not go."""
 
     def flooded(self) -> bool:
-        """True if the VM's console reached the cap (``console_cap``): it printed all it may."""
-        return self.console_size() >= console_cap(self.config)
+        """True if the VM's console reached its cap (``VMConfig.console_cap``): it printed all it may."""
+        return self.console_size() >= self.config.console_cap
 
     def running(self) -> bool:
         """True while the VM runs and has not flooded its console; one that reached the console cap is
@@ -103,7 +98,7 @@ class VM(abc.ABC):
     def end_reason(self) -> str:
         """Why the VM is not running (its process exited, or it was stopped for flooding its console)."""
         if self.flooded():
-            return f"stopped for flooding its console: over {console_cap(self.config) // 2**20} MiB"
+            return f"stopped for flooding its console: over {self.config.console_cap // 2**20} MiB"
         return f"{self.process_kind} exited"
 
     def console_text(self) -> str:

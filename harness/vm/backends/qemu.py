@@ -20,7 +20,7 @@ from typing import Callable
 
 from qemu.qmp.legacy import QEMUMonitorProtocol
 
-from harness.vm.backends.base import VM, Backend, VMConfig, console_cap
+from harness.vm.backends.base import VM, Backend, VMConfig
 from harness.errors import InfraError, UsageError
 from harness.vm.runs import process_alive
 
@@ -73,7 +73,7 @@ def child_setup(config: VMConfig) -> Callable[[], None]:
     """The ``preexec_fn`` of a node's QEMU: no file it writes (the console) grows past the console cap
     (``RLIMIT_FSIZE``), no core dump of the guest's RAM, and, with ``die_with_parent``, SIGKILL when the
     harness dies."""
-    cap = console_cap(config)
+    cap = config.console_cap
 
     def setup() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (cap, cap))
