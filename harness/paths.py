@@ -64,10 +64,18 @@ def locked(path: Path) -> Iterator[None]:
 CACHE_ENV = "POPCORN_HARNESS_CACHE"
 
 
+#: root's cache: outside root's 0700 home, so the unprivileged build user can reach the kernel trees.
+ROOT_CACHE = Path("/var/cache/popcorn-harness")
+
+
 def cache_root() -> Path:
     """Directory for caches that outlive runs: guest images and programs, kernels (``kernels/``);
-    ``$POPCORN_HARNESS_CACHE``, else ``$XDG_CACHE_HOME/popcorn-harness`` or ``~/.cache/popcorn-harness``."""
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "popcorn-harness"
+    ``$POPCORN_HARNESS_CACHE``, else :data:`ROOT_CACHE` for root, else ``$XDG_CACHE_HOME/popcorn-harness``
+    or ``~/.cache/popcorn-harness``."""
+    if os.geteuid() == 0:
+        default = ROOT_CACHE
+    else:
+        default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "popcorn-harness"
     root = Path(os.environ.get(CACHE_ENV, default))
     for where in (root, root.parent):
         with contextlib.suppress(OSError):

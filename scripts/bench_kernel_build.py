@@ -53,7 +53,8 @@ def main() -> int:
     if not DEBIAN_SOURCE_TARBALL.is_file():
         print(f"{DEBIAN_SOURCE_TARBALL} is absent: apt-get install linux-source-6.1", file=sys.stderr)
         return 2
-    root = args.cache or Path(tempfile.mkdtemp(prefix="popcorn-kernel-bench-"))
+    root = args.cache or Path(tempfile.mkdtemp(prefix="popcorn-kernel-bench-", dir="/var/tmp"))
+    root.chmod(0o755)  # the build user (harness.kernel.build_user) works in it
     os.environ[CACHE_ENV] = str(root)
     options = {"jobs": args.jobs, "nice": args.nice}
     results: dict[str, float] = {}

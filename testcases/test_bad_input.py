@@ -96,8 +96,34 @@ CASES = [
 ]
 
 
+#: Bad values of the environment variables the commands read, as (variables, command, expected message).
+ENV_CASES = [
+    ({"POPCORN_HARNESS_BUILD_USER": "root"}, ["kernel", "build", "--source", "/usr/src/linux-source-6.1.tar.xz"],
+     "POPCORN_HARNESS_BUILD_USER=root is root"),
+    ({"POPCORN_HARNESS_BUILD_USER": "0:0"}, ["kernel", "build", "--source", "/usr/src/linux-source-6.1.tar.xz"],
+     "POPCORN_HARNESS_BUILD_USER=0:0 is root"),
+    ({"POPCORN_HARNESS_BUILD_USER": "no-such-user"}, ["kernel", "build", "--source", "/usr/src/linux-source-6.1.tar.xz"],
+     "POPCORN_HARNESS_BUILD_USER='no-such-user': no such user"),
+    ({"POPCORN_HARNESS_BUILD_USER": "1000:staff"}, ["kernel", "build", "--source", "/usr/src/linux-source-6.1.tar.xz"],
+     "give a user name, a uid, or uid:gid in numbers"),
+]
+
+
 @pytest.mark.parametrize("argv, expected", CASES, ids=[" ".join(a).replace(K, "K")[:70] for a, _ in CASES])
 def test_bad_input_is_one_line_exit_2_and_leaves_nothing(kernel, tmp_path, monkeypatch, capsys, argv, expected):
+    check_refused(kernel, tmp_path, monkeypatch, capsys, argv, expected)
+
+
+@pytest.mark.parametrize("variables, argv, expected", ENV_CASES, ids=[str(v) for v, _, _ in ENV_CASES])
+def test_a_bad_environment_variable_is_one_line_exit_2_and_leaves_nothing(kernel, tmp_path, monkeypatch, capsys,
+                                                                          variables, argv, expected):
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    check_refused(kernel, tmp_path, monkeypatch, capsys, argv, expected)
+
+
+def check_refused(kernel, tmp_path, monkeypatch, capsys, argv, expected):
+    """Run ``argv`` and check the refusal: exit 2, one line with ``expected``, nothing made."""
     tag = new_tag()
     cache = tmp_path / "cache"
     monkeypatch.setenv("PYTEST_XDIST_WORKER", tag)  # what this command would create carries the tag

@@ -20,8 +20,18 @@ from rich.console import Console
 
 from harness.errors import HarnessError
 from harness.kernel import cache
-from harness.kernel.build import BuildPlan, build_directory, compile_kernel, configure, make_runner, plan_build
-from harness.kernel.config import parse_config_text
+from harness.kernel.beneath import copy_beneath
+from harness.kernel.build import (
+    BZIMAGE,
+    BuildPlan,
+    build_directory,
+    compile_kernel,
+    configure,
+    install_modules,
+    make_runner,
+    plan_build,
+    read_config,
+)
 from harness.kernel.make import BuildFailed, MakeRunner
 from harness.kernel.series import PatchDoesNotApply, apply_patch, load_series
 from harness.kernel.worktree import linked_copy
@@ -87,7 +97,6 @@ def bisect_build(source: str, series: str, ref: str | None = None, fragments: Se
             shutil.rmtree(tree)
         linked_copy(plan.source.tree, tree)
         objtree = build_directory(tree, plan)
-        objtree.mkdir()
         runner = make_runner(plan, tree, objtree, jobs or os.cpu_count() or 1, nice, console)
         base_step = _build_step(BisectStep(0, BASE_STEP), plan, runner, boot_check, console)
         report.steps.append(base_step)
@@ -113,7 +122,7 @@ def _build_step(step: BisectStep, plan: BuildPlan, runner: MakeRunner, boot_chec
     started = time.monotonic()
     try:
         configure(plan, runner, allow_dropped=False, console=console)
-        modules = parse_config_text((runner.settings.objtree / ".config").read_text()).get("CONFIG_MODULES") == "y"
+        modules = read_config(runner.settings.objtree).get("CONFIG_MODULES") == "y"
         compile_kernel(runner, modules)
         step.builds = True
     except BuildFailed as exc:
@@ -134,10 +143,9 @@ def _stage_kernel(runner: MakeRunner, step: BisectStep, modules: bool) -> Path:
     if staged.exists():
         shutil.rmtree(staged)
     staged.mkdir(parents=True)
-    shutil.copyfile(objtree / "arch/x86/boot/bzImage", staged / "bzImage")
+    copy_beneath(objtree, BZIMAGE[runner.settings.arch], staged / "bzImage")
     if modules:
-        runner.run(["modules_install"], "installing modules",
-                   variables={"INSTALL_MOD_PATH": str(staged / "modules"), "INSTALL_MOD_STRIP": "1"})
+        install_modules(runner, staged)
     return staged
 
 

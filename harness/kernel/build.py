@@ -22,6 +22,8 @@ from rich.console import Console
 
 from harness.errors import UsageError
 from harness.kernel import cache, kconfig_deps
+from harness.kernel.beneath import copy_beneath, copy_tree_beneath, read_beneath
+from harness.kernel.build_user import build_user, run_as
 from harness.kernel.config import (
     ConfigOptionsDropped,
     DroppedOption,
@@ -137,6 +139,7 @@ def plan_build(source: str, ref: str | None = None, series: str | None = None, f
     loaded_fragments = [load_fragment(spec) for spec in fragments]
     loaded_series = load_series(series) if series else None
     toolchain = detect_toolchain()
+    build_user()  # who will run make (a bad $POPCORN_HARNESS_BUILD_USER is refused before anything is made)
     prepared = prepare_source(source, ref, root)
     version = kernel_version(prepared.tree)
     workarounds = matching_workarounds(version, toolchain.compiler, toolchain.compiler_version)
@@ -180,12 +183,34 @@ def build_directory(tree: Path, plan: BuildPlan) -> Path:
     return tree / f"{BUILD_DIR_PREFIX}{plan.config_key}"
 
 
+def beside(objtree: Path, suffix: str) -> Path:
+    """A path of root's next to the build user's ``objtree`` (its log, its fragments): ``<objtree>.<suffix>``."""
+    return objtree.with_name(f"{objtree.name}.{suffix}")
+
+
+#: Where ``make modules_install`` puts the modules inside the build directory, before root copies them out.
+MODULES_STAGING = "_harness-modules"
+
+
 def make_runner(plan: BuildPlan, tree: Path, objtree: Path, jobs: int, nice: int, console: Console) -> MakeRunner:
-    """A make runner for ``tree`` building into ``objtree``, logging to ``objtree/build.log``."""
+    """A make runner for ``tree`` building into ``objtree`` (made and handed to the build user, see
+    :mod:`harness.kernel.build_user`), logging to ``<objtree>.log``."""
+    user = build_user()
+    user.check_reachable(objtree.parent)
+    objtree.mkdir(parents=True, exist_ok=True)
+    user.give(objtree)
+    home = cache.cache_root() / "build-home"
+    home.mkdir(mode=0o700, exist_ok=True)
+    user.give(home)
     env = {k: str(v) for w in plan.workarounds for k, v in w.env.items()}
-    settings = MakeSettings(srctree=tree, objtree=objtree, log=objtree / "build.log", jobs=jobs, nice=nice,
-                            ccache=plan.toolchain.ccache, env=env, arch=plan.arch)
+    settings = MakeSettings(srctree=tree, objtree=objtree, log=beside(objtree, "log"), jobs=jobs, nice=nice,
+                            ccache=plan.toolchain.ccache, env=env, arch=plan.arch, user=user, home=home)
     return MakeRunner(settings, console)
+
+
+def read_config(objtree: Path) -> dict:
+    """The build directory's ``.config`` as options (read without following a link)."""
+    return parse_config_text(read_beneath(objtree, ".config").decode(errors="replace"))
 
 
 def configure(plan: BuildPlan, runner: MakeRunner, allow_dropped: bool, console: Console) -> list[DroppedOption]:
@@ -196,28 +221,32 @@ def configure(plan: BuildPlan, runner: MakeRunner, allow_dropped: bool, console:
     """
     objtree = runner.settings.objtree
     config = objtree / ".config"
-    previous = config.read_bytes() if config.exists() else None
-    previous_times = (config.stat().st_atime_ns, config.stat().st_mtime_ns) if previous is not None else None
+    previous = read_beneath(objtree, ".config") if os.path.lexists(config) else None
+    previous_times = (os.lstat(config).st_atime_ns, os.lstat(config).st_mtime_ns) if previous is not None else None
+    fragment_dir = beside(objtree, "fragments")
+    shutil.rmtree(fragment_dir, ignore_errors=True)
+    fragment_dir.mkdir(mode=0o755)
     if Path(plan.base).is_file():
-        shutil.copyfile(plan.base, config)
+        base_copy = fragment_dir / "base.config"
+        shutil.copyfile(plan.base, base_copy)
+        base_copy.chmod(0o644)
+        runner.stream(["cp", "--", str(base_copy), str(config)], "copying the base config")
     runner.run(base_config_command(plan.base), f"configuring ({Path(plan.base).name})")
     layers = [*plan.fragments, *filter(None, [plan.workaround_fragment()])]
-    fragment_dir = objtree / "harness-fragments"
-    shutil.rmtree(fragment_dir, ignore_errors=True)
-    fragment_dir.mkdir()
     paths = []
     for index, fragment in enumerate(layers):
         path = fragment_dir / f"{index:02d}-{fragment.name}.config"
         path.write_text(fragment.text)
+        path.chmod(0o644)
         paths.append(str(path))
     if paths:
         merge = [str(runner.settings.srctree / "scripts/kconfig/merge_config.sh"), "-m", "-O", str(objtree),
                  str(config), *paths]
         runner.stream(merge, "merging config fragments")
     runner.run(["olddefconfig"], "resolving the configuration (olddefconfig)")
-    if previous is not None and config.read_bytes() == previous:
-        os.utime(config, ns=previous_times)
-    final = parse_config_text(config.read_text())
+    if previous is not None and read_beneath(objtree, ".config") == previous:
+        os.utime(config, ns=previous_times, follow_symlinks=False)
+    final = read_config(objtree)
     dropped = find_dropped(requested_options(layers), final)
     dropped = [kconfig_deps.with_reason(runner.settings.srctree, final, d) for d in dropped]
     if dropped:
@@ -238,20 +267,19 @@ def _build_in(plan: BuildPlan, tree: Path, final: Path, jobs: int, nice: int, al
               console: Console) -> KernelArtifact:
     started = time.monotonic()
     objtree = build_directory(tree, plan)
-    objtree.mkdir(parents=True, exist_ok=True)
     runner = make_runner(plan, tree, objtree, jobs, nice, console)
     runner.settings.log.write_text("")
     dropped = configure(plan, runner, allow_dropped, console)
-    modules_enabled = parse_config_text((objtree / ".config").read_text()).get("CONFIG_MODULES") == "y"
+    modules_enabled = read_config(objtree).get("CONFIG_MODULES") == "y"
     compile_kernel(runner, modules_enabled)
     staging = Path(tempfile.mkdtemp(prefix=f".{plan.key}-", dir=final.parent if final.parent.exists() else _mkdir(final.parent)))
     staging.chmod(0o755)
     try:
-        modules_dir = _install_modules(runner, staging) if modules_enabled else None
-        shutil.copyfile(objtree / BZIMAGE[plan.arch], staging / "bzImage")
+        modules_dir = install_modules(runner, staging) if modules_enabled else None
+        copy_beneath(objtree, BZIMAGE[plan.arch], staging / "bzImage")
         for name, dest in ARTIFACT_FILES:
-            shutil.copyfile(objtree / name, staging / dest)
-        release = (objtree / "include/config/kernel.release").read_text().strip()
+            copy_beneath(objtree, name, staging / dest)
+        release = read_beneath(objtree, "include/config/kernel.release").decode(errors="replace").strip()
         manifest = make_manifest(
             key=plan.key, kernel_release=release, kernel_version=plan.kernel_version,
             source=plan.source.description, series=plan.series.as_manifest() if plan.series else None,
@@ -268,18 +296,19 @@ def _build_in(plan: BuildPlan, tree: Path, final: Path, jobs: int, nice: int, al
     return KernelArtifact.load(final, cache_hit=False)
 
 
-def _install_modules(runner: MakeRunner, staging: Path) -> Path | None:
-    """``make modules_install`` into ``staging/modules``; drop the directory when no module was built."""
-    modules = staging / "modules"
+def install_modules(runner: MakeRunner, staging: Path) -> Path | None:
+    """``make modules_install`` (as the build user, into the build directory), then copy the modules to
+    ``staging/modules`` (files and directories only: the ``build`` and ``source`` links into the build
+    directory are not part of an artifact); ``None`` and no directory when no module was built."""
+    objtree = runner.settings.objtree
+    run_as(runner.settings.user, ["rm", "-rf", "--", str(objtree / MODULES_STAGING)], "clearing the modules staging")
     runner.run(["modules_install"], "installing modules",
-               variables={"INSTALL_MOD_PATH": str(modules), "INSTALL_MOD_STRIP": "1"})
+               variables={"INSTALL_MOD_PATH": str(objtree / MODULES_STAGING), "INSTALL_MOD_STRIP": "1"})
+    modules = staging / "modules"
+    copy_tree_beneath(objtree, MODULES_STAGING, modules)
     if not module_files(modules):
         shutil.rmtree(modules, ignore_errors=True)
         return None
-    for link in modules.glob("lib/modules/*/build"):
-        link.unlink()  # points into the build directory; not part of the artifact
-    for link in modules.glob("lib/modules/*/source"):
-        link.unlink()
     return modules
 
 

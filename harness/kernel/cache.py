@@ -1,17 +1,18 @@
 """The content-addressed kernel cache: where sources, patched trees and artifacts live.
 
-Layout under the kernel cache root (``kernels/`` of the harness's cache: ``$POPCORN_HARNESS_CACHE`` or
-``~/.cache/popcorn-harness``)::
+Layout under the kernel cache root (``kernels/`` of the harness's cache: ``$POPCORN_HARNESS_CACHE``,
+``/var/cache/popcorn-harness`` for root, else ``~/.cache/popcorn-harness``)::
 
     sources/<source-id>/tree/     pristine source trees (unpacked tarballs, git checkouts, copies)
     trees/<tree-id>/              pristine tree + patch series applied (hard-linked copies)
     artifacts/<key>/              finished artifacts: bzImage, vmlinux, System.map, .config, ...
     git/<url-hash>.git            bare clones of remote git sources
     locks/                        flock files (the machine-wide build lock is in the state dir)
+    build-home/                   the build user's HOME and ccache (see harness.kernel.build_user)
 
-Build directories (``O=``) live inside the tree they build (``<tree>/_build-<config-key>``): the
-kernel then uses a relative ``srctree`` (``..``), so ccache hits across copies of the same tree.
-"""
+Build directories (``O=``) live inside the tree they build (``<tree>/_build-<config-key>``, the build
+user's; its log and config fragments beside it, root's): the kernel then uses a relative ``srctree``
+(``..``), so ccache hits across copies of the same tree."""
 
 from __future__ import annotations
 

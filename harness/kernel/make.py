@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from harness.errors import InfraError
+from harness.kernel.build_user import BuildUser, end_group
 
 #: Kbuild's quiet-mode lines that mean "one more file done", e.g. ``  CC      kernel/fork.o``.
 STEP_LINE = re.compile(r"^\s{2}(CC|CC \[M\]|AS|AS \[M\]|HOSTCC|LD|LD \[M\]|AR|OBJCOPY|GEN|LDS)\s+(\S+)")
@@ -30,7 +31,9 @@ EXCERPT_LINES = 12
 
 @dataclass
 class MakeSettings:
-    """How make is run: where, with how many jobs, at what niceness, with which compiler and environment."""
+    """How make is run: where, as whom, with how many jobs, at what niceness, with which compiler and
+    environment. ``home`` is the build user's ``HOME`` (its ccache lives there); ``log`` must be outside
+    ``objtree``, which the build user controls."""
 
     srctree: Path
     objtree: Path
@@ -41,6 +44,8 @@ class MakeSettings:
     ccache: str | None = None
     env: dict = field(default_factory=dict)
     arch: str = "x86_64"
+    user: BuildUser = field(default_factory=BuildUser.current)
+    home: Path | None = None
 
     def command(self, goals: list[str], variables: dict | None = None) -> list[str]:
         """The full make command line (under ``nice``) for these goals."""
@@ -55,6 +60,8 @@ class MakeSettings:
         env = {**os.environ, "KBUILD_BUILD_USER": "popcorn-harness", "KBUILD_BUILD_HOST": "harness",
                "CCACHE_NOHASHDIR": "1", **self.env}
         env.pop("MAKEFLAGS", None)
+        if self.home is not None:
+            env |= {"HOME": str(self.home), "CCACHE_DIR": str(self.home / "ccache")}
         return env
 
 
@@ -103,16 +110,20 @@ class MakeRunner:
             log.flush()
             started = time.monotonic()
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                    errors="replace", env=settings.environment(), cwd=settings.objtree)
+                                    errors="replace", env=settings.environment(), cwd=settings.objtree,
+                                    **settings.user.popen_options())
             output: list[str] = []
             assert proc.stdout is not None
-            for line in proc.stdout:
-                log.write(line)
-                output.append(line)
-                if match := STEP_LINE.match(line):
-                    self.files_compiled += match.group(1).startswith(("CC", "AS", "HOSTCC"))
-                    progress.update(task, count=self.files_compiled, last=match.group(2)[-60:])
-            code = proc.wait()
+            try:
+                for line in proc.stdout:
+                    log.write(line)
+                    output.append(line)
+                    if match := STEP_LINE.match(line):
+                        self.files_compiled += match.group(1).startswith(("CC", "AS", "HOSTCC"))
+                        progress.update(task, count=self.files_compiled, last=match.group(2)[-60:])
+                code = proc.wait()
+            finally:
+                end_group(proc)
             log.write(f"### {phase}: exit {code} after {time.monotonic() - started:.1f}s\n")
         if code == 0 and self.console.is_terminal:
             self.console.print(f"[green]done[/green] {phase} ({time.monotonic() - started:.0f}s, "
@@ -124,11 +135,3 @@ class MakeRunner:
             for line in excerpt:
                 self.console.print(f"  {line}", highlight=False, markup=False)
             raise BuildFailed(phase, excerpt, settings.log)
-
-    def query(self, goals: list[str]) -> str:
-        """Run a quiet make query (e.g. ``kernelrelease``) and return its stdout."""
-        result = subprocess.run(self.settings.command(["-s", *goals]), capture_output=True, text=True,
-                                env=self.settings.environment())
-        if result.returncode != 0:
-            raise InfraError(f"make {' '.join(goals)} failed: {result.stderr.strip()[-300:]}")
-        return result.stdout.strip()

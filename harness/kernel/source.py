@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import InfraError, UsageError
+from harness.kernel.build_user import build_user, run_as
 from harness.kernel.cache import cache_root, exclusive_lock, key_of, sha256_file
 
 #: Tarball suffixes the builder unpacks with ``tar -xf`` (tar picks the decompressor).
@@ -231,7 +232,7 @@ def _from_dir(spec: str, ref: str | None, root: Path) -> PreparedSource:
     description = {"kind": "dir", "location": str(path), "fingerprint": fingerprint}
 
     def populate(dest: Path) -> None:
-        _run(["cp", "-a", f"{path}/.", str(dest)], f"copying {path}")
+        _run(["cp", "-a", "--no-preserve=ownership", f"{path}/.", str(dest)], f"copying {path}")
 
     return _materialise(root, f"dir-{fingerprint[:20]}", description, populate, origin=str(path))
 
@@ -259,22 +260,42 @@ def _materialise(root: Path, source_id: str, description: dict, populate, origin
     tree = home / "tree"
     with exclusive_lock(f"source-{source_id}", root):
         if not (home / "source.json").is_file():
+            build_user().check_reachable(root)  # before unpacking anything the build user could not use
             if home.exists():
                 shutil.rmtree(home)
             (root / "sources").mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=f".{source_id}-", dir=root / "sources"))
-            populate(staging / "tree")
-            markers = unclean_markers(staging / "tree")
-            if markers:
-                _run(["make", "-s", "-C", str(staging / "tree"), "mrproper"], "cleaning the source copy")
-            meta = {**description, "source_id": source_id, "unclean_markers": markers, "notes": notes}
-            (staging / "source.json").write_text(json.dumps(meta, indent=2))
-            os.rename(staging, home)
+            try:
+                staging.chmod(0o755)
+                populate(staging / "tree")
+                _run(["chmod", "-R", "a+rX,go-w", "--", str(staging / "tree")], "making the source copy readable")
+                markers = unclean_markers(staging / "tree")
+                if markers:
+                    _mrproper(staging / "tree")
+                meta = {**description, "source_id": source_id, "unclean_markers": markers, "notes": notes}
+                (staging / "source.json").write_text(json.dumps(meta, indent=2))
+                os.rename(staging, home)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+        home.chmod(0o755)  # the build user reads the tree (copies made before it existed were 0700)
         meta = json.loads((home / "source.json").read_text())
     all_notes = list(meta.get("notes", []))
     if meta.get("unclean_markers"):
         all_notes.append(unclean_note(origin, meta["unclean_markers"]))
     return PreparedSource(tree=tree, source_id=source_id, description=description, notes=all_notes)
+
+
+def _mrproper(tree: Path) -> None:
+    """``make mrproper`` in a fresh copy, as the build user (the tree's Makefile is code from elsewhere):
+    the copy is the build user's while it runs and root's again afterwards."""
+    user = build_user()
+    user.check_reachable(tree)
+    user.give(tree)
+    try:
+        run_as(user, ["make", "-s", "-C", str(tree), "mrproper"], "cleaning the source copy")
+    finally:
+        user.take_back(tree)
 
 
 def _run(cmd: list[str], what: str) -> subprocess.CompletedProcess:

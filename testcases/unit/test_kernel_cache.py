@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -39,9 +41,13 @@ def fake_kernel(path: Path, dirty: bool = False) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
-    return tmp_path / "cache" / "kernels"
+def private_cache(monkeypatch):
+    """A cache of this test's own, which the build user can reach (pytest's tmp dirs are 0700)."""
+    where = Path(tempfile.mkdtemp(prefix="phc-unit-cache-", dir="/var/tmp"))
+    where.chmod(0o755)
+    monkeypatch.setenv(CACHE_ENV, str(where / "cache"))
+    yield where / "cache" / "kernels"
+    shutil.rmtree(where)
 
 
 def test_key_is_stable_and_order_sensitive():

@@ -7,7 +7,7 @@ import pytest
 
 from harness.errors import UsageError
 from harness.kernel.cache import exclusive_lock
-from harness.paths import CACHE_ENV, cache_root, locked, private_dir, state_dir
+from harness.paths import CACHE_ENV, ROOT_CACHE, cache_root, locked, private_dir, state_dir
 
 
 def test_a_lock_file_is_never_opened_through_a_symlink(tmp_path):
@@ -49,14 +49,24 @@ def test_a_state_dir_someone_else_prepared_is_refused(tmp_path, monkeypatch, pre
         private_dir(target)
 
 
-def test_a_cache_in_another_users_directory_is_refused(tmp_path, monkeypatch):
-    """``sudo -E`` keeps the user's HOME: root would then build and run what that user can swap."""
+def test_roots_cache_does_not_follow_a_users_home(tmp_path, monkeypatch):
+    """``sudo -E`` keeps the user's HOME and XDG_CACHE_HOME: root's cache stays in /var/cache, out of a
+    directory that user could swap, and out of root's own 0700 home, which the build user cannot enter."""
     home = tmp_path / "home" / "user"
     (home / ".cache").mkdir(parents=True)
     os.chown(home / ".cache", 1000, 1000)
     monkeypatch.delenv(CACHE_ENV, raising=False)
-    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    assert cache_root() == ROOT_CACHE
+
+
+def test_a_cache_in_another_users_directory_is_refused(tmp_path, monkeypatch):
+    """A cache root root would build and run from, inside a directory another user may change, is refused."""
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, 1000, 1000)
+    monkeypatch.setenv(CACHE_ENV, str(theirs / "cache"))
     with pytest.raises(UsageError, match=f"set {CACHE_ENV}"):
         cache_root()
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "mine"))
