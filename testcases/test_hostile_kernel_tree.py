@@ -2,7 +2,7 @@
 
 The trees here are tiny stand-ins for a kernel tree from elsewhere: their Makefile answers the goals the
 builder asks for (``tinyconfig``, ``olddefconfig``, ``bzImage``, ``modules_install``, ``mrproper``)
-and records who ran it; the hostile one also tries to write where only root may and plants links to a
+and records who ran it, and leaves a process behind; the hostile one also tries to write where only root may and plants links to a
 root-only file where the builder expects its results. The real kernels' builds as the build user are
 in ``testcases/kernel/``.
 """
@@ -38,6 +38,7 @@ bzImage modules:
 \tmkdir -p $(O)/arch/x86/boot $(O)/include/config
 \tfor f in $(RESULTS); do id -u > $$f; done
 \t-touch {forbidden}
+\t(sleep 297 > /dev/null 2>&1 &)
 {hostile}
 
 modules_install:
@@ -104,6 +105,19 @@ def test_a_trees_make_runs_as_the_build_user_and_only_its_results_are_copied(rea
     assert (modules / "kernel" / "probe.ko").read_text() == f"{DEFAULT_BUILD_ID}\n"
     assert not (modules / "build").exists() and not os.path.lexists(modules / "kernel" / "secret.ko")
     assert not forbidden.exists(), "the tree's Makefile wrote into root's home"
+    assert left_running("sleep 297") == [], "a process the Makefile started outlived its step"
+
+
+def left_running(command: str) -> list[int]:
+    """Pids of the build user's processes whose command line is ``command``."""
+    pids = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if proc.stat().st_uid == DEFAULT_BUILD_ID and (proc / "cmdline").read_bytes().replace(b"\0", b" ").strip() == command.encode():
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
 
 
 def test_a_link_planted_by_the_tree_is_refused_not_followed(reachable_cache, secret, tmp_path):

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import os
 import pwd
-import signal
 import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import InfraError, UsageError
+from harness.processes import die_with_parent, end_group
 
 #: The environment variable naming the build user (a user name, ``uid`` or ``uid:gid``).
 BUILD_USER_ENV = "POPCORN_HARNESS_BUILD_USER"
@@ -57,8 +57,8 @@ class BuildUser:
 
     def popen_options(self) -> dict:
         """``subprocess`` keyword arguments that run a command as this user, in a process group of its own
-        (so :func:`end_group` reaches whatever it left running)."""
-        options = {"process_group": 0, "umask": BUILD_UMASK}
+        (so :func:`harness.processes.end_group` reaches whatever it left running), killed if we die."""
+        options = {"process_group": 0, "umask": BUILD_UMASK, "preexec_fn": die_with_parent}
         if self.switches:
             options |= {"user": self.uid, "group": self.gid, "extra_groups": []}
         return options
@@ -132,17 +132,6 @@ def parse_build_user(spec: str) -> BuildUser:
     except KeyError:
         raise UsageError(f"{BUILD_USER_ENV}={spec!r}: no such user") from None
     return BuildUser(account.pw_uid, account.pw_gid)
-
-
-def end_group(process: subprocess.Popen) -> None:
-    """Kill whatever is left of a command's process group once it has ended or been interrupted (a
-    build's Makefile can leave a process behind; Ctrl-C does not reach a group of its own)."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    if process.poll() is None:
-        process.wait()
 
 
 def run_as(user: BuildUser, cmd: list[str], what: str, cwd: Path | None = None, env: dict | None = None) -> str:

@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from harness.errors import InfraError
-from harness.kernel.build_user import BuildUser, end_group
+from harness.kernel.build_user import BuildUser
+from harness.processes import end_group
 
 #: Kbuild's quiet-mode lines that mean "one more file done", e.g. ``  CC      kernel/fork.o``.
 STEP_LINE = re.compile(r"^\s{2}(CC|CC \[M\]|AS|AS \[M\]|HOSTCC|LD|LD \[M\]|AR|OBJCOPY|GEN|LDS)\s+(\S+)")

@@ -16,7 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.vm.backends.qemu import die_with_parent, qemu_binary
+from harness.processes import die_with_parent
+from harness.vm.backends.qemu import qemu_binary
 from harness.paths import PREFIX, locked, state_dir
 
 PROBE_DEADLINE = 20.0

@@ -9,7 +9,6 @@ optionally a gdb stub on a unix socket.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import resource
 import shutil
@@ -22,10 +21,8 @@ from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from harness.vm.backends.base import VM, Backend, VMConfig
 from harness.errors import InfraError, UsageError
+from harness.processes import die_with_parent
 from harness.vm.runs import process_alive
-
-_PR_SET_PDEATHSIG = 1
-
 
 def qemu_binary() -> str:
     """The QEMU system emulator to run (``POPCORN_HARNESS_QEMU`` overrides)."""
@@ -61,12 +58,6 @@ def qemu_command(config: VMConfig, binary: str | None = None) -> list[str]:
     if config.gdb_socket:
         cmd += ["-chardev", f"socket,id=gdb,path={config.gdb_socket},server=on,wait=off", "-gdb", "chardev:gdb"]
     return cmd
-
-
-def die_with_parent() -> None:
-    """``preexec_fn`` of a QEMU: it gets SIGKILL when the process that started it dies."""
-    # Runs in the child between fork and exec: QEMU gets SIGKILL when the harness dies.
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def child_setup(config: VMConfig) -> Callable[[], None]:
