@@ -77,6 +77,8 @@ CASES = [
     (["fuzz", "--kernel", K, "--threads", "9", "--artifacts", OUT], "--threads must be 1..8, got 9"),
     (["fuzz", "--kernel", K, "--seed", "-1", "--artifacts", OUT], "--seed must be >= 0"),
     (["fuzz", "--kernel", K, "--nodes", "1", "--artifacts", OUT], "--nodes must be at least 2"),
+    (["fuzz", "--kernel", K, "--calls", "migrate,nope", "--artifacts", OUT], "--calls: nope is not an op of the fuzzer"),
+    (["fuzz", "--kernel", K, "--calls", "migrate", "--all-calls", "--artifacts", OUT], "--all-calls goes without it"),
     # repro
     (["repro", "{tmp}/none"], "bundle not found"),
     (["repro", "/etc/hostname"], "bad bundle /etc/hostname"),

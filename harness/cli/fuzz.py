@@ -37,10 +37,33 @@ def register(subparsers) -> None:
     parser.add_argument("--all-calls", action="store_true",
                         help="also the calls known to crash the 5.2.21 tree (a bad register set, MADV_RELEASE at "
                              "the origin, futex ops beyond WAIT/WAKE...)")
+    parser.add_argument("--calls", default=None, metavar="OP,OP",
+                        help="draw only these ops (known to crash or not), to narrow down what leads to a finding; "
+                             "ops: " + ", ".join(_op_names()))
     parser.add_argument("--abi", default=None, choices=tuple(PROFILES), help="Popcorn ABI profile (default: from the kernel)")
     parser.add_argument("--artifacts", type=Path, default=None,
                         help="where bundles and consoles go (default ./artifacts/fuzz-<date>-<time>)")
     parser.set_defaults(func=cmd_fuzz)
+
+
+def _op_names() -> list[str]:
+    from harness.popcorn.fuzz import fuzz_ops
+
+    return [name + (" (known to crash)" if bad else "") for name, bad in fuzz_ops().items()]
+
+
+def parse_calls(text: str | None) -> tuple[str, ...]:
+    """``--calls a,b`` -> ('a', 'b'); ``UsageError`` for an empty list or an op the fuzzer does not have."""
+    from harness.popcorn.fuzz import fuzz_ops
+
+    if text is None:
+        return ()
+    names = tuple(name.strip() for name in text.split(","))
+    unknown = [name for name in names if name not in fuzz_ops()]
+    if not all(names) or unknown:
+        raise UsageError(f"--calls: {', '.join(unknown) or 'an empty name'} is not an op of the fuzzer "
+                         f"(ops: {', '.join(fuzz_ops())})")
+    return names
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -52,6 +75,9 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--seed must be >= 0, got {args.seed}")
     if args.nodes < 2:
         raise UsageError(f"--nodes must be at least 2 to fuzz migrations, got {args.nodes}")
+    if args.calls is not None and args.all_calls:
+        raise UsageError("--calls names the ops to draw; --all-calls goes without it")
+    parse_calls(args.calls)
 
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
@@ -80,7 +106,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
             if not support.available:
                 raise UsageError(f"fuzz needs a Popcorn kernel: {support.reason}")
             run = run_fuzz(cluster, support.profile, seed, args.seconds, threads=args.threads,
-                           all_calls=args.all_calls, reporter=reporter)
+                           all_calls=args.all_calls, calls=parse_calls(args.calls), reporter=reporter)
             artifacts.mkdir(parents=True, exist_ok=True)
             bundles = save_bundles(cluster, run, artifacts, support.profile)
             for node in cluster.nodes:

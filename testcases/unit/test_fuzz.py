@@ -7,7 +7,20 @@ from pathlib import Path
 
 from harness.crash.finding import Finding
 from harness.popcorn.abi import get_profile
-from harness.popcorn.fuzz import FuzzRun, NodeRun, fuzz_command, node_seed, parse_wait, summary_lines, wait_command
+import pytest
+
+from harness.cli.fuzz import parse_calls
+from harness.errors import UsageError
+from harness.popcorn.fuzz import (
+    FuzzRun,
+    NodeRun,
+    fuzz_command,
+    fuzz_ops,
+    node_seed,
+    parse_wait,
+    summary_lines,
+    wait_command,
+)
 
 
 def test_node_seeds_are_fixed_by_the_run_seed_and_differ_per_node():
@@ -22,6 +35,18 @@ def test_the_launch_returns_at_once_and_the_wait_is_bounded():
     assert f"/opt/phc/bin/pcn_fuzz {node_seed(5, 1)} 30 1 2 3 all >" in command
     assert "all >" not in fuzz_command(get_profile("ssrg-5.2"), 5, 30, 1, 2, 3, False)
     assert "$i -lt 75" in wait_command(30)
+    only = fuzz_command(get_profile("ssrg-5.2"), 5, 30, 1, 2, 3, False, ("migrate", "touch"))
+    assert f"/opt/phc/bin/pcn_fuzz {node_seed(5, 1)} 30 1 2 3 only=migrate,touch >" in only
+
+
+def test_the_op_names_come_from_the_fuzzers_own_table():
+    ops = fuzz_ops()
+    assert len(ops) == 17 and ops["migrate"] is False and ops["migrate_bad_uregs"] is True
+    assert parse_calls("migrate,touch") == ("migrate", "touch") and parse_calls(None) == ()
+    with pytest.raises(UsageError, match="--calls: nope is not an op of the fuzzer"):
+        parse_calls("migrate,nope")
+    with pytest.raises(UsageError, match="an empty name"):
+        parse_calls("migrate,")
 
 
 def test_a_node_outcome_is_read_from_the_wait_output():
@@ -46,3 +71,4 @@ def test_the_summary_lists_each_title_with_its_count_and_bundle():
     assert lines[3] == "  node0: exit 0, 3 calls (migrate 3)"
     assert lines[4] == "  node1: exit None, no summary: node1: SSH connection lost"
     assert run.nodeid == "popcorn-harness fuzz --seed 7 --seconds 20 --threads 2"
+    assert FuzzRun(7, 20, 2, False, ("touch",)).nodeid.endswith("--threads 2 --calls touch")

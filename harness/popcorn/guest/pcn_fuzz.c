@@ -1,7 +1,7 @@
 /* pcn_fuzz: a bounded, seeded fuzzer of the Popcorn system calls, madvise and futex, from threads that
  * migrate.
  *
- * usage: pcn_fuzz SEED SECONDS NODE_ID NR_NODES [THREADS [all]]
+ * usage: pcn_fuzz SEED SECONDS NODE_ID NR_NODES [THREADS [all|only=OP,OP...]]
  *
  * THREADS worker threads (default 2, at most 8) each draw calls from `ops` (weighted) with their own
  * xorshift generator seeded from SEED, NODE_ID and the thread's index, until SECONDS have passed; then
@@ -14,7 +14,8 @@
  * the machines').
  *
  * Calls whose arguments are known to crash or hang the 5.2.21 tree are left out unless the last argument
- * is "all" (then the fuzzer mostly finds them again): a bad register-set pointer (P18), a remote thread
+ * is "all" (then the fuzzer mostly finds them again); "only=OP,OP..." draws only the ops named (known to
+ * crash or not), to narrow down which calls lead to a finding: a bad register-set pointer (P18), a remote thread
  * asking for a node other than its origin (P12), MADV_RELEASE at the origin (P09, P10), futex operations
  * other than WAIT/WAKE (P22), mprotect/mremap/brk at the remote node (P03-P05), shared futexes (P06).
  * The defect ids are those of testcases/popcorn/known_defects.py.
@@ -50,6 +51,7 @@ struct op {
 };
 
 static int origin, nr_nodes, nr_threads, all_calls;
+static int drawn[32]; /* per op of `ops`: 1 when this run draws it */
 static double deadline;
 static char *arena;
 static struct worker workers[MAX_THREADS];
@@ -249,6 +251,7 @@ static const struct op ops[] = {
 	{ "remote_mprotect", op_remote_mprotect, 1, 1 },
 };
 #define NR_OPS (sizeof(ops) / sizeof(ops[0]))
+_Static_assert(NR_OPS <= sizeof(drawn) / sizeof(drawn[0]), "drawn[] holds every op");
 
 static unsigned long calls[MAX_THREADS][NR_OPS], errors[MAX_THREADS][NR_OPS];
 
@@ -258,10 +261,10 @@ static const struct op *draw(struct worker *w)
 	long at;
 
 	for (i = 0; i < (int)NR_OPS; i++)
-		total += all_calls || !ops[i].known_bad ? ops[i].weight : 0;
+		total += drawn[i] ? ops[i].weight : 0;
 	at = pick(w, total);
 	for (i = 0; i < (int)NR_OPS; i++) {
-		if (!all_calls && ops[i].known_bad)
+		if (!drawn[i])
 			continue;
 		if ((at -= ops[i].weight) < 0)
 			break;
@@ -301,12 +304,48 @@ static void print_counts(const char *key, unsigned long (*table)[NR_OPS])
 
 		for (t = 0; t < (unsigned int)nr_threads; t++)
 			sum += table[t][i];
-		if (sum || !ops[i].known_bad || all_calls) {
+		if (sum || drawn[i]) {
 			printf("%s\"%s\": %lu", first ? "" : ", ", ops[i].name, sum);
 			first = 0;
 		}
 	}
 	printf("}");
+}
+
+/* Fill `drawn` from the last argument: "" (the ops not known to crash), "all", or "only=OP,OP...";
+ * an unknown op name or an empty choice is a usage error. */
+static int choose_ops(const char *choice)
+{
+	unsigned int i, any = 0;
+
+	for (i = 0; i < NR_OPS; i++)
+		drawn[i] = all_calls || !ops[i].known_bad;
+	if (*choice && strcmp(choice, "all") != 0) {
+		char names[512], *name, *save = NULL;
+
+		if (strncmp(choice, "only=", 5) != 0 || strlen(choice + 5) >= sizeof(names)) {
+			fprintf(stderr, "pcn_fuzz: the last argument is 'all' or 'only=OP,OP...', not '%s'\n", choice);
+			return -1;
+		}
+		strcpy(names, choice + 5);
+		memset(drawn, 0, sizeof(drawn));
+		for (name = strtok_r(names, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+			for (i = 0; i < NR_OPS && strcmp(ops[i].name, name) != 0; i++)
+				;
+			if (i == NR_OPS) {
+				fprintf(stderr, "pcn_fuzz: no op named '%s'\n", name);
+				return -1;
+			}
+			drawn[i] = 1;
+		}
+	}
+	for (i = 0; i < NR_OPS; i++)
+		any |= drawn[i];
+	if (!any) {
+		fprintf(stderr, "pcn_fuzz: no op to draw\n");
+		return -1;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -316,7 +355,7 @@ int main(int argc, char **argv)
 	const char *stuck = NULL;
 
 	if (argc < 5) {
-		fprintf(stderr, "usage: %s SEED SECONDS NODE_ID NR_NODES [THREADS [all]]\n", argv[0]);
+		fprintf(stderr, "usage: %s SEED SECONDS NODE_ID NR_NODES [THREADS [all|only=OP,OP...]]\n", argv[0]);
 		return 2;
 	}
 	seed = strtoull(argv[1], NULL, 0);
@@ -325,6 +364,8 @@ int main(int argc, char **argv)
 	nr_nodes = atoi(argv[4]);
 	nr_threads = argc > 5 ? atoi(argv[5]) : 2;
 	all_calls = argc > 6 && !strcmp(argv[6], "all");
+	if (choose_ops(argc > 6 ? argv[6] : "") != 0)
+		return 2;
 	if (seconds < 1 || nr_nodes < 2 || origin < 0 || origin >= nr_nodes || nr_threads < 1 ||
 	    nr_threads > MAX_THREADS) {
 		fprintf(stderr, "%s: SECONDS >= 1, NR_NODES >= 2, 0 <= NODE_ID < NR_NODES, 1 <= THREADS <= %d\n",
