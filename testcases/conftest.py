@@ -10,10 +10,31 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness.pytest.known_failures import table_by_test  # noqa: E402
+from harness.errors import UsageError  # noqa: E402
+from harness.kernel.artifact import locate_kernel  # noqa: E402
+from harness.kernel.config import parse_config_text  # noqa: E402
+from harness.pytest.known_failures import BUILD_KINDS, build_kind, table_by_test  # noqa: E402
 from popcorn.known_defects import KNOWN_FAILURES  # noqa: E402  (needs the path above)
 
-_KNOWN = table_by_test(KNOWN_FAILURES)
+
+def kernel_build_kind(config: pytest.Config) -> str:
+    """The build kind (``harness.pytest.known_failures.BUILD_KINDS``) of the kernel under test, from the
+    ``.config`` in its artifact dir; ``""`` without one."""
+    value = config.getoption("kernel", default=None)
+    try:
+        dot_config = locate_kernel(value).file(".config") if value else None
+    except UsageError:
+        return ""
+    return build_kind(parse_config_text(dot_config.read_text(errors="replace"))) if dot_config else ""
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Say which build's known-defect symptoms judge the run, when it is not the default build's."""
+    kind = kernel_build_kind(config)
+    if kind:
+        return (f"known defects: the symptoms of the {kind} build ({', '.join(BUILD_KINDS[kind])} on in the "
+                "kernel's .config), else those of any build")
+    return None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -23,9 +44,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test named in the known-defects table with ``known_failure(entry)``."""
+    """Mark every test named in the known-defects table (for the kernel's build kind) with
+    ``known_failure(entry)``."""
+    table = table_by_test(KNOWN_FAILURES, kernel_build_kind(config))
     for item in items:
-        known = _KNOWN.get(item.name)
+        known = table.get(item.name)
         if known is not None:
             item.add_marker(pytest.mark.known_failure(known))
 

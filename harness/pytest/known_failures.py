@@ -21,6 +21,11 @@ A ``Symptom`` is two lists of regular expressions over signs: every ``required``
 sign, and every sign must match a ``required`` or an ``allowed`` pattern. Anything else (another check, a
 crash title, an SSH error, a setup error) is a new failure. The mechanism is kernel-agnostic; the Popcorn
 table lives with the Popcorn suite.
+
+The same defect can look different on another build of the same tree: with the kernel's own detectors
+on, a deadlock that is silence on the default build is ``INFO: task hung in ...``. An entry may name the
+build it is for (``build``, one of :data:`BUILD_KINDS`, told apart by the kernel's ``.config``); a test's
+entry for the build under test wins over its entry for any build (``""``).
 """
 
 from __future__ import annotations
@@ -29,6 +34,18 @@ import re
 from dataclasses import dataclass, field
 
 from harness.errors import CommandTimeout, InfraError
+
+#: Builds whose symptoms differ, by the options that make them so (all ``=y`` in the kernel's ``.config``):
+#: ``detectors`` is kernel-patches/configs/debug.config + detectors.config (hung-task and soft-lockup
+#: detectors, lockdep, list debugging), what ``popcorn-harness run --detectors`` builds.
+BUILD_KINDS: dict[str, tuple[str, ...]] = {
+    "detectors": ("CONFIG_DETECT_HUNG_TASK", "CONFIG_SOFTLOCKUP_DETECTOR", "CONFIG_PROVE_LOCKING", "CONFIG_DEBUG_LIST"),
+}
+
+
+def build_kind(config: dict[str, str]) -> str:
+    """The :data:`BUILD_KINDS` name whose options are all on in ``config`` (options -> values), else ``""``."""
+    return next((kind for kind, options in BUILD_KINDS.items() if all(config.get(o) == "y" for o in options)), "")
 
 
 class FailedExpectation(AssertionError):
@@ -122,13 +139,15 @@ class KnownFailure:
     """One test that fails by a known defect, with the symptom it shows and the evidence for it.
 
     ``racy``: the defect shows in some runs only; a pass is reported (xpassed) but does not fail the
-    run, a failure must still show the symptom."""
+    run, a failure must still show the symptom. ``build``: the kind of build (:data:`BUILD_KINDS`) this
+    entry is for; ``""``: any build without an entry of its own."""
 
     test: str
     defect: Defect
     symptom: Symptom
     evidence: tuple[Evidence, ...] = field(default=())
     racy: bool = False
+    build: str = ""
 
     def reason(self) -> str:
         """'P03 remote mremap is a stub: ...' (the xfail reason a report shows)."""
@@ -151,11 +170,17 @@ class KnownFailure:
                             f"  differences:      {'; '.join(problems)}")
 
 
-def table_by_test(failures: list[KnownFailure]) -> dict[str, KnownFailure]:
-    """Index a table by test name (a name stands once)."""
+def table_by_test(failures: list[KnownFailure], build: str = "") -> dict[str, KnownFailure]:
+    """Index a table by test name for a ``build`` kind: a test's entry for that build, else its entry for
+    any build (a test stands once per build; an unknown build kind is a ``ValueError``)."""
+    seen: set[tuple[str, str]] = set()
     index: dict[str, KnownFailure] = {}
     for failure in failures:
-        if failure.test in index:
-            raise ValueError(f"known failure of {failure.test} listed twice")
-        index[failure.test] = failure
+        if failure.build and failure.build not in BUILD_KINDS:
+            raise ValueError(f"known failure of {failure.test}: unknown build kind {failure.build!r}")
+        if (failure.test, failure.build) in seen:
+            raise ValueError(f"known failure of {failure.test} listed twice{' for ' + failure.build if failure.build else ''}")
+        seen.add((failure.test, failure.build))
+        if failure.build == build or (not failure.build and failure.test not in index):
+            index[failure.test] = failure
     return index

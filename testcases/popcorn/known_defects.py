@@ -18,6 +18,9 @@ from __future__ import annotations
 from harness.pytest.known_failures import Defect, Evidence, KnownFailure, Symptom
 
 REFERENCE = "d7d20c9b5501eac31513"
+#: The same tree built with the kernel's own detectors too (``popcorn-harness run --popcorn-src TREE
+#: --detectors``: + debug + detectors fragments; the ``detectors`` build kind), GCC 12.2, as the build user.
+DETECTORS = "02b390793656fea52883"
 
 #: The origin going silent, as the harness sees it from outside: a command there times out (or its SSH
 #: connection drops), and at the end of the test node0 no longer answers (or its console shows the RCU
@@ -243,8 +246,8 @@ DEFECTS = {d.id: d for d in (
 
 
 def _known(test: str, defect: str, required: tuple[str, ...], allowed: tuple[str, ...] = (),
-           evidence: tuple[Evidence, ...] = (), racy: bool = False) -> KnownFailure:
-    return KnownFailure(test, DEFECTS[defect], Symptom(required, allowed), evidence, racy)
+           evidence: tuple[Evidence, ...] = (), racy: bool = False, build: str = "") -> KnownFailure:
+    return KnownFailure(test, DEFECTS[defect], Symptom(required, allowed), evidence, racy, build)
 
 
 def _runs(seen: int, tried: int, note: str) -> tuple[Evidence, ...]:
@@ -438,4 +441,77 @@ KNOWN_FAILURES: list[KnownFailure] = [
     _known("test_migrated_thread_at_the_remote_node[futex_deadline]", "P31", (r"check:remote_wait_bitset_times_out",),
            racy=True, evidence=(Evidence(1, 1, REFERENCE, "the CI emulation of issue 10's change: 26.42 s for 0.3 s"),
                                 Evidence(0, 2, REFERENCE, NEW_SURFACE + "; its rerun (nodes booted together)"))),
+]
+
+
+# --- The detectors build -------------------------------------------------------------------------------------
+# The same defects on the DETECTORS build look different: the soft-lockup detector (20 s) names a spinning
+# task before the RCU stall does (21 s), lockdep's lock_is_held_type is often the frame it is caught in, the
+# hung-task detector (30 s) names tasks left in D state, lockdep names a recursive lock, and a task that oopsed
+# in atomic context then trips DEBUG_ATOMIC_SLEEP on its way out. A detectors entry is the any-build entry
+# with the signs below added to what it allows, and where the any-build entry's required sign never shows on
+# this build (an oops title whose frame lockdep changes), the sign it shows instead.
+
+#: A spinning task as the soft-lockup detector or the RCU stall catches it on the detectors build, by the
+#: frames seen: P07's origin loop (__wait_for_common), the remote worker of a dead process
+#: (remote_worker_main, __wait_for_common), lockdep's code inside those loops (lock_is_held_type,
+#: arch_local_irq_save: the rerun caught the remote worker there).
+_SPIN_FRAMES = (r"(__wait_for_common|remote_worker_main|process_server_do_migration|popcorn_migrate|timer_interrupt|"
+                r"kthread|lock_is_held_type|arch_local_irq_save)")
+
+
+def _spin(nodes: str) -> str:
+    return rf"finding:{nodes}:(BUG: soft lockup|INFO: rcu detected stall) in {_SPIN_FRAMES}"
+
+
+#: The exit of a task that oopsed holding a lock or with preemption off (CONFIG_DEBUG_ATOMIC_SLEEP).
+def _oops_exit(node: str) -> str:
+    return rf"finding:{node}:BUG: sleeping function called from invalid context in ___might_sleep"
+
+
+_REMOTE_GONE_DETECTORS = (r"finding:node1:(lost connection to node|no output from node)", _spin("node1"))
+DETECTORS_RUN = "issue 10: the main job on the detectors build and a targeted rerun of these tests, 2026-12-03"
+_ANY_BUILD = {known.test: known for known in KNOWN_FAILURES}
+
+
+def _on_detectors(test: str, also: tuple[str, ...], required: tuple[str, ...] | None = None,
+                  evidence: tuple[Evidence, ...] = (Evidence(2, 2, DETECTORS, DETECTORS_RUN),)) -> KnownFailure:
+    """The detectors build's entry for ``test``: its any-build entry, allowing ``also`` too, requiring
+    ``required`` instead of the any-build entry's required signs when given."""
+    base = _ANY_BUILD[test]
+    symptom = Symptom(base.symptom.required if required is None else required,
+                      base.symptom.allowed + base.symptom.required + also if required is not None
+                      else base.symptom.allowed + also)
+    return KnownFailure(test, base.defect, symptom, evidence, base.racy, "detectors")
+
+
+_REMOTE = "test_migrated_thread_at_the_remote_node"
+KNOWN_FAILURES += [
+    *[_on_detectors(f"{_REMOTE}[{mode}]", (_spin(r"node[01]"),), required=ORIGIN_SILENT + (
+        rf"({'|'.join(_REMOTE_GONE_DETECTORS)})",)) for mode in ("shared_anon", "shared_file", "segv")],
+    *[_on_detectors(test, (_spin(r"node[01]"),)) for test in (
+        f"{_REMOTE}[exit_group]", f"{_REMOTE}[kill_pid]", f"{_REMOTE}[stop_cont]",
+        "test_main_thread_exits_on_remote_node_with_its_status", "test_process_exits_while_a_thread_is_remote",
+        "test_signal_to_origin_task_reaches_remote_thread", "test_sigkill_of_process_with_remote_thread")],
+    # lockdep names P05 itself: the second down_write of mmap_sem in __do_sys_brk
+    _on_detectors("test_remote_vma_operation_seen_at_origin_and_back[brk]", (_spin("node0"),),
+                  required=ORIGIN_SILENT + (r"finding:node1:possible deadlock in brk",)),
+    # the origin's threads, left waiting for the dead node's pages, in D state
+    *[_on_detectors(f"test_crash_of_the_remote_node_ends_the_program[{kind}]",
+                    (r"finding:node0:INFO: task hung in __claim_(local|remote)_page",)) for kind in ("pingpong", "rotate")],
+    # every remote participant waits in D state for the origin's answer to its forwarded futex call
+    _on_detectors("test_pthread_mutex_condvar_barrier_across_nodes_4",
+                  (_spin("node0"), r"finding:node[1-3]:INFO: task hung in process_server_do_futex_at_remote")),
+    _on_detectors("test_madv_release_in_undistributed_process", (_oops_exit("node0"),)),
+    *[_on_detectors(f"test_a_rogue_peer_message_is_dropped[{kind}]", (_oops_exit("node0"),))
+      for kind in ("node_info_arch_out_of_range", "size_zero", "type_out_of_range")],
+    _on_detectors("test_a_rogue_peer_message_is_dropped[hang_up]", (r"finding:node0:BUG: soft lockup in \S+",)),
+    # node1's oops in the freed socket's wait queue: lockdep's __lock_acquire is the frame it is caught in
+    _on_detectors("test_a_node_that_restarts_its_module_rejoins",
+                  (_oops_exit("node1"), r"finding:node0:BUG: soft lockup in \S+"),
+                  required=(r"finding:node1:BUG: unable to handle kernel (paging request|NULL pointer dereference) in "
+                            r"(atomic_try_cmpxchg|__lock_acquire|remove_wait_queue)",)),
+    _on_detectors("test_fuzz_of_the_calls_not_known_to_crash",
+                  (_spin(r"node\d"), r"finding:node\d:INFO: task hung in (__handle_localfault_at_remote|"
+                                     r"__start_fault_handling|__claim_(local|remote)_page)")),
 ]

@@ -3,8 +3,8 @@
 import pytest
 
 from harness.errors import CommandTimeout, InfraError
-from harness.pytest.known_failures import (Defect, Evidence, FailedExpectation, KnownFailure, Symptom, exception_signs,
-                                    expect, table_by_test)
+from harness.pytest.known_failures import (BUILD_KINDS, Defect, Evidence, FailedExpectation, KnownFailure, Symptom,
+                                          build_kind, exception_signs, expect, table_by_test)
 
 DEFECT = Defect("P99", "a test defect", "detail")
 SPIN = KnownFailure("test_x", DEFECT, Symptom((r"check:watchdog",), (r"exit:124", r"finding:node0:INFO: rcu .*")),
@@ -60,12 +60,33 @@ def test_a_table_names_a_test_once():
         table_by_test([SPIN, SPIN])
 
 
+def test_a_builds_own_entry_wins_and_others_fall_back_to_the_entry_for_any_build():
+    hung = KnownFailure("test_x", DEFECT, Symptom((r"finding:node0:INFO: task hung in \S+",)), build="detectors")
+    only_there = KnownFailure("test_y", DEFECT, Symptom(("check:y",)), build="detectors")
+    table = [SPIN, hung, only_there]
+    assert table_by_test(table)["test_x"] is SPIN and "test_y" not in table_by_test(table)
+    assert table_by_test(table, "detectors")["test_x"] is hung
+    assert table_by_test(table, "detectors")["test_y"] is only_there
+    assert table_by_test([hung, SPIN], "detectors")["test_x"] is hung  # order does not matter
+    with pytest.raises(ValueError, match="listed twice for detectors"):
+        table_by_test([hung, hung])
+    with pytest.raises(ValueError, match="unknown build kind"):
+        table_by_test([KnownFailure("test_z", DEFECT, SPIN.symptom, build="kasan")])
+
+
+def test_the_build_kind_comes_from_the_options_that_change_symptoms():
+    detectors = {option: "y" for option in BUILD_KINDS["detectors"]}
+    assert build_kind(detectors) == "detectors"
+    assert build_kind({**detectors, "CONFIG_PROVE_LOCKING": "n"}) == ""
+    assert build_kind({}) == ""
+
+
 def test_every_popcorn_entry_has_a_symptom_and_evidence_and_names_a_collected_test():
     import subprocess
     import sys
     from pathlib import Path
 
-    from popcorn.known_defects import KNOWN_FAILURES, REFERENCE
+    from popcorn.known_defects import DETECTORS, KNOWN_FAILURES, REFERENCE
 
     root = Path(__file__).resolve().parents[2]
     collected = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
@@ -77,4 +98,4 @@ def test_every_popcorn_entry_has_a_symptom_and_evidence_and_names_a_collected_te
         assert known.symptom.required, f"{known.test}: a known failure needs a required sign"
         assert sum(e.seen for e in known.evidence) >= 1, f"{known.test}: no run that showed the symptom"
         assert all(e.tried >= e.seen >= 0 for e in known.evidence), known.test
-        assert any(e.kernel == REFERENCE for e in known.evidence), known.test
+        assert any(e.kernel == {"": REFERENCE, "detectors": DETECTORS}[known.build] for e in known.evidence), known.test
