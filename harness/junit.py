@@ -38,6 +38,8 @@ class Summary:
     failures: list[tuple[str, str]] = field(default_factory=list)
     skip_reasons: dict[str, int] = field(default_factory=dict)
     known_defects: list[dict] = field(default_factory=list)
+    #: How often a test left its cluster to be reset, by how: "restored" (its snapshot), "rebooted".
+    cluster_resets: dict[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -97,6 +99,9 @@ def summarize_junit(path: Path, suite_of: Callable[[str], str] = module_suite) -
             summary.failures.append((name, message))
         elif outcome == "skipped":
             summary.skip_reasons[message] = summary.skip_reasons.get(message, 0) + 1
+        if "cluster_reset" in properties:
+            how = properties["cluster_reset"]
+            summary.cluster_resets[how] = summary.cluster_resets.get(how, 0) + 1
         if "known_defect" in properties:
             summary.known_defects.append({
                 "test": f"{case.get('classname')}::{properties.get('known_defect_test') or case.get('name')}",

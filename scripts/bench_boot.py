@@ -10,7 +10,6 @@ load, SSH). Prints a table and writes JSON with --json. Usage:
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cluster_bench_args import parse_cluster_bench_args  # noqa: E402  (beside this script)
 from harness.cluster.cluster import Cluster  # noqa: E402
 from harness.cluster.spec import ClusterSpec  # noqa: E402
 
@@ -37,18 +37,8 @@ def measure(kernel: str, nodes: int, accel: str) -> dict:
 
 def main() -> int:
     """Run the benchmark and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kernel", default="", help="bzImage or artifact dir (default: Debian stock kernel)")
-    parser.add_argument("--nodes", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--accel", default="auto")
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
+    args = parse_cluster_bench_args(__doc__, [1, 2, 4], 3)
     kernel = args.kernel
-    if not kernel:
-        from harness.kernel.stock import stock_kernel
-
-        kernel = str(stock_kernel())
     results = {}
     print(f"kernel: {kernel}")
     print(f"{'nodes':>5}  {'up->SSH (s)':>12}  {'guest boot (s)':>14}  {'overhead (s)':>12}  {'down (s)':>8}   (median of {args.repeat})")

@@ -200,17 +200,26 @@ def test_guest_panic_ends_the_node_and_teardown_leaves_nothing(cluster_pool):
 
 
 @pytest.mark.xdist_group("reboot")
-def test_pool_reboots_a_cluster_a_test_left_unhealthy(cluster_pool, tmp_path):
-    """What the cluster fixture does after each test: a dead node means a fresh cluster next time."""
+def test_pool_resets_a_cluster_a_test_left_unhealthy(cluster_pool, tmp_path):
+    """What the cluster fixture does after each test: a dead node means the cluster restored from its
+    snapshot next time, or, without a snapshot, a fresh cluster."""
     first = cluster_pool.get(1)
-    assert cluster_pool.after_test("healthy-test", failed=False) == []
+    assert cluster_pool.after_test("healthy-test", failed=False) == [] and cluster_pool.last_reset == ""
     assert cluster_pool.get(1) is first, "a healthy cluster is reused"
+    pid = first.nodes[0].vm.pid
     panic_node(first.nodes[0])
     problems = cluster_pool.after_test("panicking-test", failed=True)
     assert problems and "node0: QEMU exited" in problems[0]
     artifacts = Path(cluster_pool.config.getoption("artifacts")) / "panicking-test"
     assert "Kernel panic" in (artifacts / "node0.console.log").read_text()
     assert (artifacts / "node0.dmesg").read_text() == "(node is down)\n"
+    assert cluster_pool.last_reset == "restored"
+    assert cluster_pool.get(1) is first and first.nodes[0].vm.pid != pid
+    assert first.nodes[0].succeed("hostname").strip() == "node0"
+
+    first.snapshot = None  # as with --no-snapshots
+    panic_node(first.nodes[0])
+    assert cluster_pool.after_test("panicking-again", failed=True) and cluster_pool.last_reset == "rebooted"
     second = cluster_pool.get(1)
     assert second is not first and second.run_id != first.run_id
     assert second.nodes[0].succeed("hostname").strip() == "node0"
@@ -218,10 +227,10 @@ def test_pool_reboots_a_cluster_a_test_left_unhealthy(cluster_pool, tmp_path):
 
 
 @pytest.mark.xdist_group("reboot")
-def test_a_full_disk_while_saving_artifacts_still_reboots_an_unhealthy_cluster(cluster_pool, tmp_path, monkeypatch):
+def test_a_full_disk_while_saving_artifacts_still_resets_an_unhealthy_cluster(cluster_pool, tmp_path, monkeypatch):
     """The artifacts dir on a full file system (a 64 KiB tmpfs, filled): the failed test's artifacts cannot
     be written, which is said (InfraError naming the test and ENOSPC), and the dead cluster is still
-    discarded, not handed to the next test."""
+    reset (restored from its snapshot), not handed to the next test as it is."""
     full = tmp_path / "full"
     full.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "phc-test-full", str(full)], check=True)
@@ -234,15 +243,14 @@ def test_a_full_disk_while_saving_artifacts_still_reboots_an_unhealthy_cluster(c
         panic_node(first.nodes[0])
         with pytest.raises(InfraError, match=r"the artifacts of on-a-full-disk could not be saved: .*No space left"):
             cluster_pool.after_test("on-a-full-disk", failed=True)
-        assert cluster_pool.cluster is None, "the cluster with a dead node was kept for the next test"
-        second = cluster_pool.get(1)
-        assert second is not first and second.nodes[0].succeed("hostname").strip() == "node0"
-        assert leftovers(first.run_id) == []
+        assert cluster_pool.last_reset == "restored", "the cluster with a dead node was kept for the next test"
+        assert cluster_pool.get(1).health() == []
+        assert first.nodes[0].succeed("hostname").strip() == "node0"
     finally:
         subprocess.run(["umount", "-l", str(full)], check=False)
 
 
-def test_pool_reboots_a_cluster_with_a_guest_program_left_running(cluster_pool):
+def test_a_guest_program_left_running_makes_the_cluster_unhealthy(cluster_pool):
     """A guest program (a file of /opt/phc/bin) still running after a test, as a task stuck in the kernel
     would be, makes the cluster unhealthy; once it is gone the cluster is healthy again."""
     cluster = cluster_pool.get(1)

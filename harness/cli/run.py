@@ -142,6 +142,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     for suite, counts in sorted(summary.suites.items()):
         console.print(f"  {suite:<20} {summary.line(counts)}", highlight=False)
     console.print(escape(f"{summary.line()} in {elapsed:.0f}s; kernel: {origin}"), highlight=False)
+    if summary.cluster_resets:
+        console.print("  clusters reset after a test: " + ", ".join(
+            f"{count} {how}" for how, count in sorted(summary.cluster_resets.items())), highlight=False)
     # Test ids, messages and paths carry brackets ([execve], a user's "[/x]") that rich would take for markup:
     # every text that is not the harness's own is escaped.
     for defect in summary.known_defects:

@@ -126,6 +126,13 @@ def boot_panic(console: str) -> str:
     return chosen[0].title if chosen else "Kernel panic"
 
 
+def _save_state(vm: VM, stem: Path) -> None:
+    """Save paused ``vm`` as ``STEM.state`` and its console so far as ``STEM.console``."""
+    shutil.copyfile(vm.config.console_path, stem.with_name(f"{stem.name}.console"))
+    with stem.with_name(f"{stem.name}.state").open("wb") as file:
+        vm.save_state(file.fileno())
+
+
 def require_root() -> None:
     """Namespaces and taps need root: say so in one line otherwise."""
     if os.geteuid() != 0:
@@ -156,6 +163,8 @@ class Cluster:
         self._started = False
         self.fault_log = FaultLog()
         self._network_faults: NetworkFaults | None = None
+        #: Where ``save_snapshot`` put every node's state (None: no snapshot yet).
+        self.snapshot: Path | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -271,7 +280,7 @@ class Cluster:
         overlay = guest_image.build_overlay(self.keys.host_key, self.keys.client_public, extra, carried)
         return guest_image.assemble_initrd(base, overlay, self.workdir / "initrd.cpio")
 
-    def _vm_config(self, index: int, initrd: Path, tap_fd: int) -> VMConfig:
+    def _vm_config(self, index: int, initrd: Path, tap_fd: int, incoming_fd: int | None = None) -> VMConfig:
         name = ClusterSpec.node_name(index)
         address = self.spec.node_address(index)
         cmdline = " ".join(filter(None, [
@@ -297,6 +306,7 @@ class Cluster:
             qmp_path=self.workdir / f"{name}.qmp",
             gdb_socket=self.workdir / f"{name}.gdb" if self.spec.gdb else None,
             die_with_parent=not self.detached,
+            incoming_fd=incoming_fd,
         )
 
     def _wait_ready(self, started: float, indexes: list[int]) -> dict[str, tuple[str, str]]:
@@ -387,6 +397,79 @@ class Cluster:
         self._started = False
         if errors:
             raise InfraError("teardown incomplete: " + "; ".join(errors))
+
+    # -- snapshots ----------------------------------------------------------------------------------
+
+    def save_snapshot(self) -> Path:
+        """Save every node's whole state (``NAME.state`` in the work dir's ``snapshot/``, and its console so
+        far as ``NAME.console``), all paused together so that the state of the connections between them
+        (the Popcorn mesh's TCP) agrees, then let them run on. ``restore_snapshot`` brings the cluster back
+        to this moment. Return the directory."""
+        directory = self.workdir / "snapshot"
+        directory.mkdir(exist_ok=True)
+        with ThreadPoolExecutor(max_workers=len(self._vms)) as pool:
+            list(pool.map(lambda vm: vm.pause(), self._vms))
+            try:
+                list(pool.map(lambda item: _save_state(item[1], directory / ClusterSpec.node_name(item[0])),
+                              enumerate(self._vms)))
+            finally:
+                list(pool.map(lambda vm: vm.resume(), self._vms))
+        self.snapshot = directory
+        return directory
+
+    def restore_snapshot(self, timeout: float = 60.0) -> None:
+        """Replace every node by its saved state (``save_snapshot``): SSH closed, network faults healed,
+        each VM powered off and started again from its state on a fresh tap (its console file is again
+        what the guest had printed by the snapshot, and goes on from there), all resumed together once
+        every one has loaded, and SSH connected anew. ``InfraError`` if there is no snapshot or a node
+        does not come back within ``timeout`` seconds."""
+        if self.snapshot is None:
+            raise InfraError("no snapshot of this cluster to restore")
+        for node in self.nodes:
+            node.ssh.close()
+        if self._network_faults is not None:
+            self._network_faults.heal()
+            self._network_faults = None
+        with ThreadPoolExecutor(max_workers=len(self._vms)) as pool:
+            list(pool.map(lambda vm: vm.power_off(), self._vms))
+        backend = get_backend(self.spec.backend)
+        for index in range(self.spec.nodes):
+            name = ClusterSpec.node_name(index)
+            shutil.copyfile(self.snapshot / f"{name}.console", self.workdir / f"{name}.console.log")
+            state_fd = os.open(self.snapshot / f"{name}.state", os.O_RDONLY)
+            tap_fd = self.network.open_tap(index)
+            try:
+                self._vms[index] = backend.launch(self._vm_config(index, self.workdir / "initrd.cpio", tap_fd, state_fd))
+            finally:
+                os.close(tap_fd)
+                os.close(state_fd)
+        self.lease.qemu_pids = [vm.pid for vm in self._vms]
+        self.lease.qemu_starts = [process_start_time(vm.pid) for vm in self._vms]
+        self.lease.save()
+        self._wait_loaded(timeout)
+        with ThreadPoolExecutor(max_workers=len(self._vms)) as pool:
+            list(pool.map(lambda vm: vm.resume(), self._vms))
+        for node, vm in zip(self.nodes, self._vms):
+            node.vm, node.ssh = vm, self._connection(node.index, vm)
+        with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
+            list(pool.map(lambda node: node.ssh.connect(timeout), self.nodes))
+
+    def _wait_loaded(self, timeout: float) -> None:
+        """Wait until every restored VM has loaded its state (QEMU's run state ``paused``)."""
+        deadline = time.monotonic() + timeout
+        waiting = dict(enumerate(self._vms))
+        while waiting:
+            for index, vm in list(waiting.items()):
+                if not vm.alive():
+                    raise InfraError(f"{ClusterSpec.node_name(index)}: QEMU exited (code {vm.exit_code()}) while "
+                                     f"restoring its snapshot{self._qemu_stderr(vm)}")
+                with contextlib.suppress(InfraError):  # the QMP socket appears a moment after the process
+                    if vm.state() == "paused":
+                        del waiting[index]
+            if waiting and time.monotonic() > deadline:
+                raise InfraError(f"nodes {', '.join(ClusterSpec.node_name(i) for i in waiting)} did not load "
+                                 f"their snapshot within {timeout:g}s")
+            time.sleep(0.01)
 
     @classmethod
     def find_lease(cls, name: str) -> RunLease | None:

@@ -61,6 +61,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--hang-timeout", type=float, default=480.0,
                     help="seconds a test may run before the watchdog dumps every node (vCPU registers, sysrq) "
                          "and resets the cluster; @pytest.mark.hang_timeout(s) overrides (default 480)")
+    group.addoption("--no-snapshots", dest="snapshots", action="store_false", default=True,
+                    help="after a test that leaves its cluster unhealthy, boot a new cluster instead of restoring "
+                         "the snapshot the pool took once the cluster was up (and its Popcorn mesh connected)")
     group.addoption("--seed", type=int, default=os.environ.get(_SEED_ENV) or None,
                     help="seed of the faults tests choose (default: random, printed in the header)")
 
@@ -259,7 +262,8 @@ def _known_symptom_seen(item: pytest.Item, cluster: Cluster, known: KnownFailure
 
 def _after(request: pytest.FixtureRequest, pool: ClusterPool) -> None:
     """After a test: stop its hang watchdog, save artifacts and a repro bundle on failure or unexpected
-    kernel findings (also under xfail), reboot an unhealthy cluster or one with findings. (The findings
+    kernel findings (also under xfail), reset (restore or reboot) an unhealthy cluster or one with findings,
+    recorded as the JUnit property ``cluster_reset``. (The findings
     fail the test in ``harness.crash.plugin``; the watchdog's in ``pytest_runtest_makereport``.)"""
     item = request.node
     watchdog = item.stash[_WATCHDOG]
@@ -282,6 +286,8 @@ def _after(request: pytest.FixtureRequest, pool: ClusterPool) -> None:
         message = ""
     seed, faults = replay_inputs(item)
     pool.after_test(item.nodeid, failed=failed, findings=findings, message=message, seed=seed, faults=faults)
+    if pool.last_reset:
+        item.user_properties.append(("cluster_reset", pool.last_reset))
 
 
 @contextlib.contextmanager

@@ -1,12 +1,16 @@
-"""The per-worker cluster pool: each xdist worker keeps one cluster and hands it to test after test; it is
-rebooted when a test left it unhealthy (a node died, is paused or stopped answering, a guest program is
-left running), when its kernels reported a failure or a test hung, or when a test asks for another size.
+"""The per-worker cluster pool: each xdist worker keeps one cluster and hands it to test after test. Once a
+cluster is up (and the domain plugins prepared it: the Popcorn mesh connected) the pool saves a snapshot of
+it; when a test left it unhealthy (a node died, is paused or stopped answering, a guest program is left
+running), its kernels reported a failure or a test hung, the pool restores that snapshot, and reboots only
+when the restore fails, the restored cluster is not healthy, ``--no-snapshots`` is given, or a test asks
+for another size.
 A failed test leaves its artifacts and a reproduction bundle (``harness/repro/bundle.py``)."""
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from functools import cached_property
 from pathlib import Path
 
@@ -30,6 +34,9 @@ class ClusterPool:
     def __init__(self, config: pytest.Config):
         self.config = config
         self.cluster: Cluster | None = None
+        #: How the last test's cluster was reset: "restored" (from its snapshot), "rebooted", or "" (it was
+        #: healthy). The pytest plugin records it as the test's JUnit property ``cluster_reset``.
+        self.last_reset = ""
 
     @cached_property
     def symbols(self) -> SymbolTable | None:
@@ -50,6 +57,10 @@ class ClusterPool:
                 pytest.skip("no kernel: pass --kernel or set POPCORN_HARNESS_KERNEL")
             self.cluster = Cluster(self.spec(nodes)).start()
             self.config.hook.pytest_harness_cluster_started(config=self.config, cluster=self.cluster)
+            if self.config.getoption("snapshots", True):
+                started = time.monotonic()
+                self.cluster.save_snapshot()
+                log.info("snapshot of the %d-node cluster saved in %.2fs", nodes, time.monotonic() - started)
         return self.cluster
 
     def begin_test(self) -> None:
@@ -62,6 +73,7 @@ class ClusterPool:
         seed, faults); reboot (discard) an unhealthy cluster or one whose kernels reported failures
         (``findings``). Return its problems. Artifacts that could not be written (disk full) raise
         ``InfraError`` once the health check and reboot are done: they never leave a broken cluster in use."""
+        self.last_reset = ""
         if self.cluster is None:
             return []
         unsaved = None
@@ -72,9 +84,8 @@ class ClusterPool:
                 unsaved = exc
         problems = self.cluster.health()
         if problems or findings:
-            log.warning("cluster unhealthy after %s, rebooting: %s", nodeid,
-                        "; ".join(problems + [f.summary() for f in findings]))
-            self.discard()
+            log.warning("cluster unhealthy after %s: %s", nodeid, "; ".join(problems + [f.summary() for f in findings]))
+            self.reset()
         if unsaved is not None:
             raise InfraError(f"the artifacts of {nodeid} could not be saved: {unsaved}") from unsaved
         return problems
@@ -93,6 +104,24 @@ class ClusterPool:
             save_bundle(self.cluster, directory, nodeid, rootdir=str(self.config.rootpath), **extra, **details)
         except Exception:  # a bundle that cannot be written must not hide the test's own failure
             log.exception("could not write the repro bundle of %s", nodeid)
+
+    def reset(self) -> None:
+        """Bring the current cluster back to its snapshot; boot a new one (``discard``) when there is no
+        snapshot, the restore fails or the restored cluster is not healthy."""
+        if self.cluster.snapshot is not None:
+            started = time.monotonic()
+            try:
+                self.cluster.restore_snapshot()
+                problems = self.cluster.health()
+            except InfraError as exc:
+                problems = [str(exc)]
+            if not problems:
+                log.info("cluster restored from its snapshot in %.2fs", time.monotonic() - started)
+                self.last_reset = "restored"
+                return
+            log.warning("the restored cluster is not healthy, rebooting: %s", "; ".join(problems))
+        self.last_reset = "rebooted"
+        self.discard()
 
     def discard(self) -> None:
         """Stop the current cluster (the next ``get`` boots a fresh one)."""

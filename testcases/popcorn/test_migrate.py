@@ -61,3 +61,19 @@ def test_migrating_a_program_only_the_origin_has(popcorn):
     node0, binary = popcorn.nodes[0], "/tmp/phc-origin-only/pcn_migrate"
     node0.succeed(f"mkdir -p /tmp/phc-origin-only && cp {GUEST_BIN}/pcn_migrate {binary}")
     _run(popcorn, "there_and_back", binary=binary)
+
+
+@pytest.mark.xdist_group("popcorn2-migrate")
+def test_a_cluster_restored_from_its_snapshot_migrates_as_before(popcorn):
+    """The pool saved this cluster with its mesh connected; restored from that snapshot (every node's QEMU
+    replaced, the nodes' TCP mesh as it was when saved), a thread still migrates there and back and
+    get_node_info still sees every node online."""
+    cluster = popcorn.cluster
+    assert cluster.snapshot is not None, "the pool took no snapshot of this cluster"
+    before = [node.vm.pid for node in cluster.nodes]
+    cluster.restore_snapshot()
+    assert all(new != old for new, old in zip((node.vm.pid for node in cluster.nodes), before))
+    for node in popcorn.nodes:
+        run_checks(popcorn, node, "pcn_node_info", "info", str(node.index), str(len(popcorn.nodes)), timeout=90)
+    _run(popcorn, "roundtrip", 0)
+    _run(popcorn, "roundtrip", 1)

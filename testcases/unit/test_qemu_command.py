@@ -29,7 +29,7 @@ def test_direct_kernel_boot_that_ends_on_panic():
 
 def test_console_qmp_and_tap_fd():
     cmd = qemu_command(_config(), binary="qemu")
-    assert _value(cmd, "-chardev") == "file,id=console,path=/w/node1.console.log"
+    assert _value(cmd, "-chardev") == "file,id=console,path=/w/node1.console.log,append=on"
     assert _value(cmd, "-qmp") == "unix:/w/node1.qmp,server=on,wait=off"
     assert _value(cmd, "-netdev") == "tap,id=net0,fd=7"
     assert "virtio-net-pci,netdev=net0,mac=52:54:00:7c:00:01" in cmd
@@ -51,3 +51,11 @@ def test_qemu_runs_in_its_seccomp_sandbox():
 def test_kvm_uses_the_host_cpu():
     cmd = qemu_command(_config(accel="kvm"), binary="qemu")
     assert _value(cmd, "-accel") == "kvm" and _value(cmd, "-cpu") == "host"
+
+
+def test_a_restore_loads_its_state_from_the_given_fd_and_stays_paused():
+    assert "-incoming" not in qemu_command(_config(), binary="qemu")
+    cmd = qemu_command(_config(incoming_fd=9), binary="qemu")
+    assert _value(cmd, "-incoming") == "fd:9" and "-S" in cmd
+    assert qemu_command(_config(incoming_fd=9), binary="qemu")[:-3] == qemu_command(_config(), binary="qemu"), \
+        "a restore's machine must be the one whose state it loads"

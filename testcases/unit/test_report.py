@@ -21,6 +21,7 @@ def test_error(broken): pass
 def test_racy_passed(record_property):
     record_property("known_defect", "P16")
     record_property("known_defect_outcome", "xpassed")
+    record_property("cluster_reset", "restored")
 '''
 
 
@@ -35,6 +36,7 @@ def test_counts_failures_and_skip_reasons(tmp_path):
     assert summary.line() == "1 passed, 1 failed, 1 skipped, 1 xfailed, 1 xpassed, 1 error"
     assert summary.known_defects == [{"test": "::test_racy_passed", "defect": "P16", "outcome": "xpassed",
                                       "judged": "xpassed", "symptom_expected": "", "symptom_actual": ""}]
+    assert summary.cluster_resets == {"restored": 1}
     assert summary.suites == {"other": summary.counts}  # by default, a test counts in its module's package
     assert summarize_junit(junit, suite_of).suites == {"other": summary.counts}
     assert [name.split("::")[-1] for name, _ in summary.failures] == ["test_bad", "test_error"]

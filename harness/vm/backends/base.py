@@ -41,6 +41,9 @@ class VMConfig:
     die_with_parent: bool = True
     #: The most the guest may print on its console, in bytes (``CONSOLE_CAP_BYTES``).
     console_cap: int = CONSOLE_CAP_BYTES
+    #: Restore instead of booting: the VM loads the state ``VM.save_state`` wrote, read from this file
+    #: descriptor, and stays paused until ``VM.resume`` (its console file is appended to, not truncated).
+    incoming_fd: int | None = None
 
 
 #: How much of the console's end ``console_tail`` reads: far more than any tail shown, and bounded
@@ -81,6 +84,15 @@ class VM(abc.ABC):
         """Continue the vCPUs after ``pause``."""
 
     @abc.abstractmethod
+    @abc.abstractmethod
+    def save_state(self, fd: int, timeout: float = 120.0) -> None:
+        """Write the paused VM's whole state (RAM, devices, vCPUs) to the file open as ``fd``, for a VM
+        started later with ``VMConfig.incoming_fd``; the VM stays paused."""
+
+    @abc.abstractmethod
+    def state(self) -> str:
+        """The VM's run state as its hypervisor names it ("running", "paused", "inmigrate"...)."""
+
     def power_off(self, timeout: float = 10.0) -> None:
         """End the VM at once (power loss); kill the process if it does not go."""
 

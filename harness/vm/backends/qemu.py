@@ -14,6 +14,7 @@ import resource
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from typing import Callable
 
@@ -45,7 +46,8 @@ def qemu_command(config: VMConfig, binary: str | None = None) -> list[str]:
         "-kernel", str(config.kernel),
         "-initrd", str(config.initrd),
         "-append", config.cmdline,
-        "-chardev", f"file,id=console,path={config.console_path}",
+        # append: a restored node's console goes on after the boot that made its snapshot
+        "-chardev", f"file,id=console,path={config.console_path},append=on",
         "-serial", "chardev:console",
         "-qmp", f"unix:{config.qmp_path},server=on,wait=off",
         "-netdev", f"tap,id=net0,fd={config.tap_fd}",
@@ -55,9 +57,22 @@ def qemu_command(config: VMConfig, binary: str | None = None) -> list[str]:
         # privileges or using obsolete system calls
         "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
     ]
+    if config.incoming_fd is not None:  # a restore: load the saved state, stay paused until `cont`
+        cmd += ["-S", "-incoming", f"fd:{config.incoming_fd}"]
     if config.gdb_socket:
         cmd += ["-chardev", f"socket,id=gdb,path={config.gdb_socket},server=on,wait=off", "-gdb", "chardev:gdb"]
     return cmd
+
+
+def _copy_to_end(reader: int, fd: int) -> None:
+    """Copy everything from pipe ``reader`` to ``fd`` until the writer closes it; close ``reader``."""
+    try:
+        while chunk := os.read(reader, 1 << 20):
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
+    finally:
+        os.close(reader)
 
 
 def child_setup(config: VMConfig) -> Callable[[], None]:
@@ -107,20 +122,65 @@ class QemuVM(VM):
         self.alive()
         return self._exit_code
 
-    def monitor(self, command: str, **arguments) -> object:
-        """Run one QMP command (``query-status``, ``stop``, ``human-monitor-command``...)."""
+    @contextlib.contextmanager
+    def _qmp(self, what: str):
+        """A QMP session on the VM's socket; any failure in it is an ``InfraError`` naming ``what`` failed."""
         if not self.alive():
             raise InfraError(f"{self.config.name}: QEMU is not running")
         qmp = QEMUMonitorProtocol(str(self.config.qmp_path))
         try:
             qmp.connect()
             qmp.settimeout(10)
-            return qmp.cmd(command, **arguments)
+            yield qmp
+        except InfraError:
+            raise
         except Exception as exc:
-            raise InfraError(f"{self.config.name}: QMP {command} failed: {exc}") from exc
+            raise InfraError(f"{self.config.name}: {what} failed: {exc}") from exc
         finally:
             with contextlib.suppress(Exception):  # EOF races with `quit`
                 qmp.close()
+
+    def monitor(self, command: str, **arguments) -> object:
+        """Run one QMP command (``query-status``, ``stop``, ``human-monitor-command``...)."""
+        with self._qmp(f"QMP {command}") as qmp:
+            return qmp.cmd(command, **arguments)
+
+    def state(self) -> str:
+        """QEMU's run state (QMP ``query-status``: "running", "paused", "inmigrate", "postmigrate"...)."""
+        return str(self.monitor("query-status").get("status", "unknown"))
+
+    def save_state(self, fd: int, timeout: float = 120.0) -> None:
+        """Migrate the paused VM into the file open as ``fd`` and wait until QEMU says the migration
+        completed; raise ``InfraError`` if it failed or took over ``timeout`` seconds. The VM stays paused
+        (``postmigrate``). QEMU writes into a pipe (QMP ``getfd`` with the descriptor passed over the
+        socket, then ``migrate fd:``) that a thread copies to ``fd``: QEMU's own writes to files are bounded
+        by the console cap (``RLIMIT_FSIZE``), and a node's state is larger."""
+        reader, writer = os.pipe()
+        copier = threading.Thread(target=_copy_to_end, args=(reader, fd), name=f"save-{self.config.name}", daemon=True)
+        copier.start()
+        try:
+            with self._qmp("saving its state") as qmp:
+                # QEMU 7.2 throttles a migration to 32 MiB/s by default; a local pipe takes what it gives
+                qmp.cmd("migrate-set-parameters", **{"max-bandwidth": 2**40})
+                qmp.send_fd_scm(writer)
+                qmp.cmd("getfd", fdname="snapshot")
+                os.close(writer)  # QEMU holds its own copy now: the copier sees the end when QEMU closes it
+                writer = -1
+                qmp.cmd("migrate", uri="fd:snapshot")
+                deadline = time.monotonic() + timeout
+                while (info := qmp.cmd("query-migrate")).get("status") != "completed":
+                    if info.get("status") in ("failed", "cancelled"):
+                        raise InfraError(f"{self.config.name}: saving its state {info['status']}: "
+                                         f"{info.get('error-desc', 'QEMU gave no reason')}")
+                    if time.monotonic() > deadline:
+                        raise InfraError(f"{self.config.name}: saving its state took over {timeout:g}s")
+                    time.sleep(0.02)
+        finally:
+            if writer >= 0:
+                os.close(writer)
+            copier.join(timeout)
+        if copier.is_alive():
+            raise InfraError(f"{self.config.name}: its saved state was not written out within {timeout:g}s")
 
     def pause(self) -> None:
         """Freeze the vCPUs (QMP ``stop``)."""
@@ -174,7 +234,7 @@ class QemuBackend(Backend):
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                pass_fds=(config.tap_fd,),
+                pass_fds=(config.tap_fd,) + ((config.incoming_fd,) if config.incoming_fd is not None else ()),
                 preexec_fn=child_setup(config),
                 start_new_session=True,
             )
