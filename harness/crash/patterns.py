@@ -99,6 +99,11 @@ OOPSES: tuple[Oops, ...] = (
     Oops(r"BUG: (?P<what>spinlock|rwlock) (?P<how>lockup suspected|already unlocked|recursion|cpu recursion"
          r"|bad magic|wrong owner|wrong CPU)", "BUG: {what} {how} in {func}", "lockdep", ("trace",)),
     Oops(r"BUG: workqueue lockup", "BUG: workqueue lockup", "hang"),
+    # KASAN (kernel-patches/configs/kasan.config): 'BUG: KASAN: use-after-free in func+0x../0x..', then
+    # 'Read of size 8 at addr ... by task ...'; the header names the faulting function (syzkaller's
+    # title adds Read/Write from the next line)
+    Oops(r"BUG: KASAN: (?P<what>[a-z-]+) in " + FUNC, "KASAN: {what} in {func}", "memory-safety",
+         ("header", "trace")),
     Oops(r"BUG: (?P<what>[^,:]+)", "BUG: {what} in {func}", "bug", ("rip", "trace")),
     # kernel BUG at FILE:LINE! (BUG_ON); the "invalid opcode" line after it belongs to the same report
     Oops(r"kernel BUG at (?P<where>\S+?)!?$", "kernel BUG in {func}", "bug", ("rip", "trace")),
