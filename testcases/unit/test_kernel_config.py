@@ -190,5 +190,8 @@ def test_shipped_fragments_ask_for_what_popcorn_and_the_guest_need():
                    "UNIX98_PTYS", "PRINTK_TIME", "MAGIC_SYSRQ", "INET"):
         assert guest[f"CONFIG_{needed}"] == "y", needed
     assert load_fragment("detectors").options["CONFIG_DEBUG_LIST"] == "y"
+    kasan = load_fragment("kasan").options
+    assert kasan["CONFIG_KASAN"] == kasan["CONFIG_KASAN_GENERIC"] == kasan["CONFIG_KASAN_OUTLINE"] == "y"
     assert sorted(p.name for p in CONFIGS_DIR.glob("*.config")) == [
-        "debug.config", "detectors.config", "popcorn-debug.config", "popcorn.config", "qemu-guest.config"]
+        "debug.config", "detectors.config", "kasan.config", "popcorn-debug.config", "popcorn.config",
+        "qemu-guest.config"]
