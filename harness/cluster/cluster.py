@@ -239,28 +239,37 @@ class Cluster:
                 self.boot_seconds.pop(name, None)
                 self.guest_uptime.pop(name, None)
             self._power_off(pending, attempt)
-        # In node order, one each (a node booted again appended its second QEMU while it started).
-        self.lease.qemu_pids = [vm.pid for vm in self._vms]
-        self.lease.qemu_starts = [process_start_time(vm.pid) for vm in self._vms]
         self.lease.extra = {"accel": self.accel, "host_public": self.keys.host_public,
                              "kernel": str(self.kernel.bzimage)}
-        self.lease.save()
+        self._record_qemus()
         self._connect_all()
         self._started = True
 
-    def _launch(self, indexes: list[int], initrd: Path) -> None:
-        """Start the VMs of nodes ``indexes`` (each on a fresh tap of its own)."""
+    def _launch(self, indexes: list[int], initrd: Path, snapshot: Path | None = None) -> None:
+        """Start the VMs of nodes ``indexes`` (each on a fresh tap of its own); with ``snapshot``, each
+        loads its saved state (``NAME.state``) and stays paused."""
         backend = get_backend(self.spec.backend)
         for index in indexes:
+            name = ClusterSpec.node_name(index)
+            state_fd = os.open(snapshot / f"{name}.state", os.O_RDONLY) if snapshot else None
             tap_fd = self.network.open_tap(index)
             try:
-                vm = backend.launch(self._vm_config(index, initrd, tap_fd))
+                vm = backend.launch(self._vm_config(index, initrd, tap_fd, state_fd))
             finally:
                 os.close(tap_fd)
+                if state_fd is not None:
+                    os.close(state_fd)
             self._vms[index] = vm
             self.lease.qemu_pids.append(vm.pid)  # for the sweep, should this process die while booting
             self.lease.save()
-            self.reporter.phase(ClusterSpec.node_name(index), "booting")
+            self.reporter.phase(name, "restoring" if snapshot else "booting")
+
+    def _record_qemus(self) -> None:
+        """Write the nodes' QEMUs to the run lease, in node order, one each (``_launch`` appended every one
+        it started, a node booted again included), with their start times."""
+        self.lease.qemu_pids = [vm.pid for vm in self._vms]
+        self.lease.qemu_starts = [process_start_time(vm.pid) for vm in self._vms]
+        self.lease.save()
 
     def _power_off(self, indexes: list[int], attempt: int) -> None:
         """Stop the VMs of nodes ``indexes``, keeping each console as ``NAME.console.log.ATTEMPT``."""
@@ -432,20 +441,10 @@ class Cluster:
             self._network_faults = None
         with ThreadPoolExecutor(max_workers=len(self._vms)) as pool:
             list(pool.map(lambda vm: vm.power_off(), self._vms))
-        backend = get_backend(self.spec.backend)
-        for index in range(self.spec.nodes):
-            name = ClusterSpec.node_name(index)
-            shutil.copyfile(self.snapshot / f"{name}.console", self.workdir / f"{name}.console.log")
-            state_fd = os.open(self.snapshot / f"{name}.state", os.O_RDONLY)
-            tap_fd = self.network.open_tap(index)
-            try:
-                self._vms[index] = backend.launch(self._vm_config(index, self.workdir / "initrd.cpio", tap_fd, state_fd))
-            finally:
-                os.close(tap_fd)
-                os.close(state_fd)
-        self.lease.qemu_pids = [vm.pid for vm in self._vms]
-        self.lease.qemu_starts = [process_start_time(vm.pid) for vm in self._vms]
-        self.lease.save()
+        for index, vm in enumerate(self._vms):
+            shutil.copyfile(self.snapshot / f"{ClusterSpec.node_name(index)}.console", vm.config.console_path)
+        self._launch(list(range(self.spec.nodes)), self.workdir / "initrd.cpio", self.snapshot)
+        self._record_qemus()
         self._wait_loaded(timeout)
         with ThreadPoolExecutor(max_workers=len(self._vms)) as pool:
             list(pool.map(lambda vm: vm.resume(), self._vms))

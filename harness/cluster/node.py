@@ -79,7 +79,7 @@ class Node:
         if not self.vm.alive():
             return "dead"
         try:
-            return str(self.vm.monitor("query-status").get("status", "unknown"))
+            return self.vm.state()
         except Exception:
             return "dead"
 

@@ -70,9 +70,9 @@ class ClusterPool:
 
     def after_test(self, nodeid: str, failed: bool, findings=(), **details) -> list[str]:
         """If the test failed, save artifacts, ``findings.json`` and a repro bundle (``details``: message,
-        seed, faults); reboot (discard) an unhealthy cluster or one whose kernels reported failures
-        (``findings``). Return its problems. Artifacts that could not be written (disk full) raise
-        ``InfraError`` once the health check and reboot are done: they never leave a broken cluster in use."""
+        seed, faults); ``reset`` (restore or reboot) an unhealthy cluster or one whose kernels reported
+        failures (``findings``). Return its problems. Artifacts that could not be written (disk full) raise
+        ``InfraError`` once the health check and reset are done: they never leave a broken cluster in use."""
         self.last_reset = ""
         if self.cluster is None:
             return []

@@ -479,10 +479,12 @@ def _on_detectors(test: str, also: tuple[str, ...], required: tuple[str, ...] | 
     """The detectors build's entry for ``test``: its any-build entry, allowing ``also`` too, requiring
     ``required`` instead of the any-build entry's required signs when given."""
     base = _ANY_BUILD[test]
-    symptom = Symptom(base.symptom.required if required is None else required,
-                      base.symptom.allowed + base.symptom.required + also if required is not None
-                      else base.symptom.allowed + also)
-    return KnownFailure(test, base.defect, symptom, evidence, base.racy, "detectors")
+    if required is None:
+        required = base.symptom.required
+    else:  # what the any-build entry required may still show
+        also = base.symptom.required + also
+    return KnownFailure(test, base.defect, Symptom(required, base.symptom.allowed + also), evidence, base.racy,
+                        "detectors")
 
 
 _REMOTE = "test_migrated_thread_at_the_remote_node"

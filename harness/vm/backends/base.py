@@ -84,7 +84,6 @@ class VM(abc.ABC):
         """Continue the vCPUs after ``pause``."""
 
     @abc.abstractmethod
-    @abc.abstractmethod
     def save_state(self, fd: int, timeout: float = 120.0) -> None:
         """Write the paused VM's whole state (RAM, devices, vCPUs) to the file open as ``fd``, for a VM
         started later with ``VMConfig.incoming_fd``; the VM stays paused."""
@@ -93,6 +92,7 @@ class VM(abc.ABC):
     def state(self) -> str:
         """The VM's run state as its hypervisor names it ("running", "paused", "inmigrate"...)."""
 
+    @abc.abstractmethod
     def power_off(self, timeout: float = 10.0) -> None:
         """End the VM at once (power loss); kill the process if it does not go."""
 
