@@ -8,6 +8,7 @@ optionally a gdb stub on a unix socket.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import resource
@@ -127,6 +128,10 @@ class QemuVM(VM):
         """A QMP session on the VM's socket; any failure in it is an ``InfraError`` naming ``what`` failed."""
         if not self.alive():
             raise InfraError(f"{self.config.name}: QEMU is not running")
+        # The session's own event loop, closed with it: qemu.qmp's sync shim would otherwise leave one open
+        # in every thread that ever used QMP, and their finalizers print errors when Python exits.
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
         qmp = QEMUMonitorProtocol(str(self.config.qmp_path))
         try:
             qmp.connect()
@@ -139,6 +144,8 @@ class QemuVM(VM):
         finally:
             with contextlib.suppress(Exception):  # EOF races with `quit`
                 qmp.close()
+            asyncio.set_event_loop(None)
+            loop.close()
 
     def monitor(self, command: str, **arguments) -> object:
         """Run one QMP command (``query-status``, ``stop``, ``human-monitor-command``...)."""
