@@ -192,6 +192,10 @@ def test_shipped_fragments_ask_for_what_popcorn_and_the_guest_need():
     assert load_fragment("detectors").options["CONFIG_DEBUG_LIST"] == "y"
     kasan = load_fragment("kasan").options
     assert kasan["CONFIG_KASAN"] == kasan["CONFIG_KASAN_GENERIC"] == kasan["CONFIG_KASAN_OUTLINE"] == "y"
+    off = load_fragment("popcorn-off").options
+    assert off["CONFIG_POPCORN"] == "n"
+    assert {k: v for k, v in popcorn.items() if not k.startswith("CONFIG_POPCORN")} == \
+        {k: v for k, v in off.items() if k != "CONFIG_POPCORN"}  # only Popcorn differs
     assert sorted(p.name for p in CONFIGS_DIR.glob("*.config")) == [
-        "debug.config", "detectors.config", "kasan.config", "popcorn-debug.config", "popcorn.config",
-        "qemu-guest.config"]
+        "debug.config", "detectors.config", "kasan.config", "popcorn-debug.config", "popcorn-off.config",
+        "popcorn.config", "qemu-guest.config"]

@@ -105,3 +105,18 @@ def test_patching_a_linked_copy_leaves_the_pristine_tree_alone(tmp_path):
     apply_series(copy, load_series(str(make_series(tmp_path / "s", {"one.patch": GOOD}))))
     assert (copy / "hello.c").read_text() == "int a;\nint b = 2;\nint c;\n"
     assert (pristine / "hello.c").read_text() == "int a;\nint b;\nint c;\n"
+
+
+def test_the_popcorn_off_series_adds_lines_only_and_applies_to_a_makefile_of_the_trees_length(tmp_path):
+    """kernel-patches/popcorn-off carries no line of the Popcorn tree: its hunks have no context and remove
+    nothing. It applies to a kernel/Makefile of 135 lines (the 5.2.21 tree's length) and adds the stubs file."""
+    series = load_series("popcorn-off")
+    assert [p.name for p in series.patches] == ["0001-stubs-for-a-build-without-popcorn.patch"]
+    text = series.patches[0].path.read_text()
+    body = text[text.index("--- /dev/null"):].splitlines()
+    assert all(line.startswith(("+", "---", "@@")) for line in body), [l for l in body if l[:1] not in "+-@"]
+    (tmp_path / "kernel").mkdir()
+    (tmp_path / "kernel" / "Makefile").write_text("".join(f"# line {i}\n" for i in range(1, 136)))
+    apply_series(tmp_path, series)
+    assert (tmp_path / "kernel" / "Makefile").read_text().endswith("ifndef CONFIG_POPCORN\nobj-y += popcorn_off.o\nendif\n")
+    assert "POPCORN_OFF_SYSCALL(popcorn_migrate)" in (tmp_path / "kernel" / "popcorn_off.c").read_text()
