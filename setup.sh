@@ -33,10 +33,10 @@ install_system() {
 install_python() {
   # (Re)install when a dependency is missing or the installed harness is another checkout's.
   local here; here="$(pwd)/harness/__init__.py"
-  if [ "$(cd / && python3 -c "import harness, paramiko, pyroute2, qemu.qmp, rich, xdist, pytest_timeout, jinja2
+  if [ "$(cd / && python3 -c "import harness, paramiko, pyroute2, qemu.qmp, rich, xdist, pytest_timeout, jinja2, scipy, matplotlib
 print(harness.__file__)" 2>/dev/null)" != "$here" ] || ! command -v popcorn-harness >/dev/null; then
     echo "setup: installing the popcorn-harness Python project" >&2
-    python3 -m pip install -q --disable-pip-version-check -e .
+    python3 -m pip install -q --disable-pip-version-check -e '.[bench]'
   fi
 }
 

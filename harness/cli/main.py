@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "harness.cli.cc",
     "harness.cli.repro",
     "harness.cli.fuzz",
+    "harness.cli.bench",
     "harness.cli.kernel",
     "harness.cli.clean",
 )

@@ -1,0 +1,125 @@
+"""Running the benchmark: kernels booted as clusters (``Target``), metrics run in interleaved rounds.
+
+Every kernel under test is one cluster, booted once, its Popcorn mesh brought up when it has Popcorn,
+and saved as a snapshot. A round runs every metric once on every kernel; rounds alternate the kernels'
+order (A B, B A, ...), so a drift of the machine (another job, thermal state) falls on both alike. A
+metric whose run fails (the program's own error, a kernel report on a console, a node that stops
+answering) records its error and the cluster is restored from its snapshot before the next metric.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from harness.bench.metrics import Metric
+from harness.crash.watch import ConsoleMark
+from harness.errors import HarnessError
+
+#: Seconds a run may take beyond its guest watchdog (``iterations * 2 + 60`` s) before SSH gives up.
+RUN_GRACE_S = 30
+
+
+@dataclass
+class MetricRuns:
+    """One metric on one kernel: its unit, the samples of every round, and the errors of failed rounds."""
+
+    unit: str = ""
+    rounds: list[list[float]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    clock_mhz: float = 0.0
+
+    def samples(self) -> list[float]:
+        """Every sample of every round."""
+        return [s for r in self.rounds for s in r]
+
+
+@dataclass
+class Target:
+    """A kernel under benchmark: its label (A, B), its cluster, whether its Popcorn mesh is up (and with
+    which ABI profile), and its results by metric name."""
+
+    label: str
+    kernel: str
+    cluster: object
+    profile: object | None
+    results: dict[str, MetricRuns] = field(default_factory=dict)
+    lost: str = ""
+
+    def can_run(self, metric: Metric) -> str:
+        """Why ``metric`` cannot run here ('' when it can)."""
+        if self.lost:
+            return f"cluster lost: {self.lost}"
+        if metric.popcorn and self.profile is None:
+            return "no Popcorn mesh on this kernel"
+        if metric.popcorn and len(self.cluster.nodes) < 2:
+            return "needs 2 nodes"
+        return ""
+
+
+def parse_output(stdout: str) -> dict | None:
+    """The result line ``pcn_bench`` printed (None when there is none)."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith('{"bench"'):
+            try:
+                return json.loads(line)
+            except ValueError:
+                return None
+    return None
+
+
+def run_once(target: Target, metric: Metric, iterations: int) -> tuple[dict, str]:
+    """Run ``metric`` once on ``target``'s node 0: (the program's result line, or {}; the error, '' when
+    none). A kernel report printed on any node meanwhile is an error too."""
+    exports = target.profile.shell_exports() if target.profile is not None else ""
+    mark = ConsoleMark(target.cluster.nodes, test=f"bench {metric.name}")
+    node = target.cluster.nodes[0]
+    try:
+        result = node.run(metric.command(exports, iterations), timeout=iterations * 2 + 60 + RUN_GRACE_S,
+                          logged=False)
+        output, error = parse_output(result.stdout), ""
+        if output is None:
+            error = f"no result line (exit {result.exit_code}): {(result.stderr or result.stdout).strip()[-200:]}"
+    except HarnessError as exc:
+        output, error = None, str(exc).splitlines()[0]
+    findings = mark.findings_since()
+    if findings:
+        error = f"kernel report on {findings[0].node}: {findings[0].title}" + (f"; {error}" if error else "")
+    if output is not None and output.get("error") and not error:
+        error = output["error"]
+    return output or {}, error
+
+
+def recover(target: Target, reporter) -> None:
+    """After a failed run: restore ``target``'s cluster from its snapshot (marks it lost if that fails)."""
+    reporter.info(f"{target.label}: restoring the cluster from its snapshot")
+    try:
+        target.cluster.restore_snapshot()
+    except HarnessError as exc:
+        target.lost = str(exc).splitlines()[0]
+
+
+def run_rounds(targets: list[Target], metrics: tuple[Metric, ...], repeat: int, iterations: int | None,
+               reporter) -> None:
+    """Run ``repeat`` rounds of every metric on every target (order alternating per round), filling each
+    target's ``results``; ``iterations`` overrides every metric's default sample count."""
+    for r in range(repeat):
+        for target in targets if r % 2 == 0 else targets[::-1]:
+            for metric in metrics:
+                runs = target.results.setdefault(metric.name, MetricRuns())
+                why_not = target.can_run(metric)
+                if why_not:
+                    if not runs.errors or runs.errors[-1] != why_not:
+                        runs.errors.append(why_not)
+                    continue
+                reporter.phase(target.label, f"round {r + 1}/{repeat}: {metric.name}")
+                output, error = run_once(target, metric, iterations or metric.iterations)
+                runs.unit = runs.unit or output.get("unit", "")
+                runs.clock_mhz = output.get("clock_mhz") or runs.clock_mhz
+                samples = list(output.get("samples", []))
+                if error:
+                    runs.errors.append(f"round {r + 1}: {error}")
+                    reporter.info(f"{target.label} {metric.name}: {error}")
+                    recover(target, reporter)
+                elif samples:
+                    runs.rounds.append(samples)
