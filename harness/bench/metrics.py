@@ -30,10 +30,12 @@ class Metric:
     iterations: int
     threads: int = 1
 
-    def command(self, profile_exports: str, iterations: int, peer: int = 1) -> str:
-        """The guest shell command running this metric (``profile_exports``: the ABI's syscall numbers)."""
+    def command(self, profile_exports: str, iterations: int, peer: int = 1, tsc_mhz: float = 0.0) -> str:
+        """The guest shell command running this metric (``profile_exports``: the ABI's syscall numbers;
+        ``tsc_mhz``: the TSC's rate, measured on the host, 0 to let the program calibrate in the guest)."""
         args = [f"{GUEST_BIN}/{PROGRAM}", self.program_metric, str(iterations), str(peer), str(self.threads)]
-        return f"{profile_exports} {shlex.join(args)}".strip()
+        rate = f"PHC_TSC_MHZ={tsc_mhz:.3f} " if tsc_mhz > 0 else ""
+        return f"{profile_exports} {rate}{shlex.join(args)}".strip()
 
 
 METRICS: tuple[Metric, ...] = (

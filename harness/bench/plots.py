@@ -132,19 +132,33 @@ def plot_bench(document: dict, found: list[Comparison], out: Path) -> list[Path]
 
 
 def plot_boot(document: dict, out: Path) -> Path:
-    """``bench_boot.py``'s JSON: up->SSH per node count, split in guest kernel boot and harness overhead."""
+    """``bench_boot.py``'s JSON: up->SSH per node count, stacked by start-up phase (``Cluster.timings``;
+    older files: guest kernel boot and harness overhead), with the goal (1.15 x (guest boot + one SSH round
+    trip)) marked where the file has the round trip."""
     plt = _pyplot()
     results = document["results"]
     nodes = sorted(results, key=int)
-    guest = [results[n]["median"]["guest_boot"] for n in nodes]
-    overhead = [results[n]["median"]["overhead"] for n in nodes]
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.bar(nodes, guest, label="guest kernel boot", color=COLOURS["A"])
-    ax.bar(nodes, overhead, bottom=guest, label="harness overhead (image, QEMU, firmware, SSH)", color=COLOURS["B"])
+    medians = [results[n]["median"] for n in nodes]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    bottom = [0.0] * len(nodes)
+    if all("phases" in m for m in medians):
+        parts = {"preflight": [m.get("preflight", 0.0) for m in medians]}
+        for phase in medians[0]["phases"]:
+            parts[phase] = [m["phases"].get(phase, 0.0) for m in medians]
+    else:
+        parts = {"guest kernel boot": [m["guest_boot"] for m in medians],
+                 "harness overhead": [m["overhead"] for m in medians]}
+    colours = plt.get_cmap("tab10")
+    for i, (phase, values) in enumerate(parts.items()):
+        ax.bar(nodes, values, bottom=bottom, label=phase, color=colours(i))
+        bottom = [b + v for b, v in zip(bottom, values)]
+    if all("rtt" in m for m in medians):
+        ax.plot(nodes, [1.15 * (m["guest_boot"] + m["rtt"]) for m in medians], "k_", markersize=30, mew=2,
+                label="goal: 1.15 x (guest boot + 1 SSH round trip)")
     ax.set_xlabel("nodes")
     ax.set_ylabel("seconds to every node answering SSH")
-    ax.set_title(f"Boot time breakdown: {Path(document['kernel']).name}", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.set_title(f"Where start-up goes: {Path(document['kernel']).name}", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     return _save(fig, out / "boot-breakdown.png")
 

@@ -2,7 +2,8 @@
 
 JSON (version 1): ``{"version", "created", "accel", "nodes", "repeat", "kernels": {label: {"kernel",
 "release", "popcorn"}}, "metrics": {label: {metric: {"unit", "clock_mhz", "rounds": [[sample, ...], ...], "errors"}}}}``
-(``clock_mhz``: the guest's TSC rate the program timed with, 0 when it used CLOCK_MONOTONIC).
+(``clock``: "host TSC" (the rate measured on the host), "calibrated TSC" (in the guest) or
+"CLOCK_MONOTONIC"; ``clock_mhz``: the TSC rate used, 0 for CLOCK_MONOTONIC).
 A baseline file is such a JSON; its kernel ``A`` is what a later run's kernel A is compared with.
 """
 
@@ -27,7 +28,8 @@ def to_json(targets: list[Target], accel: str, nodes: int, repeat: int) -> dict:
         "repeat": repeat,
         "kernels": {t.label: {"kernel": t.kernel, "release": getattr(t.cluster.kernel, "release", None),
                               "popcorn": t.profile is not None} for t in targets},
-        "metrics": {t.label: {name: {"unit": runs.unit, "clock_mhz": runs.clock_mhz, "rounds": runs.rounds,
+        "metrics": {t.label: {name: {"unit": runs.unit, "clock": runs.clock, "clock_mhz": runs.clock_mhz,
+                                     "rounds": runs.rounds,
                                      "errors": runs.errors} for name, runs in t.results.items()} for t in targets},
     }
 
@@ -45,7 +47,8 @@ def load(path: Path) -> dict:
 
 def runs_of(document: dict, label: str) -> dict[str, MetricRuns]:
     """Metric name -> ``MetricRuns`` of kernel ``label`` in a results document."""
-    return {name: MetricRuns(m.get("unit", ""), m.get("rounds", []), m.get("errors", []), m.get("clock_mhz", 0.0))
+    return {name: MetricRuns(m.get("unit", ""), m.get("rounds", []), m.get("errors", []), m.get("clock_mhz", 0.0),
+                             m.get("clock", ""))
             for name, m in document["metrics"].get(label, {}).items()}
 
 
@@ -55,8 +58,8 @@ def summary_lines(document: dict) -> list[str]:
              "median (10th-90th percentile) over all rounds' samples"]
     for label, kernel in document["kernels"].items():
         runs_by_name = runs_of(document, label)
-        clocks = sorted({round(r.clock_mhz) for r in runs_by_name.values() if r.rounds})
-        clock = (f"TSC {'/'.join(map(str, clocks))} MHz" if clocks and clocks[0] else "CLOCK_MONOTONIC") if clocks else ""
+        clocks = sorted({(r.clock or "TSC", round(r.clock_mhz)) for r in runs_by_name.values() if r.rounds})
+        clock = ", ".join(f"{name} {mhz} MHz" if mhz else "CLOCK_MONOTONIC" for name, mhz in clocks)
         lines.append(f"[{label}] {kernel['kernel']} ({kernel.get('release') or '?'}"
                      f"{', Popcorn mesh' if kernel['popcorn'] else ', no Popcorn'}{', ' + clock if clock else ''})")
         for name, runs in runs_by_name.items():
@@ -79,7 +82,7 @@ def comparisons(a: dict[str, MetricRuns], b: dict[str, MetricRuns]) -> list[Comp
 def comparison_lines(found: list[Comparison], a_name: str, b_name: str) -> list[str]:
     """The comparison table: medians of round medians, B/A, p, the noise threshold, the verdict."""
     lines = [f"{b_name} against {a_name}: flagged when p < 0.01 and the change exceeds the noise "
-             "(half-range of either side's round medians, at least 5%)"]
+             "(2 x 1.4826 x MAD of either side's round medians, at least 5%)"]
     for c in found:
         p = f"p={c.p:.3f}" if c.p is not None else "p=-    "
         lines.append(f"  {c.metric:<18} {c.median_a:>10.1f} -> {c.median_b:>10.1f}  x{c.ratio:<6.3f} {p}  "

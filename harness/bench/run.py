@@ -10,9 +10,11 @@ answering) records its error and the cluster is restored from its snapshot befor
 from __future__ import annotations
 
 import json
+import platform
+import subprocess
 from dataclasses import dataclass, field
 
-from harness.bench.metrics import Metric
+from harness.bench.metrics import PROGRAM, Metric
 from harness.crash.watch import ConsoleMark
 from harness.errors import HarnessError
 
@@ -28,6 +30,7 @@ class MetricRuns:
     rounds: list[list[float]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     clock_mhz: float = 0.0
+    clock: str = ""
 
     def samples(self) -> list[float]:
         """Every sample of every round."""
@@ -57,6 +60,20 @@ class Target:
         return ""
 
 
+def host_tsc_mhz() -> float:
+    """The host's TSC rate in MHz, measured by ``pcn_bench`` run on the host against its CLOCK_MONOTONIC
+    (precise there): the rate of every guest's TSC too, since QEMU's TCG counts the host's TSC and KVM
+    passes it through. 0 on a host that is not x86_64 (the guests then calibrate for themselves)."""
+    from harness.popcorn.payload import build_popcorn_programs
+
+    if platform.machine() != "x86_64":
+        return 0.0
+    binary = build_popcorn_programs(names=[PROGRAM])[PROGRAM]
+    proc = subprocess.run([str(binary), "syscall", "1", "-1"], capture_output=True, text=True, timeout=60)
+    output = parse_output(proc.stdout) or {}
+    return float(output.get("clock_mhz") or 0.0)
+
+
 def parse_output(stdout: str) -> dict | None:
     """The result line ``pcn_bench`` printed (None when there is none)."""
     for line in reversed(stdout.splitlines()):
@@ -68,14 +85,14 @@ def parse_output(stdout: str) -> dict | None:
     return None
 
 
-def run_once(target: Target, metric: Metric, iterations: int) -> tuple[dict, str]:
+def run_once(target: Target, metric: Metric, iterations: int, tsc_mhz: float = 0.0) -> tuple[dict, str]:
     """Run ``metric`` once on ``target``'s node 0: (the program's result line, or {}; the error, '' when
     none). A kernel report printed on any node meanwhile is an error too."""
     exports = target.profile.shell_exports() if target.profile is not None else ""
     mark = ConsoleMark(target.cluster.nodes, test=f"bench {metric.name}")
     node = target.cluster.nodes[0]
     try:
-        result = node.run(metric.command(exports, iterations), timeout=iterations * 2 + 60 + RUN_GRACE_S,
+        result = node.run(metric.command(exports, iterations, tsc_mhz=tsc_mhz), timeout=iterations * 2 + 60 + RUN_GRACE_S,
                           logged=False)
         output, error = parse_output(result.stdout), ""
         if output is None:
@@ -100,9 +117,10 @@ def recover(target: Target, reporter) -> None:
 
 
 def run_rounds(targets: list[Target], metrics: tuple[Metric, ...], repeat: int, iterations: int | None,
-               reporter) -> None:
+               reporter, tsc_mhz: float = 0.0) -> None:
     """Run ``repeat`` rounds of every metric on every target (order alternating per round), filling each
-    target's ``results``; ``iterations`` overrides every metric's default sample count."""
+    target's ``results``; ``iterations`` overrides every metric's default sample count; ``tsc_mhz`` is the
+    guests' TSC rate (``host_tsc_mhz``; 0: each run calibrates in its guest)."""
     for r in range(repeat):
         for target in targets if r % 2 == 0 else targets[::-1]:
             for metric in metrics:
@@ -113,9 +131,10 @@ def run_rounds(targets: list[Target], metrics: tuple[Metric, ...], repeat: int, 
                         runs.errors.append(why_not)
                     continue
                 reporter.phase(target.label, f"round {r + 1}/{repeat}: {metric.name}")
-                output, error = run_once(target, metric, iterations or metric.iterations)
+                output, error = run_once(target, metric, iterations or metric.iterations, tsc_mhz)
                 runs.unit = runs.unit or output.get("unit", "")
                 runs.clock_mhz = output.get("clock_mhz") or runs.clock_mhz
+                runs.clock = output.get("clock") or runs.clock
                 samples = list(output.get("samples", []))
                 if error:
                     runs.errors.append(f"round {r + 1}: {error}")

@@ -3,10 +3,13 @@ beyond the measured noise.
 
 A comparison's unit is the *round*: one run of a metric is one round, its samples come from one process
 on one boot and are not independent of each other, so the test compares the per-round medians of A and
-of B (``scipy.stats.permutation_test``, two-sided, on the difference of their means). A change is flagged
-when it is significant (p < ``ALPHA``) *and* larger than the noise: the relative half-range of either
-side's round medians, at least ``MIN_CHANGE``. This follows Firecracker's A/B tooling (a permutation
-test, then a noise threshold), with rounds as the unit instead of raw samples.
+of B (``scipy.stats.permutation_test``, two-sided, on the difference of their mean ranks: a
+Mann-Whitney-style test, which one wild round cannot swing as it swings a mean). A change is
+flagged when it is significant (p < ``ALPHA``) *and* larger than the noise: twice the robust spread
+(1.4826 x the median absolute deviation) of either side's round medians, relative to their median, at
+least ``MIN_CHANGE``. Medians and MAD because one disturbed round (another job on the host) is common
+and must not move the verdict. This follows Firecracker's A/B tooling (a permutation test, then a noise
+threshold), with rounds as the unit instead of raw samples.
 """
 
 from __future__ import annotations
@@ -50,22 +53,26 @@ def round_medians(rounds: list[list[float]]) -> list[float]:
 
 
 def noise(medians: list[float]) -> float:
-    """Relative half-range of a side's round medians (0 with fewer than two)."""
+    """A side's relative noise: 2 x 1.4826 x the median absolute deviation of its round medians, over their
+    median (0 with fewer than two)."""
     if len(medians) < 2:
         return 0.0
     centre = statistics.median(medians)
-    return (max(medians) - min(medians)) / 2 / centre if centre else 0.0
+    mad = statistics.median(abs(m - centre) for m in medians)
+    return 2 * 1.4826 * mad / centre if centre else 0.0
 
 
 def permutation_p(a: list[float], b: list[float], seed: int = 0) -> float:
-    """Two-sided p-value of the difference of means of ``a`` and ``b`` (exact when the permutations are
-    few, else 9999 random ones from ``seed``)."""
+    """Two-sided p-value of the difference of the mean ranks of ``a`` and ``b`` in their pooled ranking
+    (exact when the permutations are few, else 9999 random ones from ``seed``)."""
     try:
         import numpy as np
-        from scipy.stats import permutation_test
+        from scipy.stats import permutation_test, rankdata
     except ImportError:
         raise UsageError("comparisons need scipy (pip install 'popcorn-harness[bench]')") from None
-    result = permutation_test((a, b), lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis),
+    ranks = rankdata(list(a) + list(b))
+    result = permutation_test((ranks[:len(a)], ranks[len(a):]),
+                              lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis),
                               permutation_type="independent", alternative="two-sided", n_resamples=9999,
                               vectorized=True, random_state=seed)
     return float(result.pvalue)

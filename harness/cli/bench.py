@@ -78,7 +78,7 @@ def _check(args: argparse.Namespace):
 def cmd_bench(args: argparse.Namespace) -> int:
     """Boot every kernel, run the rounds, print and save the results, compare, plot."""
     from harness.bench.results import comparison_lines, comparisons, runs_of, summary_lines, to_json
-    from harness.bench.run import Target, run_rounds
+    from harness.bench.run import Target, host_tsc_mhz, run_rounds
     from harness.cluster.cluster import Cluster
     from harness.cluster.progress import RichReporter
     from harness.popcorn.bringup import bring_up_if_popcorn
@@ -102,7 +102,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                           + ("Popcorn mesh up" if support.available else f"no Popcorn ({support.reason})"))
             cluster.save_snapshot()
             targets.append(Target(label, str(kernels[label]), cluster, support.profile if support.available else None))
-        run_rounds(targets, metrics, args.repeat, args.iterations, reporter)
+        run_rounds(targets, metrics, args.repeat, args.iterations, reporter, tsc_mhz=host_tsc_mhz())
         document = to_json(targets, targets[0].cluster.accel, spec.nodes, args.repeat)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(document, indent=1))
