@@ -158,6 +158,8 @@ class Cluster:
         self.network: ClusterNetwork | None = None
         self.lease: RunLease | None = None
         self.boot_seconds: dict[str, float] = {}
+        #: Where the last start went, phase -> seconds (sweep, image, network, boot, ssh...).
+        self.timings: dict[str, float] = {}
         self.guest_uptime: dict[str, float] = {}
         self._vms: list[VM] = []
         self._started = False
@@ -201,8 +203,16 @@ class Cluster:
             raise
         return self
 
+    def _lap(self, phase: str) -> None:
+        """Record in ``timings`` the seconds since the previous lap as ``phase``."""
+        now = time.monotonic()
+        self.timings[phase] = self.timings.get(phase, 0.0) + now - self._lap_at
+        self._lap_at = now
+
     def _start(self) -> None:
         self.boot_seconds, self.guest_uptime = {}, {}
+        self.timings = {}
+        self._lap_at = time.monotonic()
         for leftover in sweep_stale():
             self.reporter.info(f"removed leftover of a dead run: {leftover}")
         self.lease = RunLease.new(self.run_id, self.netns, "", detached=self.detached, booting=self.detached,
@@ -211,11 +221,16 @@ class Cluster:
         self.workdir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}-{worker_id()}-{self.run_id}-"))
         self.lease.workdir = str(self.workdir)
         self.lease.save()
+        self._lap("sweep and lease")
         self.keys = generate_keys(self.workdir / "keys")
+        self._lap("keys")
         initrd = self._build_initrd()
+        self._lap("image")
         self.accel = resolve_accel(self.spec.accel, self.kernel.bzimage, say=self.reporter.info)
+        self._lap("accelerator")
         self.network = ClusterNetwork(self.netns, self.spec.harness_address, self.spec.prefixlen)
         self.network.create()
+        self._lap("network")
         self._vms = [None] * self.spec.nodes
         pending = list(range(self.spec.nodes))
         for attempt in range(1, BOOT_ATTEMPTS + 1):
@@ -239,10 +254,12 @@ class Cluster:
                 self.boot_seconds.pop(name, None)
                 self.guest_uptime.pop(name, None)
             self._power_off(pending, attempt)
+        self._lap("boot")
         self.lease.extra = {"accel": self.accel, "host_public": self.keys.host_public,
                              "kernel": str(self.kernel.bzimage)}
         self._record_qemus()
         self._connect_all()
+        self._lap("ssh")
         self._started = True
 
     def _launch(self, indexes: list[int], initrd: Path, snapshot: Path | None = None) -> None:
@@ -548,23 +565,22 @@ class Cluster:
         """Problems that make the cluster unfit for the next test (empty list = healthy): a node whose
         QEMU exited, a node not answering SSH, or a guest program (``/opt/phc/bin``) still running after
         ``grace`` seconds, which is how a task stuck in the kernel (D state, unkillable) shows."""
-        problems = []
-        answering = []
-        for node in self.nodes:
+        def problem(node: Node) -> str:
             if not node.alive():
-                problems.append(f"{node.name}: {node.vm.end_reason()} (code {node.vm.exit_code()})")
-                continue
+                return f"{node.name}: {node.vm.end_reason()} (code {node.vm.exit_code()})"
             if node.vm_state() == "paused":  # known at once, without waiting for SSH to time out
-                problems.append(f"{node.name}: paused (vCPUs stopped)")
-                continue
+                return f"{node.name}: paused (vCPUs stopped)"
             silence = node.silence(timeout)
-            if silence:
-                problems.append(f"{node.name}: not answering SSH ({silence})")
-            else:
-                answering.append(node)
+            return f"{node.name}: not answering SSH ({silence})" if silence else ""
+
+        # The nodes are asked at once (a 4-node check took 0.39 s one node after the other, 4x a no-op's)
+        found = self.parallel(problem)
+        problems = [p for p in found if p]
+        answering = [node for node, p in zip(self.nodes, found) if not p]
         deadline = time.monotonic() + grace
         while True:
-            left = [f"{node.name}: {row}" for node in answering for row in leftover_programs(node, timeout)]
+            rows = self.parallel(lambda node: leftover_programs(node, timeout) if node in answering else [])
+            left = [f"{node.name}: {row}" for node, node_rows in zip(self.nodes, rows) for row in node_rows]
             if not left or time.monotonic() >= deadline:
                 return problems + [f"guest program left running: {row}" for row in left]
             time.sleep(1)

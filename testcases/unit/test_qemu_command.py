@@ -32,7 +32,7 @@ def test_console_qmp_and_tap_fd():
     assert _value(cmd, "-chardev") == "file,id=console,path=/w/node1.console.log,append=on"
     assert _value(cmd, "-qmp") == "unix:/w/node1.qmp,server=on,wait=off"
     assert _value(cmd, "-netdev") == "tap,id=net0,fd=7"
-    assert "virtio-net-pci,netdev=net0,mac=52:54:00:7c:00:01" in cmd
+    assert "virtio-net-pci,netdev=net0,mac=52:54:00:7c:00:01,romfile=" in cmd
     assert _value(cmd, "-name").startswith("phc-gw0-deadbeef-node1")
 
 
