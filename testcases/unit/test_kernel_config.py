@@ -198,4 +198,6 @@ def test_shipped_fragments_ask_for_what_popcorn_and_the_guest_need():
         {k: v for k, v in off.items() if k != "CONFIG_POPCORN"}  # only Popcorn differs
     assert sorted(p.name for p in CONFIGS_DIR.glob("*.config")) == [
         "debug.config", "detectors.config", "kasan.config", "popcorn-debug.config", "popcorn-off.config",
-        "popcorn.config", "qemu-guest.config"]
+        "popcorn.config", "qemu-guest.config", "vng.config"]
+    vng = load_fragment("vng").options
+    assert vng["CONFIG_9P_FS"] == vng["CONFIG_NET_9P_VIRTIO"] == vng["CONFIG_OVERLAY_FS"] == "y"
