@@ -8,11 +8,12 @@ functions that run them: ``--help`` and a usage error then stay fast (no paramik
 
 from __future__ import annotations
 
-import _thread
 import argparse
 import importlib
 import logging
+import signal
 import sys
+import threading
 
 from harness.errors import HarnessError
 
@@ -63,15 +64,23 @@ def keep_interrupts() -> None:
     """Make Ctrl-C (and a signal handler's ``SystemExit(128 + N)``) impossible to lose. A signal that lands
     while ``os.fork`` runs its at-fork callbacks (pyroute2 forks to reach a namespace) raises inside one,
     and Python only prints "Exception ignored in: <function _releaseLock>": the run would go on booting.
-    Such an exception is raised again in the main thread instead (seen in CI: a SIGINT while booting)."""
+    Such an exception is raised again in the main thread instead (seen in CI: a SIGINT while booting), a
+    moment later and from another thread: the hook itself runs in the thread whose callback failed, often
+    the main thread, and an interrupt raised there, inside the hook, was swallowed too ("Exception ignored
+    in sys.unraisablehook", seen in CI: the booting session went on for 300 s)."""
     previous = sys.unraisablehook
+
+    def later(signum: int) -> None:
+        """Send ``signum`` to the main thread in a moment (a real signal: it also ends a sleep or a wait)."""
+        main = threading.main_thread().ident
+        threading.Timer(0.01, signal.pthread_kill, (main, signum)).start()
 
     def hook(unraisable) -> None:
         exc = unraisable.exc_value
         if isinstance(exc, KeyboardInterrupt):
-            _thread.interrupt_main()
+            later(signal.SIGINT)
         elif isinstance(exc, SystemExit) and isinstance(exc.code, int) and exc.code > 128:
-            _thread.interrupt_main(exc.code - 128)
+            later(exc.code - 128)
         else:
             previous(unraisable)
 

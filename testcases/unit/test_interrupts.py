@@ -32,6 +32,19 @@ def test_a_swallowed_ctrl_c_is_raised_again_in_the_main_thread(hook):
         time.sleep(5)
 
 
+class _InterruptedFinalizer:
+    def __del__(self):
+        raise KeyboardInterrupt
+
+
+def test_a_ctrl_c_swallowed_in_a_main_thread_finalizer_is_raised_again(hook):
+    """As the interpreter reports it: from a finalizer in the main thread, the hook running in that thread
+    (an interrupt raised inside the hook would be swallowed as well)."""
+    with pytest.raises(KeyboardInterrupt):
+        _InterruptedFinalizer()  # dropped at once: __del__ raises, Python calls the hook
+        time.sleep(5)
+
+
 def test_a_swallowed_signal_exit_calls_that_signals_handler_again(hook):
     got = []
     saved = signal.signal(signal.SIGTERM, lambda signum, frame: got.append(signum))
