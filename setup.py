@@ -20,7 +20,7 @@ setup(
         "harness.popcorn": ["guest/*.c", "guest/*.h", "guest/runtime/*.c"],
         "harness.data.images": ["*.toml"],
         "harness.data.images.templates": ["*.j2"],
-        "harness.data.kernel_patches": ["*.md"],
+        "harness.data.kernel_patches": ["*.md", "*/series", "*/*.patch"],  # series dirs (popcorn-off/)
         "harness.data.kernel_patches.configs": ["*.config"],
     },
 )

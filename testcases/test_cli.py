@@ -85,7 +85,7 @@ def test_unknown_cluster_name_is_a_usage_error():
 
 
 @pytest.mark.parametrize("args", [[], ["cluster"], ["cluster", "up"], ["cluster", "exec"], ["cluster", "cp"],
-                                  ["cluster", "run"], ["cc"], ["clean"], ["fuzz"]])
+                                  ["cluster", "run"], ["cc"], ["clean"], ["fuzz"], ["bench"]])
 def test_help_explains_itself(args):
     result = run_cli(*args, "--help")
     assert result.returncode == 0 and "usage: popcorn-harness" in result.stdout

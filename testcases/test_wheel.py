@@ -18,7 +18,7 @@ WHERE = """
 import harness, harness.assets as a, harness.crash.parser, harness.popcorn.plugin, harness.pytest.plugin
 from harness.popcorn.payload import POPCORN_GUEST_DIR
 print(harness.__file__, a.IMAGES_DIR / "guest.toml", a.PATCHES_DIR / "configs" / "popcorn.config",
-      POPCORN_GUEST_DIR / "pcn_probe.c", a.checkout(), sep="\\n")
+      POPCORN_GUEST_DIR / "pcn_probe.c", a.PATCHES_DIR / "popcorn-off" / "series", a.checkout(), sep="\\n")
 """
 
 
@@ -55,10 +55,10 @@ def venv(tmp_path_factory):
 def test_every_package_and_data_file_comes_from_the_installed_wheel(venv, tmp_path):
     where = run(venv / "bin" / "python", "-c", WHERE, cwd=tmp_path)
     assert where.returncode == 0, where.stderr
-    module, recipe, fragment, probe, checkout = where.stdout.splitlines()
+    module, recipe, fragment, probe, series, checkout = where.stdout.splitlines()
     site = str(venv / "lib")
     assert module.startswith(site), f"harness imported from {module}, not from the venv"
-    for path in (recipe, fragment, probe):
+    for path in (recipe, fragment, probe, series):
         assert path.startswith(site) and Path(path).is_file(), path
     assert checkout == "None", "an installed wheel has no test suite"
 
@@ -77,7 +77,7 @@ def test_the_installed_cli_boots_a_cluster_outside_any_checkout(venv, kernel, tm
         assert up.returncode == 0, up.stderr[-3000:]
         listed = run(cli, "cluster", "exec", "node0", "--name", tag, "--", "ls /opt/phc/bin; cat /etc/popcorn/nodes",
                      cwd=tmp_path, env=env)
-        assert (listed.returncode, listed.stdout) == (0, "pcn_fuzz\npcn_probe\n10.77.0.1\n"), listed.stdout + listed.stderr
+        assert (listed.returncode, listed.stdout) == (0, "pcn_bench\npcn_fuzz\npcn_probe\n10.77.0.1\n"), listed.stdout + listed.stderr
     finally:
         down = run(cli, "cluster", "down", "--name", tag, cwd=tmp_path, env=env)
     assert down.returncode == 0, down.stderr
