@@ -288,6 +288,7 @@ def _after(request: pytest.FixtureRequest, pool: ClusterPool) -> None:
     pool.after_test(item.nodeid, failed=failed, findings=findings, message=message, seed=seed, faults=faults)
     if pool.last_reset:
         item.user_properties.append(("cluster_reset", pool.last_reset))
+    item.user_properties.append(("harness_after_s", f"{pool.after_s:.2f}"))
 
 
 @contextlib.contextmanager
@@ -296,6 +297,9 @@ def watched_test(request: pytest.FixtureRequest, pool: ClusterPool):
     the hang watchdog armed; afterwards ``_after``. Cluster fixtures (this module's ``cluster``, Popcorn's
     ``popcorn``) are built on it."""
     current = pool.get(requested_nodes(request))
+    if pool.boot_s:
+        request.node.user_properties.append(("harness_boot_s", f"{pool.boot_s:.2f}"))
+        pool.boot_s = 0.0
     pool.begin_test()
     crash_plugin.start(request.node, current.nodes, pool.symbols)
     _watch(request, current)

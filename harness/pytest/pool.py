@@ -37,6 +37,11 @@ class ClusterPool:
         #: How the last test's cluster was reset: "restored" (from its snapshot), "rebooted", or "" (it was
         #: healthy). The pytest plugin records it as the test's JUnit property ``cluster_reset``.
         self.last_reset = ""
+        #: Seconds spent booting clusters (mesh and snapshot included) since the plugin last took the figure
+        #: (JUnit property ``harness_boot_s`` of the test that waited for it); ``after_s``: the last
+        #: ``after_test`` (artifacts, health check, reset: ``harness_after_s``). scripts/suite_time.py adds them up.
+        self.boot_s = 0.0
+        self.after_s = 0.0
 
     @cached_property
     def symbols(self) -> SymbolTable | None:
@@ -55,12 +60,14 @@ class ClusterPool:
         if self.cluster is None:
             if not self.config.getoption("kernel"):
                 pytest.skip("no kernel: pass --kernel or set POPCORN_HARNESS_KERNEL")
+            booting = time.monotonic()
             self.cluster = Cluster(self.spec(nodes)).start()
             self.config.hook.pytest_harness_cluster_started(config=self.config, cluster=self.cluster)
             if self.config.getoption("snapshots", True):
                 started = time.monotonic()
                 self.cluster.save_snapshot()
                 log.info("snapshot of the %d-node cluster saved in %.2fs", nodes, time.monotonic() - started)
+            self.boot_s += time.monotonic() - booting
         return self.cluster
 
     def begin_test(self) -> None:
@@ -74,8 +81,16 @@ class ClusterPool:
         failures (``findings``). Return its problems. Artifacts that could not be written (disk full) raise
         ``InfraError`` once the health check and reset are done: they never leave a broken cluster in use."""
         self.last_reset = ""
+        self.after_s = 0.0
         if self.cluster is None:
             return []
+        started = time.monotonic()
+        try:
+            return self._after_test(nodeid, failed, findings, details)
+        finally:
+            self.after_s = time.monotonic() - started
+
+    def _after_test(self, nodeid: str, failed: bool, findings, details: dict) -> list[str]:
         unsaved = None
         if failed:
             try:
