@@ -1,7 +1,8 @@
 """Benchmark results: the JSON a run writes (and a later run compares against), and the tables printed.
 
 JSON (version 1): ``{"version", "created", "accel", "nodes", "repeat", "kernels": {label: {"kernel",
-"release", "popcorn"}}, "metrics": {label: {metric: {"unit", "clock_mhz", "rounds": [[sample, ...], ...], "errors"}}}}``
+"release", "popcorn"}}, "metrics": {label: {metric: {"unit", "rounds": [[sample, ...], ...], "errors", "clock_mhz", "clock"}}}}``
+(a ``MetricRuns`` each)
 (``clock``: "host TSC" (the rate measured on the host), "calibrated TSC" (in the guest) or
 "CLOCK_MONOTONIC"; ``clock_mhz``: the TSC rate used, 0 for CLOCK_MONOTONIC).
 A baseline file is such a JSON; its kernel ``A`` is what a later run's kernel A is compared with.
@@ -9,6 +10,7 @@ A baseline file is such a JSON; its kernel ``A`` is what a later run's kernel A 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -28,9 +30,7 @@ def to_json(targets: list[Target], accel: str, nodes: int, repeat: int) -> dict:
         "repeat": repeat,
         "kernels": {t.label: {"kernel": t.kernel, "release": getattr(t.cluster.kernel, "release", None),
                               "popcorn": t.profile is not None} for t in targets},
-        "metrics": {t.label: {name: {"unit": runs.unit, "clock": runs.clock, "clock_mhz": runs.clock_mhz,
-                                     "rounds": runs.rounds,
-                                     "errors": runs.errors} for name, runs in t.results.items()} for t in targets},
+        "metrics": {t.label: {name: dataclasses.asdict(runs) for name, runs in t.results.items()} for t in targets},
     }
 
 
@@ -47,8 +47,8 @@ def load(path: Path) -> dict:
 
 def runs_of(document: dict, label: str) -> dict[str, MetricRuns]:
     """Metric name -> ``MetricRuns`` of kernel ``label`` in a results document."""
-    return {name: MetricRuns(m.get("unit", ""), m.get("rounds", []), m.get("errors", []), m.get("clock_mhz", 0.0),
-                             m.get("clock", ""))
+    known = {f.name for f in dataclasses.fields(MetricRuns)}
+    return {name: MetricRuns(**{k: v for k, v in m.items() if k in known})
             for name, m in document["metrics"].get(label, {}).items()}
 
 
