@@ -19,9 +19,11 @@ from support import REPO, default_sigint, harness_env, leftovers, new_tag, pytes
 
 
 def _start_holding_run(kernel, tmp_path, tag):
+    """A nested run that parked a 2-node cluster and holds a 1-node one (both to be released or swept)."""
     flag = tmp_path / "flag"
+    holding = str(REPO / "testcases" / "scenarios" / "scenario_runs.py::test_holds_the_cluster")
     proc = subprocess.Popen(
-        pytest_command("scenario_runs.py::test_holds_the_cluster", kernel, tmp_path / "artifacts"),
+        pytest_command("scenario_runs.py::test_parks_a_cluster", kernel, tmp_path / "artifacts", holding),
         env=harness_env(tag, PHC_SCENARIO_FLAG=str(flag)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         preexec_fn=default_sigint,
     )
@@ -32,6 +34,9 @@ def _start_holding_run(kernel, tmp_path, tag):
             pytest.fail(f"nested run never held its cluster:\n{proc.stdout.read().decode()[-3000:]}")
         time.sleep(0.2)
     assert any("qemu" in item for item in leftovers(tag)), "the nested run should have a live cluster"
+    parked = flag.with_suffix(".parked").read_text()
+    assert flag.read_text() != parked and any(parked in item for item in leftovers(tag)), \
+        "the nested run should have parked its first cluster"
     return proc
 
 

@@ -227,6 +227,32 @@ def test_pool_resets_a_cluster_a_test_left_unhealthy(cluster_pool, tmp_path):
 
 
 @pytest.mark.xdist_group("reboot")
+def test_pool_parks_a_cluster_of_another_size_and_restores_it_later(cluster_pool):
+    """A test asking for another size parks the current cluster (its QEMUs gone, its namespace and snapshot
+    kept); a later test of the first size gets that cluster back restored from its snapshot, not booted.
+    Closing the pool releases the parked clusters too."""
+    first = cluster_pool.get(1)
+    pid = first.nodes[0].vm.pid
+    first.nodes[0].succeed("touch /tmp/made-after-snapshot")
+    second = cluster_pool.get(2)
+    assert second is not first and cluster_pool.parked == {first.spec: first}
+    parked = leftovers(first.run_id)
+    assert not any(item.startswith("qemu") for item in parked), parked
+    assert any(item.startswith("netns") for item in parked) and any(item.startswith("tmpdir") for item in parked)
+    cluster_pool.last_switch = ""
+    again = cluster_pool.get(1)
+    assert again is first and cluster_pool.last_switch == "restored"
+    assert cluster_pool.parked == {second.spec: second}
+    assert first.nodes[0].vm.pid != pid and first.health() == []
+    assert first.nodes[0].succeed("hostname").strip() == "node0"
+    assert not first.nodes[0].run("test -e /tmp/made-after-snapshot").ok, "the parked cluster was not restored"
+    assert cluster_pool.get(2) is second and second.nodes[1].succeed("hostname").strip() == "node1"
+    cluster_pool.close()
+    assert cluster_pool.cluster is None and cluster_pool.parked == {}
+    assert leftovers(first.run_id) == [] and leftovers(second.run_id) == []
+
+
+@pytest.mark.xdist_group("reboot")
 def test_a_full_disk_while_saving_artifacts_still_resets_an_unhealthy_cluster(cluster_pool, tmp_path, monkeypatch):
     """The artifacts dir on a full file system (a 64 KiB tmpfs, filled): the failed test's artifacts cannot
     be written, which is said (InfraError naming the test and ENOSPC), and the dead cluster is still

@@ -68,3 +68,5 @@ def test_a_restore_without_a_snapshot_is_refused(cluster_pool):
     cluster = Cluster(own_cluster_spec(cluster_pool, 2))
     with pytest.raises(InfraError, match="no snapshot of this cluster to restore"):
         cluster.restore_snapshot()
+    with pytest.raises(InfraError, match="no snapshot of this cluster to park it on"):
+        cluster.park()

@@ -451,13 +451,7 @@ class Cluster:
         does not come back within ``timeout`` seconds."""
         if self.snapshot is None:
             raise InfraError("no snapshot of this cluster to restore")
-        for node in self.nodes:
-            node.ssh.close()
-        if self._network_faults is not None:
-            self._network_faults.heal()
-            self._network_faults = None
-        with ThreadPoolExecutor(max_workers=len(self._vms)) as pool:
-            list(pool.map(lambda vm: vm.power_off(), self._vms))
+        self._halt()
         for index, vm in enumerate(self._vms):
             shutil.copyfile(self.snapshot / f"{ClusterSpec.node_name(index)}.console", vm.config.console_path)
         self._launch(list(range(self.spec.nodes)), self.workdir / "initrd.cpio", self.snapshot)
@@ -469,6 +463,28 @@ class Cluster:
             node.vm, node.ssh = vm, self._connection(node.index, vm)
         with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
             list(pool.map(lambda node: node.ssh.connect(timeout), self.nodes))
+
+    def park(self) -> None:
+        """Set aside a cluster that has a snapshot: SSH closed, network faults healed, every VM powered off,
+        while its work dir (the snapshot, the image), network namespace and run lease stay. A parked
+        cluster costs disk only; ``restore_snapshot`` brings it back as it was at its snapshot, ``stop``
+        releases it, and the sweep removes it with its run should the owner die. ``InfraError`` without a
+        snapshot."""
+        if self.snapshot is None:
+            raise InfraError("no snapshot of this cluster to park it on")
+        self._halt()
+        self.lease.qemu_pids, self.lease.qemu_starts = [], []
+        self.lease.save()
+
+    def _halt(self) -> None:
+        """Close SSH, heal network faults and power every VM off (``park``, ``restore_snapshot``)."""
+        for node in self.nodes:
+            node.ssh.close()
+        if self._network_faults is not None:
+            self._network_faults.heal()
+            self._network_faults = None
+        with ThreadPoolExecutor(max_workers=len(self._vms)) as pool:
+            list(pool.map(lambda vm: vm.power_off(), self._vms))
 
     def _wait_loaded(self, timeout: float) -> None:
         """Wait until every restored VM has loaded its state (QEMU's run state ``paused``)."""

@@ -23,8 +23,8 @@ from harness.popcorn.session import PopcornCluster
 from harness.pytest.plugin import requested_nodes, watched_test
 from harness.pytest.pool import ClusterPool
 
-#: Popcorn's state on the worker's current cluster: (the cluster, what detection found).
-_SUPPORT = pytest.StashKey[tuple[Cluster, PopcornSupport]]()
+#: What detection found on each cluster of the worker's pool (the current one and the parked ones), by run id.
+_SUPPORT = pytest.StashKey[dict[str, PopcornSupport]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -62,22 +62,22 @@ def pytest_harness_cluster_started(config: pytest.Config, cluster: Cluster) -> N
     """Write the nodes file, detect Popcorn and, when the kernel has it, bring the mesh up."""
     write_nodes_file(cluster)
     support = detect(cluster, config.getoption("abi"))
-    config.stash[_SUPPORT] = (cluster, support)
+    config.stash.setdefault(_SUPPORT, {})[cluster.run_id] = support
     if support.available:
         bring_up(cluster, support.profile, config.getoption("mesh_timeout"))
 
 
 def support_of(config: pytest.Config, cluster: Cluster) -> PopcornSupport:
-    """What detection found on ``cluster`` (the worker's current one)."""
-    seen, support = config.stash[_SUPPORT]
-    assert seen is cluster, "Popcorn support asked of a cluster the pool did not boot"
+    """What detection found on ``cluster`` (one the worker's pool booted)."""
+    support = config.stash.get(_SUPPORT, {}).get(cluster.run_id)
+    assert support is not None, "Popcorn support asked of a cluster the pool did not boot"
     return support
 
 
 def pytest_harness_bundle_details(config: pytest.Config, cluster: Cluster) -> dict:
     """A repro bundle records what Popcorn detection found (``repro`` brings the mesh up again)."""
-    seen, support = config.stash.get(_SUPPORT, (None, None))
-    if seen is not cluster or support is None:
+    support = config.stash.get(_SUPPORT, {}).get(cluster.run_id)
+    if support is None:
         return {}
     return {"popcorn": {"available": support.available, "reason": support.reason, "profile": support.profile.name}}
 

@@ -178,10 +178,10 @@ def _judge_known_failure(item: pytest.Item, report: pytest.TestReport, call, kno
 
 @pytest.fixture(scope="session")
 def cluster_pool(request: pytest.FixtureRequest):
-    """The worker's cluster pool; stops its cluster at the end of the session."""
+    """The worker's cluster pool; stops its clusters (the parked ones too) at the end of the session."""
     pool = ClusterPool(request.config)
     yield pool
-    pool.discard()
+    pool.close()
 
 
 def requested_nodes(request: pytest.FixtureRequest) -> int:
@@ -300,6 +300,9 @@ def watched_test(request: pytest.FixtureRequest, pool: ClusterPool):
     if pool.boot_s:
         request.node.user_properties.append(("harness_boot_s", f"{pool.boot_s:.2f}"))
         pool.boot_s = 0.0
+    if pool.last_switch:
+        request.node.user_properties.append(("cluster_switch", pool.last_switch))
+        pool.last_switch = ""
     pool.begin_test()
     crash_plugin.start(request.node, current.nodes, pool.symbols)
     _watch(request, current)

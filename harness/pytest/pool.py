@@ -2,8 +2,10 @@
 cluster is up (and the domain plugins prepared it: the Popcorn mesh connected) the pool saves a snapshot of
 it; when a test left it unhealthy (a node died, is paused or stopped answering, a guest program is left
 running), its kernels reported a failure or a test hung, the pool restores that snapshot, and reboots only
-when the restore fails, the restored cluster is not healthy, ``--no-snapshots`` is given, or a test asks
-for another size.
+when the restore fails, the restored cluster is not healthy, or ``--no-snapshots`` is given.
+When a test asks for another cluster (another size), the current one is parked (``Cluster.park``: VMs off,
+snapshot kept) and the one wanted is restored from its own snapshot if the worker has parked one, keyed by
+its whole spec (kernel, node count, image): a worker boots each size once.
 A failed test leaves its artifacts and a reproduction bundle (``harness/repro/bundle.py``)."""
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ class ClusterPool:
         #: ``after_test`` (artifacts, health check, reset: ``harness_after_s``). scripts/suite_time.py adds them up.
         self.boot_s = 0.0
         self.after_s = 0.0
+        #: Clusters set aside when a test asked for another spec (``get``), by spec.
+        self.parked: dict[ClusterSpec, Cluster] = {}
+        #: "restored" once a ``get`` restored a parked cluster, until the plugin takes it (JUnit property
+        #: ``cluster_switch`` of the test that got that cluster).
+        self.last_switch = ""
 
     @cached_property
     def symbols(self) -> SymbolTable | None:
@@ -54,21 +61,61 @@ class ClusterPool:
         return self.config.hook.pytest_harness_cluster_spec(config=self.config, spec=spec) or spec
 
     def get(self, nodes: int) -> Cluster:
-        """A healthy cluster of ``nodes`` nodes, booting one if needed."""
-        if self.cluster is not None and self.cluster.spec.nodes != nodes:
-            self.discard()
+        """A healthy cluster of ``nodes`` nodes: the current one, a parked one restored, or a new one."""
+        spec = self.spec(nodes)
+        if self.cluster is not None and self.cluster.spec != spec:
+            self._set_aside()
         if self.cluster is None:
             if not self.config.getoption("kernel"):
                 pytest.skip("no kernel: pass --kernel or set POPCORN_HARNESS_KERNEL")
-            booting = time.monotonic()
-            self.cluster = Cluster(self.spec(nodes)).start()
-            self.config.hook.pytest_harness_cluster_started(config=self.config, cluster=self.cluster)
-            if self.config.getoption("snapshots", True):
-                started = time.monotonic()
-                self.cluster.save_snapshot()
-                log.info("snapshot of the %d-node cluster saved in %.2fs", nodes, time.monotonic() - started)
-            self.boot_s += time.monotonic() - booting
+            acquiring = time.monotonic()
+            self.cluster = self._unpark(spec) or self._boot(spec)
+            self.boot_s += time.monotonic() - acquiring
         return self.cluster
+
+    def _boot(self, spec: ClusterSpec) -> Cluster:
+        """Boot a cluster of ``spec``, let the domain plugins prepare it, and save its snapshot."""
+        cluster = Cluster(spec).start()
+        self.config.hook.pytest_harness_cluster_started(config=self.config, cluster=cluster)
+        if self.config.getoption("snapshots", True):
+            started = time.monotonic()
+            cluster.save_snapshot()
+            log.info("snapshot of the %d-node cluster saved in %.2fs", spec.nodes, time.monotonic() - started)
+        return cluster
+
+    def _set_aside(self) -> None:
+        """Park the current cluster for a later test of its spec, or stop it when it has no snapshot (or
+        cannot be parked)."""
+        cluster, self.cluster = self.cluster, None
+        if cluster.snapshot is not None:
+            try:
+                cluster.park()
+                self.parked[cluster.spec] = cluster
+                return
+            except InfraError as exc:
+                log.warning("could not park the %d-node cluster, stopping it: %s", cluster.spec.nodes, exc)
+        cluster.stop()
+
+    def _unpark(self, spec: ClusterSpec) -> Cluster | None:
+        """The parked cluster of ``spec`` restored from its snapshot (``last_switch`` = "restored"), or None
+        when there is none or its restore failed (then it is stopped)."""
+        cluster = self.parked.pop(spec, None)
+        if cluster is None:
+            return None
+        started = time.monotonic()
+        try:
+            cluster.restore_snapshot()
+            problems = cluster.health()
+        except InfraError as exc:
+            problems = [str(exc)]
+        if problems:
+            log.warning("the parked %d-node cluster did not come back, booting one: %s", spec.nodes,
+                        "; ".join(problems))
+            cluster.stop()
+            return None
+        log.info("parked %d-node cluster restored in %.2fs", spec.nodes, time.monotonic() - started)
+        self.last_switch = "restored"
+        return cluster
 
     def begin_test(self) -> None:
         """Start a test on the current cluster: empty each node's command log (a repro bundle's)."""
@@ -139,7 +186,21 @@ class ClusterPool:
         self.discard()
 
     def discard(self) -> None:
-        """Stop the current cluster (the next ``get`` boots a fresh one)."""
+        """Stop the current cluster (the next ``get`` restores a parked one of its spec or boots one)."""
         cluster, self.cluster = self.cluster, None
         if cluster is not None:
             cluster.stop()
+
+    def close(self) -> None:
+        """Stop every cluster of the pool, the parked ones too (the end of the session). Every one is
+        stopped even when one fails; the first failure is raised after."""
+        clusters = [self.cluster, *self.parked.values()]
+        self.cluster, self.parked = None, {}
+        failure = None
+        for cluster in filter(None, clusters):
+            try:
+                cluster.stop()
+            except Exception as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure

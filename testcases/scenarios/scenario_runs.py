@@ -20,6 +20,13 @@ def test_fails_after_booting(cluster):
     assert False, "this scenario fails on purpose"
 
 
+@pytest.mark.nodes(2)
+def test_parks_a_cluster(cluster):
+    """Run before ``test_holds_the_cluster`` (another size): the pool parks this cluster (its namespace, work
+    dir and snapshot kept) for the rest of the run, which must release it as well."""
+    Path(os.environ["PHC_SCENARIO_FLAG"]).with_suffix(".parked").write_text(cluster.run_id)
+
+
 @pytest.mark.nodes(1)
 def test_holds_the_cluster(cluster):
     """Signal the outer test through a flag file, then wait to be interrupted or killed."""
