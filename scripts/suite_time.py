@@ -2,8 +2,9 @@
 """Where a test run's time went, from its JUnit XML (``popcorn-harness run`` writes artifacts/junit.xml).
 
 For each file: the run's wall time, the tests' summed time (setup, call and teardown: pytest's JUnit time)
-and what that means in parallelism, then the summed time split into cluster boots (property
-``harness_boot_s``: boot, mesh, snapshot), the pool's work after each test (``harness_after_s``: artifacts,
+and what that means in parallelism, then the summed time split into getting clusters (property
+``harness_boot_s``: boot, mesh, snapshot; or the restore of a cluster the pool had parked, property
+``cluster_switch``), the pool's work after each test (``harness_after_s``: artifacts,
 health check, restores or reboots), the tests that ended on a hang or a timeout sign (their known
 symptom holds ``timeout:`` or ``hang:``: the waits on hangs) and the rest (test bodies); per suite; and the
 slowest tests. Give one file per ``-n`` to compare worker counts. Usage:
@@ -31,7 +32,7 @@ def summarize(path: Path, top: int) -> list[str]:
     wall = sum(float(s.get("time", 0)) for s in suites)
     cases = [c for s in suites for c in s.iter("testcase")]
     total = boot = after = hung = 0.0
-    boots = restored = 0
+    boots = restored = unparked = 0
     per_suite: Counter = Counter()
     timed = []
     for case in cases:
@@ -42,14 +43,16 @@ def summarize(path: Path, top: int) -> list[str]:
         timed.append((seconds, f"{case.get('classname')}::{case.get('name')}"))
         if "harness_boot_s" in props:
             boot += float(props["harness_boot_s"])
-            boots += 1
+            unparked += props.get("cluster_switch") == "restored"
+            boots += props.get("cluster_switch") != "restored"
         after += float(props.get("harness_after_s", 0) or 0)
         restored += props.get("cluster_reset") == "restored"
         if any(sign in props.get("symptom_actual", "") for sign in ("timeout:", "hang:")):
             hung += seconds
     lines = [f"{path}: wall {wall:.0f} s, {len(cases)} tests, summed test time {total:.0f} s "
              f"(x{total / wall if wall else 0:.2f} in parallel)",
-             f"  cluster boots        {boot:7.0f} s  ({boots} boot(s), mesh and snapshot included)",
+             f"  getting clusters     {boot:7.0f} s  ({boots} boot(s), mesh and snapshot included; "
+             f"{unparked} parked cluster(s) restored)",
              f"  after each test      {after:7.0f} s  (artifacts, health checks, {restored} restore(s))",
              f"  tests ended on hangs {hung:7.0f} s  (known symptoms with timeout or hang signs, whole tests)",
              f"  the rest             {total - boot - after - hung:7.0f} s  (test bodies)",

@@ -16,7 +16,9 @@ JUNIT = """<?xml version="1.0" encoding="utf-8"?>
   <properties><property name="symptom_actual" value="finding:node0:X + timeout:node0"/>
    <property name="cluster_reset" value="restored"/><property name="harness_after_s" value="1.00"/></properties>
  </testcase>
- <testcase classname="testcases.test_cluster" name="test_c" time="10.0"/>
+ <testcase classname="testcases.test_cluster" name="test_c" time="10.0">
+  <properties><property name="harness_boot_s" value="0.50"/><property name="cluster_switch" value="restored"/></properties>
+ </testcase>
 </testsuite></testsuites>
 """
 
@@ -28,9 +30,10 @@ def test_the_breakdown_adds_up(tmp_path):
     (tmp_path / "junit.xml").write_text(JUNIT)
     lines = module.summarize(tmp_path / "junit.xml", top=2)
     assert lines[0].endswith("wall 100 s, 3 tests, summed test time 140 s (x1.40 in parallel)")
-    assert lines[1].split() == ["cluster", "boots", "12", "s", "(1", "boot(s),", "mesh", "and", "snapshot", "included)"]
+    assert lines[1].split() == ["getting", "clusters", "13", "s", "(1", "boot(s),", "mesh", "and", "snapshot",
+                                "included;", "1", "parked", "cluster(s)", "restored)"]
     assert lines[2].split()[3:6] == ["2", "s", "(artifacts,"] and "1 restore(s)" in lines[2]
     assert lines[3].split()[4] == "90"
-    assert lines[4].split()[2] == "36"  # 140 - 12.5 - 1.5 - 90
+    assert lines[4].split()[2] == "36"  # 140 - 13 - 1.5 - 90
     assert lines[5] == "  by suite: popcorn conformance 130 s, harness 10 s"
     assert "testcases.popcorn.test_exit::test_b" in lines[7]
