@@ -14,6 +14,9 @@ APT_PACKAGES=(
   qemu-system-x86 qemu-utils busybox-static dropbear-bin iproute2 kmod cpio util-linux
   gcc make flex bison bc libelf-dev libssl-dev ccache xz-utils patch git gdb tmux
   linux-source-6.1
+  # the libvirt backend: the daemon and its QEMU driver (not libvirt-daemon-system: it brings polkit and
+  # a NAT network), virsh, and what libvirt-python compiles against
+  libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev pkg-config
 )
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -33,11 +36,17 @@ install_system() {
 install_python() {
   # (Re)install when a dependency is missing or the installed harness is another checkout's.
   local here; here="$(pwd)/harness/__init__.py"
-  if [ "$(cd / && python3 -c "import harness, paramiko, pyroute2, qemu.qmp, rich, xdist, pytest_timeout, jinja2, scipy, matplotlib
+  if [ "$(cd / && python3 -c "import harness, paramiko, pyroute2, qemu.qmp, rich, xdist, pytest_timeout, jinja2, scipy, matplotlib, libvirt
 print(harness.__file__)" 2>/dev/null)" != "$here" ] || ! command -v popcorn-harness >/dev/null; then
     echo "setup: installing the popcorn-harness Python project" >&2
-    python3 -m pip install -q --disable-pip-version-check -e '.[bench]'
+    python3 -m pip install -q --disable-pip-version-check -e '.[bench,libvirt]'
   fi
+}
+
+install_libvirt_user() {
+  # libvirtd resolves its built-in QEMU user at start even when QEMU runs as root (the harness's daemons)
+  getent passwd libvirt-qemu >/dev/null || as_root useradd --system --user-group --no-create-home \
+    --home-dir /var/lib/libvirt --shell /usr/sbin/nologin libvirt-qemu
 }
 
 ci_kernel() {
@@ -77,6 +86,7 @@ run_tests() {
 
 install_system
 install_python
+install_libvirt_user
 case "${1:-}" in
   run) shift; exec popcorn-harness run "$@" ;;
   test) shift; run_tests "$@" ;;

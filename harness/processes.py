@@ -6,6 +6,8 @@ import ctypes
 import os
 import signal
 import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
 
@@ -25,3 +27,16 @@ def end_group(process: subprocess.Popen) -> None:
         pass
     if process.poll() is None:
         process.wait()
+
+
+def command_lines() -> Iterator[tuple[int, list[bytes]]]:
+    """Every process of this machine with its argv (``/proc/PID/cmdline``); those gone meanwhile are skipped."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0]:
+            yield int(entry.name), argv

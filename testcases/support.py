@@ -13,6 +13,7 @@ from pathlib import Path
 from pyroute2 import IPRoute
 from pyroute2 import netns as _netns
 
+from harness.vm import libvirtd
 from harness.vm.leftovers import qemu_processes
 from harness.vm.runs import RunLease
 
@@ -27,6 +28,7 @@ def leftovers(tag: str) -> list[str]:
     found += [f"qemu {pid} {name}" for pid, name in qemu_processes().items() if tag in name]
     found += [f"tmpdir {p}" for p in Path(tempfile.gettempdir()).glob(f"*{tag}*")]
     found += [f"lease {r.run_id}" for r in RunLease.all() if tag in r.netns]
+    found += [f"libvirtd {pid} of {workdir}" for pid, workdir in libvirtd.daemon_processes().items() if tag in workdir]
     with IPRoute() as ipr:
         found += [f"link {name}" for link in ipr.get_links()
                   if tag in (name := link.get_attr("IFLA_IFNAME") or "")]

@@ -122,7 +122,7 @@ def test_up_status_exec_cp_down_across_invocations(kernel, tmp_path):
                         env=env, input="standard input\n")
         assert (piped.returncode, piped.stdout.strip()) == (0, "15"), piped.stderr
         sent = run_cli("cluster", "cp", str(added), "all:/tmp/in/", "--name", tag, env=env)
-        assert sent.returncode == 0 and f"-> node1:/tmp/in/added.txt" in sent.stdout, sent.stderr
+        assert sent.returncode == 0 and "-> node1:/tmp/in/added.txt" in sent.stdout, sent.stderr
         back = run_cli("cluster", "cp", "all:/tmp/in/added.txt", str(tmp_path / "back"), "--name", tag, env=env)
         assert back.returncode == 0, back.stderr
         assert [(tmp_path / "back" / n / "added.txt").read_text() for n in ("node0", "node1")] == ["added before boot\n"] * 2

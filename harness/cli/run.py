@@ -46,7 +46,7 @@ def register(subparsers) -> None:
     add_cluster_options(source.add_argument, only=("--kernel",))
     source.add_argument("--stock", action="store_true",
                         help="no Popcorn source: run on Debian's stock kernel (tests the harness; Popcorn tests skip)")
-    add_cluster_options(parser.add_argument, only=("--nodes", "--accel", "--boot-timeout"))
+    add_cluster_options(parser.add_argument, only=("--nodes", "--accel", "--boot-timeout", "--backend"))
     parser.add_argument("--artifacts", type=Path, default=Path("artifacts"),
                         help="report, JUnit XML and failure artifacts (default ./artifacts)")
     parser.add_argument("--suites", choices=tuple(SUITE_PATHS), default=None,
@@ -109,7 +109,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.cluster.spec import ClusterSpec
 
     _choose_source(args)
-    ClusterSpec(nodes=args.nodes, accel=args.accel, boot_timeout=args.boot_timeout).validate()
+    ClusterSpec(nodes=args.nodes, accel=args.accel, boot_timeout=args.boot_timeout, backend=args.backend).validate()
     if args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
     if args.detectors and not args.popcorn_src:
@@ -124,7 +124,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     suites = args.suites or ("all" if origin == "stock Debian" else "kernel")
     command = [sys.executable, "-m", "pytest", *(str(REPO / p) for p in SUITE_PATHS[suites]), "-n", str(args.workers),
                f"--kernel={kernel}", f"--nodes={args.nodes}", f"--accel={args.accel}",
-               f"--boot-timeout={args.boot_timeout}",
+               f"--boot-timeout={args.boot_timeout}", f"--backend={args.backend}",
                f"--artifacts={artifacts}", f"--junitxml={junit}", *args.pytest_args]
     console.print(f"[bold]kernel[/bold] {escape(f'{kernel} ({origin})')}\n[bold]running[/bold] {escape(' '.join(command))}",
                   highlight=False)
@@ -136,7 +136,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return code or 1
     summary = summarize_junit(junit, suite_of)
     report = write_report(artifacts, summary, {"kernel": kernel, "kernel_origin": origin, "nodes": args.nodes,
-                                               "accel": args.accel, "pytest_exit": code, "suites": suites,
+                                               "accel": args.accel, "backend": args.backend, "pytest_exit": code,
+                                               "suites": suites,
                                                "seconds": round(elapsed, 1), "command": command})
     console.rule("summary")
     for suite, counts in sorted(summary.suites.items()):

@@ -31,7 +31,7 @@ from harness.cluster.node import ANSWER_TIMEOUT_S, LEFTOVER_GRACE_S, Node, lefto
 from harness.kernel.artifact import KernelImage, locate_kernel
 from harness.vm.keys import RunKeys, generate_keys
 from harness.cluster.netfaults import NetworkFaults
-from harness.vm.network import ClusterNetwork
+from harness.vm.network import ClusterNetwork, tap_name
 from harness.paths import PREFIX
 from harness.vm.runs import RunLease, netns_name, new_run_id, process_start_time, qemu_start_time, worker_id
 from harness.cluster.spec import ClusterSpec
@@ -167,6 +167,9 @@ class Cluster:
         self._network_faults: NetworkFaults | None = None
         #: Where ``save_snapshot`` put every node's state (None: no snapshot yet).
         self.snapshot: Path | None = None
+        self.backend = get_backend(spec.backend)
+        #: True between the backend's ``start_run`` and ``end_run``.
+        self._backend_run = False
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -181,8 +184,7 @@ class Cluster:
         """Check all input and the host before anything is created; return the kernel."""
         self.spec.validate()
         require_root()
-        backend = get_backend(self.spec.backend)
-        backend.preflight()
+        self.backend.preflight()
         recipe = guest_image.Recipe.load()
         for binary in recipe.binaries.values():
             guest_image.find_binary(binary)
@@ -230,6 +232,8 @@ class Cluster:
         self._lap("accelerator")
         self.network = ClusterNetwork(self.netns, self.spec.harness_address, self.spec.prefixlen)
         self.network.create()
+        self._backend_run = True
+        self.backend.start_run(self.netns, self.workdir)
         self._lap("network")
         self._vms = [None] * self.spec.nodes
         pending = list(range(self.spec.nodes))
@@ -265,15 +269,15 @@ class Cluster:
     def _launch(self, indexes: list[int], initrd: Path, snapshot: Path | None = None) -> None:
         """Start the VMs of nodes ``indexes`` (each on a fresh tap of its own); with ``snapshot``, each
         loads its saved state (``NAME.state``) and stays paused."""
-        backend = get_backend(self.spec.backend)
         for index in indexes:
             name = ClusterSpec.node_name(index)
             state_fd = os.open(snapshot / f"{name}.state", os.O_RDONLY) if snapshot else None
-            tap_fd = self.network.open_tap(index)
+            tap_fd = self.network.open_tap(index) if self.backend.takes_tap_fd else -1
             try:
-                vm = backend.launch(self._vm_config(index, initrd, tap_fd, state_fd))
+                vm = self.backend.launch(self._vm_config(index, initrd, tap_fd, state_fd))
             finally:
-                os.close(tap_fd)
+                if tap_fd >= 0:
+                    os.close(tap_fd)
                 if state_fd is not None:
                     os.close(state_fd)
             self._vms[index] = vm
@@ -333,6 +337,8 @@ class Cluster:
             gdb_socket=self.workdir / f"{name}.gdb" if self.spec.gdb else None,
             die_with_parent=not self.detached,
             incoming_fd=incoming_fd,
+            tap_name=tap_name(index),
+            workdir=self.workdir,
         )
 
     def _wait_ready(self, started: float, indexes: list[int]) -> dict[str, tuple[str, str]]:
@@ -413,6 +419,9 @@ class Cluster:
                 futures = [(vm, pool.submit(vm.power_off)) for vm in vms]
             for vm, future in futures:
                 attempt(f"{vm.config.name} power off", future.result)
+        if self._backend_run:
+            attempt(f"{self.spec.backend} backend", lambda: self.backend.end_run(self.workdir))
+            self._backend_run = False
         if self.network is not None:
             attempt("network", self.network.destroy)
         if self.workdir is not None:
@@ -431,6 +440,8 @@ class Cluster:
         far as ``NAME.console``), all paused together so that the state of the connections between them
         (the Popcorn mesh's TCP) agrees, then let them run on. ``restore_snapshot`` brings the cluster back
         to this moment. Return the directory."""
+        if not self.backend.snapshots:
+            raise InfraError(f"the {self.spec.backend} backend cannot save snapshots yet")
         directory = self.workdir / "snapshot"
         directory.mkdir(exist_ok=True)
         with ThreadPoolExecutor(max_workers=len(self._vms)) as pool:
@@ -528,9 +539,8 @@ class Cluster:
         keydir = cluster.workdir / "keys"
         cluster.keys = RunKeys(keydir / "host_key", lease.extra["host_public"], keydir / "client_key", "")
         cluster.network = ClusterNetwork(lease.netns, cluster.spec.harness_address, cluster.spec.prefixlen)
-        backend = get_backend(cluster.spec.backend)
         cluster._vms = [
-            backend.attach(cluster._vm_config(i, cluster.workdir / "initrd.cpio", -1), pid,
+            cluster.backend.attach(cluster._vm_config(i, cluster.workdir / "initrd.cpio", -1), pid,
                            qemu_start_time(lease, i))
             for i, pid in enumerate(lease.qemu_pids)
         ]

@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from harness.cluster.spec import ACCELERATORS, ClusterSpec
+from harness.cluster.spec import ACCELERATORS, BACKENDS, ClusterSpec
 
 ACCEL_HELP = "auto: use KVM only if a probe guest really boots with it, else TCG (default auto)"
 #: Where ``--kernel`` takes its default from.
@@ -42,6 +42,9 @@ CLUSTER_OPTIONS: tuple[Option, ...] = (
                 help="seconds a node's console may stay silent during boot before that node is booted "
                      "again (default 240)")),
     Option("--append", "cmdline", dict(default="", metavar="ARGS", help="extra kernel command-line arguments")),
+    Option("--backend", "backend", dict(choices=BACKENDS, default="qemu",
+                                        help="qemu: each node a QEMU process of the harness (default); libvirt: "
+                                             "each node a transient domain of a libvirtd private to the cluster")),
     Option("--gdb", "gdb", dict(action="store_true", help="give each node a gdb stub on a unix socket in the cluster's work dir")),
 )
 

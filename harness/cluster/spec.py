@@ -16,7 +16,7 @@ from pathlib import Path
 from harness.errors import UsageError
 
 ACCELERATORS = ("auto", "kvm", "tcg")
-BACKENDS = ("qemu",)
+BACKENDS = ("qemu", "libvirt")
 
 
 #: Bounds on what a spec may ask for (a spec can come from a bundle someone else wrote).
@@ -102,6 +102,8 @@ class ClusterSpec:
             raise UsageError(f"--accel must be one of {', '.join(ACCELERATORS)}, got {self.accel!r}")
         if self.backend not in BACKENDS:
             raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.gdb and self.backend != "qemu":
+            raise UsageError(f"--gdb needs the qemu backend (not {self.backend})")
         if self.memory_mb < 64:
             raise UsageError(f"memory must be at least 64 MiB, got {self.memory_mb}")
         if self.cpus < 1:

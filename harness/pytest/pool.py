@@ -77,7 +77,7 @@ class ClusterPool:
         """Boot a cluster of ``spec``, let the domain plugins prepare it, and save its snapshot."""
         cluster = Cluster(spec).start()
         self.config.hook.pytest_harness_cluster_started(config=self.config, cluster=cluster)
-        if self.config.getoption("snapshots", True):
+        if self.config.getoption("snapshots", True) and cluster.backend.snapshots:
             started = time.monotonic()
             cluster.save_snapshot()
             log.info("snapshot of the %d-node cluster saved in %.2fs", spec.nodes, time.monotonic() - started)

@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness.processes import command_lines
+from harness.vm import libvirtd
 from harness.vm.accel import probe_owner
 from harness.vm.network import namespace_exists, remove_namespace
 from harness.paths import PREFIX, locked, state_dir
@@ -38,19 +40,20 @@ def _lease_exists(run_id: str) -> bool:
 def qemu_processes() -> dict[int, str]:
     """Harness QEMU processes on this machine: pid -> the ``-name`` they were given."""
     found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if not argv or b"qemu-system" not in argv[0]:
+    for pid, argv in command_lines():
+        if b"qemu-system" not in argv[0]:
             continue
         for flag, value in zip(argv, argv[1:]):
+            value = value.removeprefix(b"guest=")  # libvirt names its QEMUs "-name guest=NAME,..."
             if flag == b"-name" and value.startswith(f"{PREFIX}-".encode()):
-                found[int(entry.name)] = value.decode().split(",")[0]
+                found[pid] = value.decode().split(",")[0]
     return found
+
+
+def libvirt_daemons() -> dict[int, str]:
+    """Private libvirt daemons of harness runs (the libvirt backend's): pid -> run id."""
+    return {pid: rid for pid, workdir in libvirtd.daemon_processes().items()
+            if (rid := _run_id_of(Path(workdir).name))}
 
 
 def kill_processes(pids: list[int], timeout: float = 10.0) -> None:
@@ -72,6 +75,10 @@ def release_run(lease: RunLease) -> list[str]:
     if pids:
         kill_processes(pids)
         removed.append(f"QEMU processes {pids}")
+    daemons = [pid for pid, rid in libvirt_daemons().items() if rid == lease.run_id]
+    if daemons:
+        kill_processes(daemons)
+        removed.append(f"libvirt daemon {daemons}")
     if lease.netns and namespace_exists(lease.netns):
         remove_namespace(lease.netns)
         removed.append(f"namespace {lease.netns}")
@@ -102,6 +109,10 @@ def _sweep_stale() -> list[str]:
     if orphan_pids:
         kill_processes(orphan_pids)
         removed.append(f"orphan QEMU processes {orphan_pids}")
+    orphan_daemons = [pid for pid, rid in libvirt_daemons().items() if not _lease_exists(rid)]
+    if orphan_daemons:
+        kill_processes(orphan_daemons)
+        removed.append(f"orphan libvirt daemons {orphan_daemons}")
     from pyroute2 import netns as _netns
 
     for name in _netns.listnetns():

@@ -10,7 +10,7 @@ import pytest
 
 from harness.bench.metrics import BY_NAME, GROUPS, METRICS, select_metrics
 from harness.bench.results import comparison_lines, comparisons, load, runs_of, summary_lines
-from harness.bench.run import MetricRuns, parse_output
+from harness.bench.run import parse_output
 from harness.bench.stats import compare, noise, summarize
 from harness.errors import UsageError
 from harness.popcorn.payload import POPCORN_GUEST_DIR

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from harness.errors import UsageError
 from harness.vm.backends.base import Backend
+from harness.vm.backends.libvirt import LibvirtBackend
 from harness.vm.backends.qemu import QemuBackend
 
 #: Backend name (``ClusterSpec.backend``) -> class.
-BACKENDS: dict[str, type[Backend]] = {"qemu": QemuBackend}
+BACKENDS: dict[str, type[Backend]] = {"qemu": QemuBackend, "libvirt": LibvirtBackend}
 
 
 def get_backend(name: str) -> Backend:
-    """Return the backend registered under ``name``."""
+    """Return the backend registered under ``name`` (``UsageError`` for another name)."""
+    if name not in BACKENDS:
+        raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {name!r}")
     return BACKENDS[name]()

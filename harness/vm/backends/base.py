@@ -8,6 +8,9 @@ without touching it.
 from __future__ import annotations
 
 import abc
+import os
+import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +47,11 @@ class VMConfig:
     #: Restore instead of booting: the VM loads the state ``VM.save_state`` wrote, read from this file
     #: descriptor, and stays paused until ``VM.resume`` (its console file is appended to, not truncated).
     incoming_fd: int | None = None
+    #: The node's tap device: a backend that does not take ``tap_fd`` (libvirt) has it made under this name
+    #: on the cluster's bridge.
+    tap_name: str = ""
+    #: The run's work dir (a backend may keep its own state there: libvirt's private daemon).
+    workdir: Path | None = None
 
 
 #: How much of the console's end ``console_tail`` reads: far more than any tail shown, and bounded
@@ -96,6 +104,20 @@ class VM(abc.ABC):
     def power_off(self, timeout: float = 10.0) -> None:
         """End the VM at once (power loss); kill the process if it does not go."""
 
+    def wait_end_or_kill(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the VM process to end (``power_off`` asked it to); SIGKILL it if
+        it is still there. True when it had to be killed."""
+        deadline = time.monotonic() + timeout
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not self.alive():
+            return False
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return True
+
     def flooded(self) -> bool:
         """True if the VM's console reached its cap (``VMConfig.console_cap``): it printed all it may."""
         return self.console_size() >= self.config.console_cap
@@ -144,6 +166,17 @@ class Backend(abc.ABC):
     """Starts VMs."""
 
     name: str
+    #: True: ``launch`` takes the node's NIC as an open tap (``VMConfig.tap_fd``); False: the backend makes
+    #: the tap itself, named ``VMConfig.tap_name``, on the cluster's bridge.
+    takes_tap_fd = True
+    #: True when its VMs can ``save_state`` and start from ``VMConfig.incoming_fd`` (cluster snapshots).
+    snapshots = True
+
+    def start_run(self, netns: str, workdir: Path) -> None:
+        """Prepare a cluster's run once its namespace exists, before its first ``launch`` (nothing by default)."""
+
+    def end_run(self, workdir: Path) -> None:
+        """Release what ``start_run`` made, once every VM of the run is off (nothing by default)."""
 
     @abc.abstractmethod
     def preflight(self) -> None:

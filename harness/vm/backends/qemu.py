@@ -13,7 +13,6 @@ import contextlib
 import os
 import resource
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -206,14 +205,7 @@ class QemuVM(VM):
                 self.monitor("quit")
             except InfraError:
                 pass
-        deadline = time.monotonic() + timeout
-        while self.alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if self.alive():
-            try:
-                os.kill(self._pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        if self.wait_end_or_kill(timeout):
             if self._process is not None:
                 self._process.wait(timeout=10)
             else:

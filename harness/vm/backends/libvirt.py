@@ -1,0 +1,171 @@
+"""The libvirt backend: each node a transient libvirt domain (``images/templates/libvirt-domain.xml.j2``)
+run by the cluster's private libvirtd (``harness/vm/libvirtd.py``), which lives in the cluster's network
+namespace: libvirt makes each node's tap on the cluster's bridge under the same name as the QEMU backend's
+(so link faults work alike), and the cluster API is the same.
+
+What differs from the QEMU backend (README, "Backends"): a domain outlives the harness (libvirt's daemon
+owns it: a SIGKILLed harness leaves its QEMUs to the next run's sweep, which finds them and the daemon by
+the run id in their names); the console file has no size cap (libvirt has no knob for QEMU's
+RLIMIT_FSIZE; a flooding node is still powered off when seen); no gdb stub and no snapshots yet. QMP goes
+through libvirt's monitor passthrough.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from harness.errors import InfraError, UsageError
+from harness.vm import libvirtd
+from harness.vm.backends.base import VM, Backend, VMConfig
+from harness.vm.backends.qemu import qemu_binary
+from harness.vm.guest_image import render_template
+from harness.vm.network import BRIDGE
+from harness.vm.runs import process_alive, process_start_time
+
+#: ``VMConfig.accel`` -> (libvirt domain type, CPU mode): ``-accel tcg -cpu max`` and ``-accel kvm -cpu host``.
+DOMAIN_TYPES = {"tcg": ("qemu", "maximum"), "kvm": ("kvm", "host-passthrough")}
+
+
+def domain_xml(config: VMConfig) -> str:
+    """The transient domain of one node. Pure: no side effects."""
+    domain_type, cpu_mode = DOMAIN_TYPES[config.accel]
+    return render_template(
+        "libvirt-domain.xml.j2", domain_type=domain_type, cpu_mode=cpu_mode, name=config.name,
+        memory_mb=config.memory_mb, cpus=config.cpus, kernel=str(config.kernel), initrd=str(config.initrd),
+        cmdline=config.cmdline, console=str(config.console_path), bridge=BRIDGE, tap=config.tap_name,
+        mac=config.mac, emulator=shutil.which(qemu_binary()) or qemu_binary())
+
+
+class LibvirtVM(VM):
+    """A transient domain of the cluster's libvirtd, driven through libvirt-python."""
+
+    process_kind = "QEMU"
+
+    def __init__(self, config: VMConfig, pid: int, start_time: int | None):
+        self.config = config
+        self._pid = pid
+        self._start_time = start_time
+        self._conn = None
+
+    @property
+    def pid(self) -> int:
+        """Host process id of the domain's QEMU."""
+        return self._pid
+
+    def alive(self) -> bool:
+        """True while the domain's QEMU runs."""
+        return process_alive(self._pid, self._start_time)
+
+    def exit_code(self) -> int | None:
+        """Unknown: libvirt's daemon, not the harness, is QEMU's parent."""
+        return None
+
+    def _domain(self, what: str):
+        import libvirt
+
+        if not self.alive():
+            raise InfraError(f"{self.config.name}: QEMU is not running")
+        try:
+            if self._conn is None:
+                self._conn = libvirt.open(libvirtd.uri_of(self.config.workdir))
+            return self._conn.lookupByName(self.config.name)
+        except libvirt.libvirtError as exc:
+            raise InfraError(f"{self.config.name}: {what} failed: {exc}") from exc
+
+    def _call(self, what: str, fn) -> object:
+        import libvirt
+
+        domain = self._domain(what)
+        try:
+            return fn(domain)
+        except libvirt.libvirtError as exc:
+            raise InfraError(f"{self.config.name}: {what} failed: {exc}") from exc
+
+    def monitor(self, command: str, **arguments) -> object:
+        """Run one QMP command through libvirt's monitor passthrough; return its ``return`` value."""
+        import libvirt_qemu
+
+        request = json.dumps({"execute": command, **({"arguments": arguments} if arguments else {})})
+        reply = json.loads(self._call(f"QMP {command}", lambda d: libvirt_qemu.qemuMonitorCommand(d, request, 0)))
+        if "error" in reply:
+            raise InfraError(f"{self.config.name}: QMP {command} failed: {reply['error'].get('desc', reply['error'])}")
+        return reply.get("return")
+
+    def state(self) -> str:
+        """QEMU's run state (QMP ``query-status``), named as the QEMU backend names it."""
+        return str(self.monitor("query-status").get("status", "unknown"))
+
+    def pause(self) -> None:
+        """Freeze the vCPUs (libvirt ``suspend``)."""
+        self._call("pause", lambda d: d.suspend())
+
+    def resume(self) -> None:
+        """Continue the vCPUs (libvirt ``resume``)."""
+        self._call("resume", lambda d: d.resume())
+
+    def save_state(self, fd: int, timeout: float = 120.0) -> None:
+        """Not yet: the libvirt backend has no snapshots (``LibvirtBackend.snapshots``)."""
+        raise InfraError(f"{self.config.name}: the libvirt backend cannot save a node's state yet")
+
+    def power_off(self, timeout: float = 10.0) -> None:
+        """Destroy the domain (power loss); SIGKILL its QEMU if it is still there after ``timeout``."""
+        import libvirt
+
+        if self.alive():
+            try:
+                self._domain("power off").destroy()
+            except (InfraError, libvirt.libvirtError):
+                pass
+        self.wait_end_or_kill(timeout)
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except libvirt.libvirtError:
+                pass
+            self._conn = None
+
+
+class LibvirtBackend(Backend):
+    """Runs each node as a transient domain of a libvirtd private to the cluster (started in its namespace)."""
+
+    name = "libvirt"
+    takes_tap_fd = False
+    snapshots = False
+
+    def preflight(self) -> None:
+        """``UsageError`` unless libvirtd, libvirt-python and libvirt's QEMU user are there."""
+        libvirtd.preflight()
+
+    def start_run(self, netns: str, workdir) -> None:
+        """Start the cluster's libvirtd in ``netns``."""
+        libvirtd.start(netns, workdir)
+
+    def end_run(self, workdir) -> None:
+        """Stop the cluster's libvirtd (its domains are destroyed by then), keeping its QEMU capabilities."""
+        libvirtd.keep_capabilities(workdir)
+        libvirtd.stop(workdir)
+
+    def launch(self, config: VMConfig) -> VM:
+        """Create the node's transient domain; return once its QEMU runs."""
+        import libvirt
+
+        if config.gdb_socket is not None:
+            raise UsageError("--gdb needs the qemu backend")
+        if config.incoming_fd is not None:
+            raise InfraError("the libvirt backend cannot restore a snapshot yet")
+        try:
+            conn = libvirt.open(libvirtd.uri_of(config.workdir))
+            try:
+                conn.createXML(domain_xml(config), 0)
+            finally:
+                conn.close()
+        except libvirt.libvirtError as exc:
+            raise InfraError(f"{config.name}: libvirt could not start the domain: {exc}") from exc
+        pidfile = libvirtd.root_of(config.workdir) / "run" / "qemu" / f"{config.name}.pid"
+        pid = int(pidfile.read_text().strip())
+        return LibvirtVM(config, pid, process_start_time(pid))
+
+    def attach(self, config: VMConfig, pid: int, start_time: int | None = None) -> VM:
+        """Re-attach to a domain an earlier process created (a detached cluster)."""
+        return LibvirtVM(config, pid, start_time)
