@@ -135,3 +135,16 @@ def tcp_delivers(src, dst, wait_s: float = 10.0) -> bool:
                   f" cat /tmp/tcp-{port}; rm -f /tmp/tcp-{port}; killall nc 2>/dev/null; true",
                   timeout=wait_s + 60).stdout
     return got.strip() == token
+
+
+def skip_without_libvirt() -> None:
+    """Skip the calling test where the libvirt backend cannot run (libvirtd, libvirt-python or the
+    libvirt-qemu user missing: ./setup.sh installs them), saying what is missing."""
+    import pytest
+
+    from harness.errors import UsageError
+
+    try:
+        libvirtd.preflight()
+    except UsageError as exc:
+        pytest.skip(str(exc))

@@ -8,7 +8,7 @@ import pytest
 
 from harness.cluster.cluster import Cluster
 from harness.errors import InfraError
-from support import leftovers, own_cluster_spec, panic_node
+from support import leftovers, own_cluster_spec, panic_node, skip_without_libvirt
 
 
 def _wait_for_line(node, path: str, line: str, seconds: float = 30.0) -> bool:
@@ -19,8 +19,11 @@ def _wait_for_line(node, path: str, line: str, seconds: float = 30.0) -> bool:
 
 @pytest.mark.xdist_group("snapshots")
 @pytest.mark.timeout(1200)
-def test_a_restored_cluster_is_the_cluster_at_its_snapshot(cluster_pool):
-    spec = own_cluster_spec(cluster_pool, 2)
+@pytest.mark.parametrize("backend", ["qemu", "libvirt"])
+def test_a_restored_cluster_is_the_cluster_at_its_snapshot(cluster_pool, backend):
+    spec = own_cluster_spec(cluster_pool, 2, backend=backend)
+    if backend == "libvirt":
+        skip_without_libvirt()
     with Cluster(spec) as cluster:
         node0, node1 = cluster.nodes
         # a TCP connection from node0 to node1, open across the snapshot: node0 writes into a fifo whose

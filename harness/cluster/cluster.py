@@ -129,8 +129,7 @@ def boot_panic(console: str) -> str:
 def _save_state(vm: VM, stem: Path) -> None:
     """Save paused ``vm`` as ``STEM.state`` and its console so far as ``STEM.console``."""
     shutil.copyfile(vm.config.console_path, stem.with_name(f"{stem.name}.console"))
-    with stem.with_name(f"{stem.name}.state").open("wb") as file:
-        vm.save_state(file.fileno())
+    vm.save_state(stem.with_name(f"{stem.name}.state"))
 
 
 def require_root() -> None:
@@ -271,15 +270,13 @@ class Cluster:
         loads its saved state (``NAME.state``) and stays paused."""
         for index in indexes:
             name = ClusterSpec.node_name(index)
-            state_fd = os.open(snapshot / f"{name}.state", os.O_RDONLY) if snapshot else None
+            state = snapshot / f"{name}.state" if snapshot else None
             tap_fd = self.network.open_tap(index) if self.backend.takes_tap_fd else -1
             try:
-                vm = self.backend.launch(self._vm_config(index, initrd, tap_fd, state_fd))
+                vm = self.backend.launch(self._vm_config(index, initrd, tap_fd, state))
             finally:
                 if tap_fd >= 0:
                     os.close(tap_fd)
-                if state_fd is not None:
-                    os.close(state_fd)
             self._vms[index] = vm
             self.lease.qemu_pids.append(vm.pid)  # for the sweep, should this process die while booting
             self.lease.save()
@@ -310,7 +307,7 @@ class Cluster:
         overlay = guest_image.build_overlay(self.keys.host_key, self.keys.client_public, extra, carried)
         return guest_image.assemble_initrd(base, overlay, self.workdir / "initrd.cpio")
 
-    def _vm_config(self, index: int, initrd: Path, tap_fd: int, incoming_fd: int | None = None) -> VMConfig:
+    def _vm_config(self, index: int, initrd: Path, tap_fd: int, incoming_state: Path | None = None) -> VMConfig:
         name = ClusterSpec.node_name(index)
         address = self.spec.node_address(index)
         cmdline = " ".join(filter(None, [
@@ -336,7 +333,7 @@ class Cluster:
             qmp_path=self.workdir / f"{name}.qmp",
             gdb_socket=self.workdir / f"{name}.gdb" if self.spec.gdb else None,
             die_with_parent=not self.detached,
-            incoming_fd=incoming_fd,
+            incoming_state=incoming_state,
             tap_name=tap_name(index),
             workdir=self.workdir,
         )
@@ -451,6 +448,7 @@ class Cluster:
                               enumerate(self._vms)))
             finally:
                 list(pool.map(lambda vm: vm.resume(), self._vms))
+        self._record_qemus()  # a backend may save a VM by ending its process and starting another
         self.snapshot = directory
         return directory
 

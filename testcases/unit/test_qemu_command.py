@@ -55,7 +55,8 @@ def test_kvm_uses_the_host_cpu():
 
 def test_a_restore_loads_its_state_from_the_given_fd_and_stays_paused():
     assert "-incoming" not in qemu_command(_config(), binary="qemu")
-    cmd = qemu_command(_config(incoming_fd=9), binary="qemu")
+    restore = _config(incoming_state=Path("/w/snapshot/node1.state"))
+    cmd = qemu_command(restore, binary="qemu", incoming_fd=9)
     assert _value(cmd, "-incoming") == "fd:9" and "-S" in cmd
-    assert qemu_command(_config(incoming_fd=9), binary="qemu")[:-3] == qemu_command(_config(), binary="qemu"), \
+    assert cmd[:-3] == qemu_command(_config(), binary="qemu"), \
         "a restore's machine must be the one whose state it loads"

@@ -44,9 +44,9 @@ class VMConfig:
     die_with_parent: bool = True
     #: The most the guest may print on its console, in bytes (``CONSOLE_CAP_BYTES``).
     console_cap: int = CONSOLE_CAP_BYTES
-    #: Restore instead of booting: the VM loads the state ``VM.save_state`` wrote, read from this file
-    #: descriptor, and stays paused until ``VM.resume`` (its console file is appended to, not truncated).
-    incoming_fd: int | None = None
+    #: Restore instead of booting: the VM loads the state ``VM.save_state`` wrote to this file, and stays
+    #: paused until ``VM.resume`` (its console file is appended to, not truncated).
+    incoming_state: Path | None = None
     #: The node's tap device: a backend that does not take ``tap_fd`` (libvirt) has it made under this name
     #: on the cluster's bridge.
     tap_name: str = ""
@@ -92,9 +92,9 @@ class VM(abc.ABC):
         """Continue the vCPUs after ``pause``."""
 
     @abc.abstractmethod
-    def save_state(self, fd: int, timeout: float = 120.0) -> None:
-        """Write the paused VM's whole state (RAM, devices, vCPUs) to the file open as ``fd``, for a VM
-        started later with ``VMConfig.incoming_fd``; the VM stays paused."""
+    def save_state(self, path: Path, timeout: float = 120.0) -> None:
+        """Write the paused VM's whole state (RAM, devices, vCPUs) to the file ``path``, for a VM started
+        later with ``VMConfig.incoming_state``; the VM stays paused (its process may be a new one)."""
 
     @abc.abstractmethod
     def state(self) -> str:
@@ -169,7 +169,7 @@ class Backend(abc.ABC):
     #: True: ``launch`` takes the node's NIC as an open tap (``VMConfig.tap_fd``); False: the backend makes
     #: the tap itself, named ``VMConfig.tap_name``, on the cluster's bridge.
     takes_tap_fd = True
-    #: True when its VMs can ``save_state`` and start from ``VMConfig.incoming_fd`` (cluster snapshots).
+    #: True when its VMs can ``save_state`` and start from ``VMConfig.incoming_state`` (cluster snapshots).
     snapshots = True
 
     def start_run(self, netns: str, workdir: Path) -> None:

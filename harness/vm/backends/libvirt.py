@@ -6,14 +6,16 @@ namespace: libvirt makes each node's tap on the cluster's bridge under the same 
 What differs from the QEMU backend (README, "Backends"): a domain outlives the harness (libvirt's daemon
 owns it: a SIGKILLed harness leaves its QEMUs to the next run's sweep, which finds them and the daemon by
 the run id in their names); the console file has no size cap (libvirt has no knob for QEMU's
-RLIMIT_FSIZE; a flooding node is still powered off when seen); no gdb stub and no snapshots yet. QMP goes
-through libvirt's monitor passthrough.
+RLIMIT_FSIZE; a flooding node is still powered off when seen); no gdb stub. QMP goes through libvirt's
+monitor passthrough. Snapshots are libvirt's own ``save`` and ``restore`` (its file format: the domain's
+XML and QEMU's migration stream); a save ends the domain, so ``save_state`` restores it at once, paused.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 from harness.errors import InfraError, UsageError
 from harness.vm import libvirtd
@@ -35,6 +37,12 @@ def domain_xml(config: VMConfig) -> str:
         memory_mb=config.memory_mb, cpus=config.cpus, kernel=str(config.kernel), initrd=str(config.initrd),
         cmdline=config.cmdline, console=str(config.console_path), bridge=BRIDGE, tap=config.tap_name,
         mac=config.mac, emulator=shutil.which(qemu_binary()) or qemu_binary())
+
+
+def qemu_pid(config: VMConfig) -> int:
+    """The pid of the QEMU libvirt runs for ``config``'s domain (libvirt's pid file in the daemon's run dir)."""
+    pidfile = libvirtd.root_of(config.workdir) / "run" / "qemu" / f"{config.name}.pid"
+    return int(pidfile.read_text().strip())
 
 
 class LibvirtVM(VM):
@@ -104,9 +112,19 @@ class LibvirtVM(VM):
         """Continue the vCPUs (libvirt ``resume``)."""
         self._call("resume", lambda d: d.resume())
 
-    def save_state(self, fd: int, timeout: float = 120.0) -> None:
-        """Not yet: the libvirt backend has no snapshots (``LibvirtBackend.snapshots``)."""
-        raise InfraError(f"{self.config.name}: the libvirt backend cannot save a node's state yet")
+    def save_state(self, path: Path, timeout: float = 120.0) -> None:
+        """Save the paused domain to ``path`` (libvirt's ``save``: its own format, the domain's XML and
+        QEMU's migration stream), which ends the domain, and bring it back from that file, still paused,
+        as a new QEMU process (``pid`` changes): the cluster resumes its nodes together."""
+        import libvirt
+
+        self._call("saving its state", lambda d: d.save(str(path)))
+        try:
+            self._conn.restoreFlags(str(path), None, libvirt.VIR_DOMAIN_SAVE_PAUSED)
+        except libvirt.libvirtError as exc:
+            raise InfraError(f"{self.config.name}: restoring its saved state failed: {exc}") from exc
+        self._pid = qemu_pid(self.config)
+        self._start_time = process_start_time(self._pid)
 
     def power_off(self, timeout: float = 10.0) -> None:
         """Destroy the domain (power loss); SIGKILL its QEMU if it is still there after ``timeout``."""
@@ -131,7 +149,6 @@ class LibvirtBackend(Backend):
 
     name = "libvirt"
     takes_tap_fd = False
-    snapshots = False
 
     def preflight(self) -> None:
         """``UsageError`` unless libvirtd, libvirt-python and libvirt's QEMU user are there."""
@@ -152,18 +169,18 @@ class LibvirtBackend(Backend):
 
         if config.gdb_socket is not None:
             raise UsageError("--gdb needs the qemu backend")
-        if config.incoming_fd is not None:
-            raise InfraError("the libvirt backend cannot restore a snapshot yet")
         try:
             conn = libvirt.open(libvirtd.uri_of(config.workdir))
             try:
-                conn.createXML(domain_xml(config), 0)
+                if config.incoming_state is not None:  # the domain as saved (same name, console, tap), paused
+                    conn.restoreFlags(str(config.incoming_state), None, libvirt.VIR_DOMAIN_SAVE_PAUSED)
+                else:
+                    conn.createXML(domain_xml(config), 0)
             finally:
                 conn.close()
         except libvirt.libvirtError as exc:
             raise InfraError(f"{config.name}: libvirt could not start the domain: {exc}") from exc
-        pidfile = libvirtd.root_of(config.workdir) / "run" / "qemu" / f"{config.name}.pid"
-        pid = int(pidfile.read_text().strip())
+        pid = qemu_pid(config)
         return LibvirtVM(config, pid, process_start_time(pid))
 
     def attach(self, config: VMConfig, pid: int, start_time: int | None = None) -> VM:

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import threading
 import time
+from pathlib import Path
 from typing import Callable
 
 from qemu.qmp.legacy import QEMUMonitorProtocol
@@ -30,8 +31,9 @@ def qemu_binary() -> str:
     return os.environ.get("POPCORN_HARNESS_QEMU", "qemu-system-x86_64")
 
 
-def qemu_command(config: VMConfig, binary: str | None = None) -> list[str]:
-    """Build the QEMU command line for one node. Pure: no side effects."""
+def qemu_command(config: VMConfig, binary: str | None = None, incoming_fd: int | None = None) -> list[str]:
+    """Build the QEMU command line for one node; with ``incoming_fd`` (``config.incoming_state`` open),
+    a restore. Pure: no side effects."""
     cpu = "host" if config.accel == "kvm" else "max"
     cmd = [
         binary or qemu_binary(),
@@ -59,8 +61,8 @@ def qemu_command(config: VMConfig, binary: str | None = None) -> list[str]:
         # privileges or using obsolete system calls
         "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
     ]
-    if config.incoming_fd is not None:  # a restore: load the saved state, stay paused until `cont`
-        cmd += ["-S", "-incoming", f"fd:{config.incoming_fd}"]
+    if incoming_fd is not None:  # a restore: load the saved state, stay paused until `cont`
+        cmd += ["-S", "-incoming", f"fd:{incoming_fd}"]
     if config.gdb_socket:
         cmd += ["-chardev", f"socket,id=gdb,path={config.gdb_socket},server=on,wait=off", "-gdb", "chardev:gdb"]
     return cmd
@@ -157,12 +159,16 @@ class QemuVM(VM):
         """QEMU's run state (QMP ``query-status``: "running", "paused", "inmigrate", "postmigrate"...)."""
         return str(self.monitor("query-status").get("status", "unknown"))
 
-    def save_state(self, fd: int, timeout: float = 120.0) -> None:
-        """Migrate the paused VM into the file open as ``fd`` and wait until QEMU says the migration
+    def save_state(self, path: Path, timeout: float = 120.0) -> None:
+        """Migrate the paused VM into the file ``path`` and wait until QEMU says the migration
         completed; raise ``InfraError`` if it failed or took over ``timeout`` seconds. The VM stays paused
         (``postmigrate``). QEMU writes into a pipe (QMP ``getfd`` with the descriptor passed over the
         socket, then ``migrate fd:``) that a thread copies to ``fd``: QEMU's own writes to files are bounded
         by the console cap (``RLIMIT_FSIZE``), and a node's state is larger."""
+        with open(path, "wb") as file:
+            self._save_to(file.fileno(), timeout)
+
+    def _save_to(self, fd: int, timeout: float) -> None:
         reader, writer = os.pipe()
         copier = threading.Thread(target=_copy_to_end, args=(reader, fd), name=f"save-{self.config.name}", daemon=True)
         copier.start()
@@ -229,18 +235,21 @@ class QemuBackend(Backend):
         """Start QEMU (limits: ``child_setup``). With ``die_with_parent`` it is killed if the harness dies,
         even by SIGKILL."""
         log = config.console_path.with_suffix(".qemu.log").open("wb")
+        incoming = os.open(config.incoming_state, os.O_RDONLY) if config.incoming_state is not None else None
         try:
             process = subprocess.Popen(
-                qemu_command(config),
+                qemu_command(config, incoming_fd=incoming),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                pass_fds=(config.tap_fd,) + ((config.incoming_fd,) if config.incoming_fd is not None else ()),
+                pass_fds=(config.tap_fd,) + ((incoming,) if incoming is not None else ()),
                 preexec_fn=child_setup(config),
                 start_new_session=True,
             )
         finally:
             log.close()
+            if incoming is not None:
+                os.close(incoming)
         return QemuVM(config, process)
 
     def attach(self, config: VMConfig, pid: int, start_time: int | None = None) -> QemuVM:
