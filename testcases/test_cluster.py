@@ -235,14 +235,14 @@ def test_pool_parks_a_cluster_of_another_size_and_restores_it_later(cluster_pool
     pid = first.nodes[0].vm.pid
     first.nodes[0].succeed("touch /tmp/made-after-snapshot")
     second = cluster_pool.get(2)
-    assert second is not first and cluster_pool.parked == {first.spec: first}
+    assert second is not first and cluster_pool.parked.get(first.spec) is first
     parked = leftovers(first.run_id)
     assert not any(item.startswith("qemu") for item in parked), parked
     assert any(item.startswith("netns") for item in parked) and any(item.startswith("tmpdir") for item in parked)
     cluster_pool.last_switch = ""
     again = cluster_pool.get(1)
     assert again is first and cluster_pool.last_switch == "restored"
-    assert cluster_pool.parked == {second.spec: second}
+    assert cluster_pool.parked.get(second.spec) is second and first.spec not in cluster_pool.parked
     assert first.nodes[0].vm.pid != pid and first.health() == []
     assert first.nodes[0].succeed("hostname").strip() == "node0"
     assert not first.nodes[0].run("test -e /tmp/made-after-snapshot").ok, "the parked cluster was not restored"
@@ -294,12 +294,13 @@ def test_a_guest_program_left_running_makes_the_cluster_unhealthy(cluster_pool):
 
 @pytest.mark.xdist_group("gdb")
 def test_gdb_stub_answers_on_a_private_unix_socket(cluster_pool):
-    """With gdb=True each node has a gdb stub that speaks the remote protocol, on a unix socket in the run's
-    work dir, which only the harness's user may enter (a TCP port on loopback is open to every local user)."""
+    """With gdb=True (a QEMU backend feature) each node has a gdb stub that speaks the remote protocol, on a
+    unix socket in the run's work dir, which only the harness's user may enter (a TCP port on loopback is
+    open to every local user)."""
     import socket
     import stat
 
-    with Cluster(own_cluster_spec(cluster_pool, 1, gdb=True)) as cluster:
+    with Cluster(own_cluster_spec(cluster_pool, 1, gdb=True, backend="qemu")) as cluster:
         node = cluster.nodes[0]
         assert "nokaslr" in node.succeed("cat /proc/cmdline")
         path = node.vm.config.gdb_socket

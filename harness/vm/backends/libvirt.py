@@ -13,8 +13,10 @@ XML and QEMU's migration stream); a save ends the domain, so ``save_state`` rest
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import time
 from pathlib import Path
 
 from harness.errors import InfraError, UsageError
@@ -127,21 +129,33 @@ class LibvirtVM(VM):
         self._start_time = process_start_time(self._pid)
 
     def power_off(self, timeout: float = 10.0) -> None:
-        """Destroy the domain (power loss); SIGKILL its QEMU if it is still there after ``timeout``."""
+        """Destroy the domain (power loss); SIGKILL its QEMU if it is still there after ``timeout``; return
+        once libvirt has forgotten the domain (it does so a moment after its QEMU ended, and until then a
+        new domain of the same name, a node booted again or restored, is refused as existing)."""
         import libvirt
 
-        if self.alive():
-            try:
-                self._domain("power off").destroy()
-            except (InfraError, libvirt.libvirtError):
-                pass
-        self.wait_end_or_kill(timeout)
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except libvirt.libvirtError:
-                pass
-            self._conn = None
+        try:
+            conn = self._conn or libvirt.open(libvirtd.uri_of(self.config.workdir))
+        except libvirt.libvirtError:  # no daemon: nothing of the domain is left but its QEMU, if that
+            conn = None
+        self._conn = None
+        try:
+            if conn is not None:
+                with contextlib.suppress(libvirt.libvirtError):  # gone already, or going
+                    conn.lookupByName(self.config.name).destroy()
+            self.wait_end_or_kill(timeout)
+            deadline = time.monotonic() + timeout
+            while conn is not None and time.monotonic() < deadline:
+                try:
+                    conn.lookupByName(self.config.name)
+                except libvirt.libvirtError as exc:
+                    if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                        break
+                time.sleep(0.05)
+        finally:
+            if conn is not None:
+                with contextlib.suppress(libvirt.libvirtError):
+                    conn.close()
 
 
 class LibvirtBackend(Backend):
