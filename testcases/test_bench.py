@@ -80,3 +80,39 @@ def test_bench_bad_input(kernel, tmp_path, args, expected):
     result = run_cli("bench", *args, "--kernel", kernel, "--json", str(tmp_path / "out" / "b.json"), env=harness_env(tag))
     assert_usage_error(result, tag, expected)
     assert not (tmp_path / "out").exists()
+
+
+def test_pcn_quickack_sets_and_clears_quick_acks_on_a_route():
+    """The guest tool behind ``bench --quickack``, run on the host in a scratch namespace: the connected
+    route gets RTAX_QUICKACK 1, then 0 again; a device that does not exist is bad usage (exit 2)."""
+    import subprocess
+
+    from pyroute2 import NetNS
+    from pyroute2 import netns as netns_tools
+
+    from harness.popcorn.payload import build_popcorn_programs
+
+    tool = str(build_popcorn_programs(names=["pcn_quickack"])["pcn_quickack"])
+    name = f"phc-{new_tag()}-quickack"
+    netns_tools.create(name)
+    try:
+        with NetNS(name) as ns:
+            ns.link("add", ifname="qa0", kind="veth", peer="qa1")
+            index = ns.link_lookup(ifname="qa0")[0]
+            ns.addr("add", index=index, address="10.77.0.5", prefixlen=24)
+            ns.link("set", index=index, state="up")
+
+            def quickack() -> int | None:
+                route = next(r for r in ns.get_routes(family=2, table=254) if r.get_attr("RTA_OIF") == index)
+                metrics = route.get_attr("RTA_METRICS")
+                return metrics.get_attr("RTAX_QUICKACK") if metrics else None
+
+            def run(*args: str) -> int:
+                return subprocess.run(["ip", "netns", "exec", name, tool, *args]).returncode
+
+            assert quickack() is None
+            assert run("10.77.0.0/24", "qa0", "10.77.0.5") == 0 and quickack() == 1
+            assert run("10.77.0.0/24", "qa0", "10.77.0.5", "0") == 0 and not quickack()
+            assert run("10.77.0.0/24", "nodev", "10.77.0.5") == 2
+    finally:
+        netns_tools.remove(name)

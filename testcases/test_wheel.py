@@ -77,7 +77,7 @@ def test_the_installed_cli_boots_a_cluster_outside_any_checkout(venv, kernel, tm
         assert up.returncode == 0, up.stderr[-3000:]
         listed = run(cli, "cluster", "exec", "node0", "--name", tag, "--", "ls /opt/phc/bin; cat /etc/popcorn/nodes",
                      cwd=tmp_path, env=env)
-        assert (listed.returncode, listed.stdout) == (0, "pcn_bench\npcn_fuzz\npcn_probe\n10.77.0.1\n"), listed.stdout + listed.stderr
+        assert (listed.returncode, listed.stdout) == (0, "pcn_bench\npcn_fuzz\npcn_probe\npcn_quickack\n10.77.0.1\n"), listed.stdout + listed.stderr
     finally:
         down = run(cli, "cluster", "down", "--name", tag, cwd=tmp_path, env=env)
     assert down.returncode == 0, down.stderr

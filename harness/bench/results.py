@@ -23,11 +23,11 @@ from harness.errors import UsageError
 VERSION = 1
 
 
-def to_json(targets: list[Target], accel: str, nodes: int, repeat: int) -> dict:
-    """The results of ``targets`` as the JSON document."""
+def to_json(targets: list[Target], accel: str, nodes: int, repeat: int, quick_acks: bool = False) -> dict:
+    """The results of ``targets`` as the JSON document (``quick_acks``: measured with ``--quickack``)."""
     return {
         "version": VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "accel": accel, "nodes": nodes,
-        "repeat": repeat,
+        "repeat": repeat, "quick_acks": quick_acks,
         "kernels": {t.label: {"kernel": t.kernel, "release": getattr(t.cluster.kernel, "release", None),
                               "popcorn": t.profile is not None} for t in targets},
         "metrics": {t.label: {name: dataclasses.asdict(runs) for name, runs in t.results.items()} for t in targets},
@@ -54,7 +54,8 @@ def runs_of(document: dict, label: str) -> dict[str, MetricRuns]:
 
 def summary_lines(document: dict) -> list[str]:
     """A table per kernel: each metric's median, 10th-90th percentiles, samples and rounds, and errors."""
-    lines = [f"accelerator {document['accel']}, {document['nodes']} node(s), {document['repeat']} round(s); "
+    lines = [f"accelerator {document['accel']}, {document['nodes']} node(s), {document['repeat']} round(s)"
+             f"{', TCP quick ACKs on the cluster route' if document.get('quick_acks') else ''}; "
              "median (10th-90th percentile) over all rounds' samples"]
     for label, kernel in document["kernels"].items():
         runs_by_name = runs_of(document, label)

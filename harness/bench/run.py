@@ -15,6 +15,7 @@ import subprocess
 from dataclasses import dataclass, field
 
 from harness.bench.metrics import PROGRAM, Metric
+from harness.guest.programs import GUEST_BIN
 from harness.crash.watch import ConsoleMark
 from harness.errors import HarnessError
 
@@ -72,6 +73,14 @@ def host_tsc_mhz() -> float:
     proc = subprocess.run([str(binary), "syscall", "1", "-1"], capture_output=True, text=True, timeout=60)
     output = parse_output(proc.stdout) or {}
     return float(output.get("clock_mhz") or 0.0)
+
+
+def set_quick_acks(cluster, on: bool = True) -> None:
+    """Make TCP on the cluster's route ACK at once (``on``) or as usual in every node (the guest program
+    ``pcn_quickack``): Popcorn's messages go without TCP_NODELAY, so with delayed ACKs a message can wait
+    for the peer's ACK (40 ms); measuring with and without tells that wait from Popcorn's own time."""
+    subnet = cluster.spec.subnet
+    cluster.parallel(lambda node: node.succeed(f"{GUEST_BIN}/pcn_quickack {subnet} eth0 {node.address} {int(on)}"))
 
 
 def parse_output(stdout: str) -> dict | None:

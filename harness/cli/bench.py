@@ -51,6 +51,10 @@ def register(subparsers) -> None:
     parser.add_argument("--json", type=Path, default=None, metavar="FILE",
                         help="where the results go (default ./artifacts/bench-<date>-<time>/bench.json)")
     parser.add_argument("--plots", type=Path, default=None, metavar="DIR", help="write PNG plots of the results here")
+    parser.add_argument("--quickack", action="store_true",
+                        help="TCP on the cluster's route ACKs at once in every node: run with and without it to "
+                             "tell a latency spent waiting on delayed ACKs (Popcorn sends without TCP_NODELAY) "
+                             "from Popcorn's own")
     parser.add_argument("--abi", default=None, choices=tuple(PROFILES), help="Popcorn ABI profile (default: from the kernel)")
     parser.set_defaults(func=cmd_bench)
 
@@ -78,7 +82,7 @@ def _check(args: argparse.Namespace):
 def cmd_bench(args: argparse.Namespace) -> int:
     """Boot every kernel, run the rounds, print and save the results, compare, plot."""
     from harness.bench.results import comparison_lines, comparisons, runs_of, summary_lines, to_json
-    from harness.bench.run import Target, host_tsc_mhz, run_rounds
+    from harness.bench.run import Target, host_tsc_mhz, run_rounds, set_quick_acks
     from harness.cluster.cluster import Cluster
     from harness.cluster.progress import RichReporter
     from harness.popcorn.bringup import bring_up_if_popcorn
@@ -100,10 +104,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
             support = bring_up_if_popcorn(cluster, args.abi, reporter=reporter)
             reporter.info(f"{label}: {kernels[label]}: "
                           + ("Popcorn mesh up" if support.available else f"no Popcorn ({support.reason})"))
+            if args.quickack:
+                set_quick_acks(cluster)  # before the snapshot: every restore keeps it
             cluster.save_snapshot()
             targets.append(Target(label, str(kernels[label]), cluster, support.profile if support.available else None))
         run_rounds(targets, metrics, args.repeat, args.iterations, reporter, tsc_mhz=host_tsc_mhz())
-        document = to_json(targets, targets[0].cluster.accel, spec.nodes, args.repeat)
+        document = to_json(targets, targets[0].cluster.accel, spec.nodes, args.repeat, quick_acks=args.quickack)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(document, indent=1))
     lines = summary_lines(document)

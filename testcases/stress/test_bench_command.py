@@ -41,3 +41,21 @@ def test_bench_measures_every_popcorn_metric(popcorn_kernel, tmp_path):
     assert median("migrate_rtt") > median("first_touch_read"), result.stdout
     assert median("threads_32") > median("threads_1"), result.stdout
     assert leftovers(tag) == []
+
+
+@pytest.mark.xdist_group("popcorn-bench-cli")
+@pytest.mark.timeout(1200)
+def test_bench_with_quick_acks(popcorn_kernel, tmp_path):
+    """``--quickack``: every node's cluster route is set to ACK at once before the snapshot (pcn_quickack,
+    whose failure would fail the command), the migration and page metrics measure with it, and the results
+    say so (a run to compare with one without it: README, "Popcorn's messages wait on delayed ACKs")."""
+    tag, out = new_tag(), tmp_path / "bench.json"
+    result = run_cli("bench", "--kernel", popcorn_kernel, "--accel", "tcg", "--metrics", "migrate_rtt,page_bounce",
+                     "--repeat", "1", "--iterations", "3", "--quickack", "--json", str(out), env=harness_env(tag),
+                     timeout=1000)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert "TCP quick ACKs on the cluster route" in result.stdout
+    doc = json.loads(out.read_text())
+    assert doc["quick_acks"] is True
+    assert all(m["errors"] == [] and len(m["rounds"][0]) == 3 for m in doc["metrics"]["A"].values()), doc["metrics"]
+    assert leftovers(tag) == []
