@@ -405,6 +405,10 @@ class Cluster:
             except Exception as exc:  # keep releasing the rest
                 errors.append(f"{what}: {exc}")
 
+        if self.lease is not None and not self.lease.owner_alive():
+            # an attached detached cluster: once its QEMUs are off, a sweep elsewhere would take the run
+            # for abandoned and remove what this teardown is about to remove (seen: "work dir: No such file")
+            attempt("run lease", self.lease.take_over)
         for node in self.nodes:
             attempt(f"{node.name} ssh", node.ssh.close)
         if self._network_faults is not None:  # relay threads hold fds in the namespace

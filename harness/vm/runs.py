@@ -98,6 +98,13 @@ class RunLease:
             json.dump(asdict(self), f, indent=1)
         os.replace(tmp, self.path)
 
+    def take_over(self) -> None:
+        """Make this process the run's owner (``cluster down`` of a detached cluster: while it stops the
+        QEMUs, the run must not look abandoned to another process's sweep)."""
+        self.owner_pid = os.getpid()
+        self.owner_start = process_start_time(self.owner_pid)
+        self.save()
+
     def delete(self) -> None:
         """Remove the lease file."""
         self.path.unlink(missing_ok=True)

@@ -21,6 +21,19 @@ def test_a_run_is_stale_only_when_its_owner_and_detached_vms_are_gone():
     assert dead.is_stale()
 
 
+def test_a_detached_run_being_torn_down_is_taken_over_and_not_stale(monkeypatch, tmp_path):
+    """``cluster down`` takes the detached run over before stopping its QEMUs: another process's sweep must
+    not take it for abandoned meanwhile (it removed the work dir under a teardown once)."""
+    monkeypatch.setattr(RunLease, "directory", staticmethod(lambda: tmp_path))
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    lease = RunLease("0badc0de", gone.pid, 1, "phc-x-0badc0de", "", detached=True)
+    assert lease.is_stale()  # its QEMUs off, its `cluster up` long gone
+    lease.take_over()
+    assert not lease.is_stale() and lease.owner_pid == os.getpid()
+    assert RunLease.load(lease.path).owner_pid == os.getpid(), "the sweep reads the lease file"
+
+
 def test_a_reused_pid_is_not_taken_for_the_clusters_qemu(tmp_path):
     """``cluster down`` after a guest panic: the QEMU pid in the lease may now be another process. Attached
     with the recorded start time, the VM counts as dead and power_off sends that process nothing."""
