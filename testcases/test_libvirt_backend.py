@@ -101,3 +101,22 @@ def test_libvirt_backend_bad_input(kernel):
     result = run_cli("cluster", "up", "--kernel", kernel, "--backend", "xen", env=env)
     assert result.returncode == 2 and "invalid choice: 'xen'" in result.stderr
     assert leftovers(tag) == []
+
+
+def test_a_detached_libvirt_cluster_across_invocations(libvirt_spec):
+    """``cluster up --backend libvirt`` leaves the cluster (domains and their daemon) running for later
+    invocations; ``exec`` reaches it; ``down`` stops the domains and the daemon and leaves nothing, with no
+    libvirt error printed on the way."""
+    tag = new_tag()
+    env = harness_env(tag)
+    up = run_cli("cluster", "up", "--kernel", libvirt_spec.kernel, "--nodes", "1", "--accel", "tcg",
+                 "--backend", "libvirt", "--name", tag, env=env)
+    try:
+        assert up.returncode == 0, up.stderr[-3000:]
+        assert any(item.startswith("libvirtd") for item in leftovers(tag)), "the daemon outlives cluster up"
+        ran = run_cli("cluster", "exec", "--name", tag, "node0", "--", "hostname", env=env)
+        assert (ran.returncode, ran.stdout) == (0, "node0\n"), ran.stderr
+    finally:
+        down = run_cli("cluster", "down", "--name", tag, env=env)
+    assert down.returncode == 0 and "libvirt" not in down.stderr, down.stderr
+    assert leftovers(tag) == []

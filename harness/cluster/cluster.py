@@ -541,6 +541,7 @@ class Cluster:
         keydir = cluster.workdir / "keys"
         cluster.keys = RunKeys(keydir / "host_key", lease.extra["host_public"], keydir / "client_key", "")
         cluster.network = ClusterNetwork(lease.netns, cluster.spec.harness_address, cluster.spec.prefixlen)
+        cluster._backend_run = True  # what the backend made for the run (libvirt's daemon) is this one's to end
         cluster._vms = [
             cluster.backend.attach(cluster._vm_config(i, cluster.workdir / "initrd.cpio", -1), pid,
                            qemu_start_time(lease, i))

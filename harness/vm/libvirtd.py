@@ -56,6 +56,15 @@ log_outputs = "3:file:/var/log/libvirt/libvirtd.log"
 CAPS_SUBDIR = Path("qemu") / "capabilities"
 
 
+def libvirt_module():
+    """libvirt-python (an optional dependency: imported when the libvirt backend runs), its errors raised
+    and not also printed on stderr by its default handler."""
+    import libvirt
+
+    libvirt.registerErrorHandler(lambda *_: None, None)
+    return libvirt
+
+
 def root_of(workdir: Path) -> Path:
     """The daemon's directory in a cluster's work dir."""
     return Path(workdir) / "libvirt"
@@ -88,8 +97,7 @@ def preflight() -> None:
 def start(netns: str, workdir: Path, timeout: float = 30.0) -> int:
     """Start the daemon of the cluster in ``netns`` (state under ``root_of(workdir)``); return its pid once
     its socket answers. ``InfraError`` (with its log's tail) if it does not come up."""
-    import libvirt
-
+    libvirt = libvirt_module()
     root = root_of(workdir)
     for sub in MOUNTS.values():
         (root / sub).mkdir(parents=True, exist_ok=True)
@@ -107,7 +115,6 @@ def start(netns: str, workdir: Path, timeout: float = 30.0) -> int:
                                     "--", "sh", "-c", inner], stdout=out, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
     (root / "pid").write_text(str(process.pid))  # exec all the way down: this pid is libvirtd's
-    libvirt.registerErrorHandler(lambda *_: None, None)  # errors are raised, not also printed
     deadline = time.monotonic() + timeout
     while True:
         try:

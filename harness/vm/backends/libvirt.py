@@ -72,8 +72,7 @@ class LibvirtVM(VM):
         return None
 
     def _domain(self, what: str):
-        import libvirt
-
+        libvirt = libvirtd.libvirt_module()
         if not self.alive():
             raise InfraError(f"{self.config.name}: QEMU is not running")
         try:
@@ -84,8 +83,7 @@ class LibvirtVM(VM):
             raise InfraError(f"{self.config.name}: {what} failed: {exc}") from exc
 
     def _call(self, what: str, fn) -> object:
-        import libvirt
-
+        libvirt = libvirtd.libvirt_module()
         domain = self._domain(what)
         try:
             return fn(domain)
@@ -118,8 +116,7 @@ class LibvirtVM(VM):
         """Save the paused domain to ``path`` (libvirt's ``save``: its own format, the domain's XML and
         QEMU's migration stream), which ends the domain, and bring it back from that file, still paused,
         as a new QEMU process (``pid`` changes): the cluster resumes its nodes together."""
-        import libvirt
-
+        libvirt = libvirtd.libvirt_module()
         self._call("saving its state", lambda d: d.save(str(path)))
         try:
             self._conn.restoreFlags(str(path), None, libvirt.VIR_DOMAIN_SAVE_PAUSED)
@@ -132,8 +129,7 @@ class LibvirtVM(VM):
         """Destroy the domain (power loss); SIGKILL its QEMU if it is still there after ``timeout``; return
         once libvirt has forgotten the domain (it does so a moment after its QEMU ended, and until then a
         new domain of the same name, a node booted again or restored, is refused as existing)."""
-        import libvirt
-
+        libvirt = libvirtd.libvirt_module()
         try:
             conn = self._conn or libvirt.open(libvirtd.uri_of(self.config.workdir))
         except libvirt.libvirtError:  # no daemon: nothing of the domain is left but its QEMU, if that
@@ -179,8 +175,7 @@ class LibvirtBackend(Backend):
 
     def launch(self, config: VMConfig) -> VM:
         """Create the node's transient domain; return once its QEMU runs."""
-        import libvirt
-
+        libvirt = libvirtd.libvirt_module()
         if config.gdb_socket is not None:
             raise UsageError("--gdb needs the qemu backend")
         try:
