@@ -441,8 +441,6 @@ class Cluster:
         far as ``NAME.console``), all paused together so that the state of the connections between them
         (the Popcorn mesh's TCP) agrees, then let them run on. ``restore_snapshot`` brings the cluster back
         to this moment. Return the directory."""
-        if not self.backend.snapshots:
-            raise InfraError(f"the {self.spec.backend} backend cannot save snapshots yet")
         directory = self.workdir / "snapshot"
         directory.mkdir(exist_ok=True)
         with ThreadPoolExecutor(max_workers=len(self._vms)) as pool:

@@ -29,6 +29,15 @@ from harness.repro.bundle import save_bundle
 log = logging.getLogger(__name__)
 
 
+def _restored(cluster: Cluster) -> list[str]:
+    """Restore ``cluster`` from its snapshot; return why it is not fit for a test (empty: healthy)."""
+    try:
+        cluster.restore_snapshot()
+        return cluster.health()
+    except InfraError as exc:
+        return [str(exc)]
+
+
 class ClusterPool:
     """One reusable cluster per worker, booted from the cluster options; domain plugins prepare it through
     the ``pytest_harness_*`` hooks (``harness/pytest/hooks.py``)."""
@@ -77,7 +86,7 @@ class ClusterPool:
         """Boot a cluster of ``spec``, let the domain plugins prepare it, and save its snapshot."""
         cluster = Cluster(spec).start()
         self.config.hook.pytest_harness_cluster_started(config=self.config, cluster=cluster)
-        if self.config.getoption("snapshots", True) and cluster.backend.snapshots:
+        if self.config.getoption("snapshots", True):
             started = time.monotonic()
             cluster.save_snapshot()
             log.info("snapshot of the %d-node cluster saved in %.2fs", spec.nodes, time.monotonic() - started)
@@ -103,11 +112,7 @@ class ClusterPool:
         if cluster is None:
             return None
         started = time.monotonic()
-        try:
-            cluster.restore_snapshot()
-            problems = cluster.health()
-        except InfraError as exc:
-            problems = [str(exc)]
+        problems = _restored(cluster)
         if problems:
             log.warning("the parked %d-node cluster did not come back, booting one: %s", spec.nodes,
                         "; ".join(problems))
@@ -172,11 +177,7 @@ class ClusterPool:
         snapshot, the restore fails or the restored cluster is not healthy."""
         if self.cluster.snapshot is not None:
             started = time.monotonic()
-            try:
-                self.cluster.restore_snapshot()
-                problems = self.cluster.health()
-            except InfraError as exc:
-                problems = [str(exc)]
+            problems = _restored(self.cluster)
             if not problems:
                 log.info("cluster restored from its snapshot in %.2fs", time.monotonic() - started)
                 self.last_reset = "restored"

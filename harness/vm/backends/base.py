@@ -169,8 +169,6 @@ class Backend(abc.ABC):
     #: True: ``launch`` takes the node's NIC as an open tap (``VMConfig.tap_fd``); False: the backend makes
     #: the tap itself, named ``VMConfig.tap_name``, on the cluster's bridge.
     takes_tap_fd = True
-    #: True when its VMs can ``save_state`` and start from ``VMConfig.incoming_state`` (cluster snapshots).
-    snapshots = True
 
     def start_run(self, netns: str, workdir: Path) -> None:
         """Prepare a cluster's run once its namespace exists, before its first ``launch`` (nothing by default)."""

@@ -19,7 +19,7 @@ import shutil
 import time
 from pathlib import Path
 
-from harness.errors import InfraError, UsageError
+from harness.errors import InfraError
 from harness.vm import libvirtd
 from harness.vm.backends.base import VM, Backend, VMConfig
 from harness.vm.backends.qemu import qemu_binary
@@ -176,8 +176,6 @@ class LibvirtBackend(Backend):
     def launch(self, config: VMConfig) -> VM:
         """Create the node's transient domain; return once its QEMU runs."""
         libvirt = libvirtd.libvirt_module()
-        if config.gdb_socket is not None:
-            raise UsageError("--gdb needs the qemu backend")
         try:
             conn = libvirt.open(libvirtd.uri_of(config.workdir))
             try:
