@@ -99,7 +99,7 @@ def test_two_clusters_run_at_once_without_clashing(cluster_pool):
         second.nodes[0].succeed("echo second > /tmp/who")
         assert first.nodes[0].succeed("cat /tmp/who") == "first\n"
         assert second.nodes[0].succeed("cat /tmp/who") == "second\n"
-        assert first.nodes[0].vm.pid != second.nodes[0].vm.pid
+        assert first.nodes[0].vm.instance != second.nodes[0].vm.instance
     assert not namespace_exists(first.netns) and not namespace_exists(second.netns)
     assert leftovers(first.run_id) == [] and leftovers(second.run_id) == []
 
@@ -206,7 +206,7 @@ def test_pool_resets_a_cluster_a_test_left_unhealthy(cluster_pool, tmp_path):
     first = cluster_pool.get(1)
     assert cluster_pool.after_test("healthy-test", failed=False) == [] and cluster_pool.last_reset == ""
     assert cluster_pool.get(1) is first, "a healthy cluster is reused"
-    pid = first.nodes[0].vm.pid
+    instance = first.nodes[0].vm.instance
     panic_node(first.nodes[0])
     problems = cluster_pool.after_test("panicking-test", failed=True)
     assert problems and "node0: QEMU exited" in problems[0]
@@ -214,7 +214,7 @@ def test_pool_resets_a_cluster_a_test_left_unhealthy(cluster_pool, tmp_path):
     assert "Kernel panic" in (artifacts / "node0.console.log").read_text()
     assert (artifacts / "node0.dmesg").read_text() == "(node is down)\n"
     assert cluster_pool.last_reset == "restored"
-    assert cluster_pool.get(1) is first and first.nodes[0].vm.pid != pid
+    assert cluster_pool.get(1) is first and first.nodes[0].vm.instance != instance
     assert first.nodes[0].succeed("hostname").strip() == "node0"
 
     first.snapshot = None  # as with --no-snapshots
@@ -232,7 +232,7 @@ def test_pool_parks_a_cluster_of_another_size_and_restores_it_later(cluster_pool
     kept); a later test of the first size gets that cluster back restored from its snapshot, not booted.
     Closing the pool releases the parked clusters too."""
     first = cluster_pool.get(1)
-    pid = first.nodes[0].vm.pid
+    instance = first.nodes[0].vm.instance
     first.nodes[0].succeed("touch /tmp/made-after-snapshot")
     second = cluster_pool.get(2)
     assert second is not first and cluster_pool.parked.get(first.spec) is first
@@ -243,7 +243,7 @@ def test_pool_parks_a_cluster_of_another_size_and_restores_it_later(cluster_pool
     again = cluster_pool.get(1)
     assert again is first and cluster_pool.last_switch == "restored"
     assert cluster_pool.parked.get(second.spec) is second and first.spec not in cluster_pool.parked
-    assert first.nodes[0].vm.pid != pid and first.health() == []
+    assert first.nodes[0].vm.instance != instance and first.health() == []
     assert first.nodes[0].succeed("hostname").strip() == "node0"
     assert not first.nodes[0].run("test -e /tmp/made-after-snapshot").ok, "the parked cluster was not restored"
     assert cluster_pool.get(2) is second and second.nodes[1].succeed("hostname").strip() == "node1"

@@ -222,7 +222,7 @@ def cmd_status(args: argparse.Namespace) -> int:
           f"work dir {cluster.workdir}")
     unhealthy = 0
     for node in cluster.nodes:
-        vm = f"QEMU pid {node.vm.pid} running" if node.alive() else "QEMU not running"
+        vm = f"QEMU ({node.vm.instance}) running" if node.alive() else "QEMU not running"
         ssh = "SSH down"
         if node.alive() and node.ssh.connected:
             result = node.run("cut -d' ' -f1 /proc/uptime", timeout=10)

@@ -46,7 +46,7 @@ def register(subparsers) -> None:
     add_cluster_options(source.add_argument, only=("--kernel",))
     source.add_argument("--stock", action="store_true",
                         help="no Popcorn source: run on Debian's stock kernel (tests the harness; Popcorn tests skip)")
-    add_cluster_options(parser.add_argument, only=("--nodes", "--accel", "--boot-timeout", "--backend"))
+    add_cluster_options(parser.add_argument, only=("--nodes", "--accel", "--boot-timeout", "--backend", "--hosts"))
     parser.add_argument("--artifacts", type=Path, default=Path("artifacts"),
                         help="report, JUnit XML and failure artifacts (default ./artifacts)")
     parser.add_argument("--suites", choices=tuple(SUITE_PATHS), default=None,
@@ -107,9 +107,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.junit import summarize_junit, write_report
     from harness.popcorn.suites import POPCORN_SUITES, suite_of
     from harness.cluster.spec import ClusterSpec
+    from harness.vm.hosts import read_hosts_file
 
     _choose_source(args)
-    ClusterSpec(nodes=args.nodes, accel=args.accel, boot_timeout=args.boot_timeout, backend=args.backend).validate()
+    ClusterSpec(nodes=args.nodes, accel=args.accel, boot_timeout=args.boot_timeout, backend=args.backend,
+                hosts=read_hosts_file(args.hosts) if args.hosts else ()).validate()
     if args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
     if args.detectors and not args.popcorn_src:
@@ -125,7 +127,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     command = [sys.executable, "-m", "pytest", *(str(REPO / p) for p in SUITE_PATHS[suites]), "-n", str(args.workers),
                f"--kernel={kernel}", f"--nodes={args.nodes}", f"--accel={args.accel}",
                f"--boot-timeout={args.boot_timeout}", f"--backend={args.backend}",
-               f"--artifacts={artifacts}", f"--junitxml={junit}", *args.pytest_args]
+               *([f"--hosts={Path(args.hosts).resolve()}"] if args.hosts else []), f"--artifacts={artifacts}", f"--junitxml={junit}", *args.pytest_args]
     console.print(f"[bold]kernel[/bold] {escape(f'{kernel} ({origin})')}\n[bold]running[/bold] {escape(' '.join(command))}",
                   highlight=False)
     started = time.monotonic()

@@ -31,6 +31,7 @@ from harness.cluster.node import ANSWER_TIMEOUT_S, LEFTOVER_GRACE_S, Node, lefto
 from harness.kernel.artifact import KernelImage, locate_kernel
 from harness.vm.keys import RunKeys, generate_keys
 from harness.cluster.netfaults import NetworkFaults
+from harness.vm.hosts import tap_on_host
 from harness.vm.network import ClusterNetwork, tap_name
 from harness.paths import PREFIX
 from harness.vm.runs import RunLease, netns_name, new_run_id, process_start_time, qemu_start_time, worker_id
@@ -166,7 +167,7 @@ class Cluster:
         self._network_faults: NetworkFaults | None = None
         #: Where ``save_snapshot`` put every node's state (None: no snapshot yet).
         self.snapshot: Path | None = None
-        self.backend = get_backend(spec.backend)
+        self.backend = get_backend(spec.backend, spec.host_list())
         #: True between the backend's ``start_run`` and ``end_run``.
         self._backend_run = False
 
@@ -334,8 +335,9 @@ class Cluster:
             gdb_socket=self.workdir / f"{name}.gdb" if self.spec.gdb else None,
             die_with_parent=not self.detached,
             incoming_state=incoming_state,
-            tap_name=tap_name(index),
+            tap_name=tap_on_host(self.run_id, index) if self.spec.hosts else tap_name(index),
             workdir=self.workdir,
+            host=self.spec.host_of(index),
         )
 
     def _wait_ready(self, started: float, indexes: list[int]) -> dict[str, tuple[str, str]]:
@@ -615,7 +617,10 @@ class Cluster:
     # -- network faults (harness/cluster/faults.py, harness/cluster/netfaults.py) ------------------------------
 
     def network_faults(self) -> NetworkFaults:
-        """The partitions and link faults applied to this cluster's network."""
+        """The partitions and link faults applied to this cluster's network (``UsageError`` on a cluster
+        across hosts: its nodes' taps are on the hosts, not in the cluster's namespace)."""
+        if self.spec.hosts:
+            raise UsageError("network faults need every node's tap on this machine: not on a cluster across hosts")
         if self._network_faults is None:
             self._network_faults = NetworkFaults(self.netns, [n.address for n in self.nodes])
         return self._network_faults
@@ -631,7 +636,7 @@ class Cluster:
     def heal(self, reason: str = "") -> bool:
         """Remove every partition and link fault; True if there was any (then it is logged, with
         ``reason`` if given). Paused and crashed nodes stay as they are."""
-        if self.network is None or not self.nodes:
+        if self.network is None or not self.nodes or self.spec.hosts:
             return False
         healed = self.network_faults().heal()  # also finds partition filters another process left
         if healed:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from harness.cluster.spec import ACCELERATORS, BACKENDS, ClusterSpec
+from harness.vm.hosts import read_hosts_file
 
 ACCEL_HELP = "auto: use KVM only if a probe guest really boots with it, else TCG (default auto)"
 #: Where ``--kernel`` takes its default from.
@@ -21,6 +22,8 @@ class Option:
     flag: str
     spec_field: str
     kwargs: dict = field(default_factory=dict)
+    #: Turns the option's value into the spec field's (None: as given).
+    convert: Callable[[object], object] | None = None
 
     @property
     def dest(self) -> str:
@@ -45,6 +48,11 @@ CLUSTER_OPTIONS: tuple[Option, ...] = (
     Option("--backend", "backend", dict(choices=BACKENDS, default="qemu",
                                         help="qemu: each node a QEMU process of the harness (default); libvirt: "
                                              "each node a transient domain of a libvirtd private to the cluster")),
+    Option("--hosts", "hosts", dict(default="", metavar="FILE",
+                                    help="run the nodes on the hosts a hosts file names, round robin (libvirt "
+                                         "backend; one 'URI [COMMAND PREFIX]' a line: README, Clusters across "
+                                         "hosts)"),
+           convert=lambda path: read_hosts_file(path) if path else ()),
     Option("--gdb", "gdb", dict(action="store_true", help="give each node a gdb stub on a unix socket in the cluster's work dir")),
 )
 
@@ -61,5 +69,5 @@ def add_cluster_options(add: Callable[..., object], only: Iterable[str] | None =
 def spec_from_options(get: Callable[[str], object], **overrides) -> ClusterSpec:
     """A ``ClusterSpec`` from the cluster options, read with ``get(dest)`` (``vars(args).get`` or pytest's
     ``config.getoption``); ``overrides`` replace fields (e.g. ``nodes``)."""
-    values = {option.spec_field: get(option.dest) for option in CLUSTER_OPTIONS}
+    values = {option.spec_field: (option.convert or (lambda v: v))(get(option.dest)) for option in CLUSTER_OPTIONS}
     return ClusterSpec(**{**{k: v for k, v in values.items() if v is not None}, **overrides})

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import UsageError
+from harness.vm.hosts import Hosts, parse_hosts
 
 ACCELERATORS = ("auto", "kvm", "tcg")
 BACKENDS = ("qemu", "libvirt")
@@ -28,7 +29,7 @@ MAX_SECONDS = 24 * 3600.0
 FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "nodes": (int,), "kernel": (str,), "memory_mb": (int,), "cpus": (int,), "accel": (str,), "backend": (str,),
     "subnet": (str,), "boot_timeout": (int, float), "boot_stall": (int, float), "cmdline": (str,),
-    "gdb": (bool,), "extra_files": (list, tuple), "modules": (list, tuple),
+    "gdb": (bool,), "extra_files": (list, tuple), "modules": (list, tuple), "hosts": (list, tuple),
 }
 
 
@@ -57,12 +58,16 @@ class ClusterSpec:
     #: Kernel modules (by name, with their dependencies) carried in the image, not loaded at boot:
     #: the harness or a test loads them (``insmod /lib/modules/NAME.ko``). Missing ones are skipped.
     modules: tuple[str, ...] = field(default_factory=tuple)
+    #: The lines of a hosts file (``harness.vm.hosts``): the nodes run on those hosts (libvirt backend), round
+    #: robin; empty: all on this machine.
+    hosts: tuple[str, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict:
         """Return the spec as JSON-ready plain data."""
         data = dataclasses.asdict(self)
         data["extra_files"] = [list(pair) for pair in self.extra_files]
         data["modules"] = list(self.modules)
+        data["hosts"] = list(self.hosts)
         return data
 
     @classmethod
@@ -82,6 +87,9 @@ class ClusterSpec:
             raise UsageError("cluster spec extra_files must be a list of [host path, guest path] pairs")
         if not all(isinstance(m, str) for m in data.get("modules", ())):
             raise UsageError("cluster spec modules must be a list of names")
+        if not all(isinstance(line, str) for line in data.get("hosts", ())):
+            raise UsageError("cluster spec hosts must be a list of hosts-file lines")
+        data["hosts"] = tuple(data.get("hosts", ()))
         data["extra_files"] = tuple(tuple(p) for p in pairs)
         data["modules"] = tuple(data.get("modules", ()))
         return cls(**data)
@@ -104,6 +112,10 @@ class ClusterSpec:
             raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.gdb and self.backend != "qemu":
             raise UsageError(f"--gdb needs the qemu backend (not {self.backend})")
+        if self.hosts:
+            if self.backend != "libvirt":
+                raise UsageError(f"--hosts needs the libvirt backend (not {self.backend})")
+            parse_hosts(self.hosts)
         if self.memory_mb < 64:
             raise UsageError(f"memory must be at least 64 MiB, got {self.memory_mb}")
         if self.cpus < 1:
@@ -149,6 +161,14 @@ class ClusterSpec:
     def prefixlen(self) -> int:
         """Prefix length of the subnet."""
         return self.network.prefixlen
+
+    def host_list(self) -> Hosts | None:
+        """The hosts the nodes run on (None: this machine)."""
+        return parse_hosts(self.hosts) if self.hosts else None
+
+    def host_of(self, index: int) -> str:
+        """The libvirt URI of the host node ``index`` runs on ("" on this machine)."""
+        return parse_hosts(self.hosts).of_node(index).uri if self.hosts else ""
 
     @staticmethod
     def node_mac(index: int) -> str:

@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 from harness.processes import command_lines
-from harness.vm import libvirtd
+from harness.vm import hosts, libvirtd
 from harness.vm.accel import probe_owner
-from harness.vm.network import namespace_exists, remove_namespace
+from harness.vm.network import remove_namespace
 from harness.paths import PREFIX, locked, state_dir
 from harness.vm.runs import RunLease, process_alive
 
@@ -50,10 +50,13 @@ def qemu_processes() -> dict[int, str]:
     return found
 
 
+def _run_id_in_path(path: str) -> str | None:
+    return next((rid for part in Path(path).parts if (rid := _run_id_of(part))), None)
+
+
 def libvirt_daemons() -> dict[int, str]:
-    """Private libvirt daemons of harness runs (the libvirt backend's): pid -> run id."""
-    return {pid: rid for pid, workdir in libvirtd.daemon_processes().items()
-            if (rid := _run_id_of(Path(workdir).name))}
+    """Private libvirt daemons of harness runs (the libvirt backend's, an emulated host's): pid -> run id."""
+    return {pid: rid for pid, workdir in libvirtd.daemon_processes().items() if (rid := _run_id_in_path(workdir))}
 
 
 def kill_processes(pids: list[int], timeout: float = 10.0) -> None:
@@ -71,6 +74,9 @@ def kill_processes(pids: list[int], timeout: float = 10.0) -> None:
 def release_run(lease: RunLease) -> list[str]:
     """Remove everything ``lease`` names; return what was removed."""
     removed = []
+    if lease.workdir:  # a cluster across hosts: its domains and overlay there (harness.vm.hosts)
+        for error in hosts.release_recorded(Path(lease.workdir)):
+            log.warning("run %s: %s", lease.run_id, error)
     pids = [pid for pid, name in qemu_processes().items() if _run_id_of(name) == lease.run_id]
     if pids:
         kill_processes(pids)
@@ -79,9 +85,12 @@ def release_run(lease: RunLease) -> list[str]:
     if daemons:
         kill_processes(daemons)
         removed.append(f"libvirt daemon {daemons}")
-    if lease.netns and namespace_exists(lease.netns):
-        remove_namespace(lease.netns)
-        removed.append(f"namespace {lease.netns}")
+    from pyroute2 import netns as _netns
+
+    for name in _netns.listnetns():  # its own, and others of the run (an emulated host's)
+        if name == lease.netns or _run_id_of(name) == lease.run_id:
+            remove_namespace(name)
+            removed.append(f"namespace {name}")
     if lease.workdir and Path(lease.workdir).exists():
         shutil.rmtree(lease.workdir, ignore_errors=True)
         removed.append(f"work dir {lease.workdir}")

@@ -94,22 +94,29 @@ def preflight() -> None:
                          "useradd --system --user-group --no-create-home libvirt-qemu") from None
 
 
-def start(netns: str, workdir: Path, timeout: float = 30.0) -> int:
+def listen_conf(address: str) -> str:
+    """The libvirtd.conf lines of a daemon that also takes ``qemu+tcp`` connections on ``address`` (no TLS,
+    no authentication: for an emulated host inside a namespace of the harness's, never on a real network)."""
+    return (f'listen_tls = 0\nlisten_tcp = 1\nlisten_addr = "{address}"\nauth_tcp = "none"\n')
+
+
+def start(netns: str, workdir: Path, timeout: float = 30.0, listen: str = "") -> int:
     """Start the daemon of the cluster in ``netns`` (state under ``root_of(workdir)``); return its pid once
-    its socket answers. ``InfraError`` (with its log's tail) if it does not come up."""
+    its socket answers. With ``listen`` (an address of ``netns``), it also takes ``qemu+tcp`` connections
+    there (``listen_conf``). ``InfraError`` (with its log's tail) if it does not come up."""
     libvirt = libvirt_module()
     root = root_of(workdir)
     for sub in MOUNTS.values():
         (root / sub).mkdir(parents=True, exist_ok=True)
     (root / "etc" / "qemu.conf").write_text(QEMU_CONF)
-    (root / "etc" / "libvirtd.conf").write_text(LIBVIRTD_CONF)
+    (root / "etc" / "libvirtd.conf").write_text(LIBVIRTD_CONF + (listen_conf(listen) if listen else ""))
     caps = state_dir("libvirt-caps")
     if any(caps.iterdir()):
         shutil.copytree(caps, root / "cache" / CAPS_SUBDIR, dirs_exist_ok=True)
     for mountpoint in MOUNTS:
         Path(mountpoint).mkdir(parents=True, exist_ok=True)
     binds = " && ".join(f"mount --bind {root / sub} {point}" for point, sub in MOUNTS.items())
-    inner = f"{binds} && exec libvirtd --config {root / 'etc' / 'libvirtd.conf'} --pid-file /run/libvirt/libvirtd.pid"
+    inner = f"{binds} && exec libvirtd {'--listen ' if listen else ''}--config {root / 'etc' / 'libvirtd.conf'} --pid-file /run/libvirt/libvirtd.pid"
     with (root / "libvirtd.out").open("wb") as out:
         process = subprocess.Popen(["ip", "netns", "exec", netns, "unshare", "--mount", "--propagation", "private",
                                     "--", "sh", "-c", inner], stdout=out, stderr=subprocess.STDOUT,

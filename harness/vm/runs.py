@@ -131,11 +131,14 @@ class RunLease:
 
     def is_stale(self) -> bool:
         """True when nobody can still be using this run's resources: the owner is gone and, for a
-        detached (``cluster up``) run, so are all its QEMU processes."""
+        detached (``cluster up``) run, so are all its QEMU processes (a detached run across hosts, whose
+        QEMUs are elsewhere, is never stale)."""
         if self.owner_alive():
             return False
         if self.booting:
             return True
+        if self.detached and self.spec.get("hosts"):
+            return False  # its QEMUs run on other hosts, not here: only ``cluster down`` or ``clean --all`` end it
         return not (self.detached and any(process_alive(pid) and _is_our_qemu(pid, self.run_id)
                                           for pid in self.qemu_pids))
 

@@ -70,9 +70,9 @@ def test_a_cluster_restored_from_its_snapshot_migrates_as_before(popcorn):
     get_node_info still sees every node online."""
     cluster = popcorn.cluster
     assert cluster.snapshot is not None, "the pool took no snapshot of this cluster"
-    before = [node.vm.pid for node in cluster.nodes]
+    before = [node.vm.instance for node in cluster.nodes]
     cluster.restore_snapshot()
-    assert all(new != old for new, old in zip((node.vm.pid for node in cluster.nodes), before))
+    assert all(new != old for new, old in zip((node.vm.instance for node in cluster.nodes), before))
     for node in popcorn.nodes:
         run_checks(popcorn, node, "pcn_node_info", "info", str(node.index), str(len(popcorn.nodes)), timeout=90)
     _run(popcorn, "roundtrip", 0)

@@ -11,8 +11,9 @@ from harness.vm.backends.qemu import QemuBackend
 BACKENDS: dict[str, type[Backend]] = {"qemu": QemuBackend, "libvirt": LibvirtBackend}
 
 
-def get_backend(name: str) -> Backend:
-    """Return the backend registered under ``name`` (``UsageError`` for another name)."""
+def get_backend(name: str, hosts=None) -> Backend:
+    """Return the backend registered under ``name`` (``UsageError`` for another name), running its VMs on
+    ``hosts`` (a ``harness.vm.hosts.Hosts``; None: on this machine)."""
     if name not in BACKENDS:
         raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {name!r}")
-    return BACKENDS[name]()
+    return BACKENDS[name](hosts)

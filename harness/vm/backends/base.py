@@ -52,6 +52,8 @@ class VMConfig:
     tap_name: str = ""
     #: The run's work dir (a backend may keep its own state there: libvirt's private daemon).
     workdir: Path | None = None
+    #: The libvirt URI of the host the VM runs on ("": this machine; ``harness.vm.hosts``).
+    host: str = ""
 
 
 #: How much of the console's end ``console_tail`` reads: far more than any tail shown, and bounded
@@ -70,6 +72,12 @@ class VM(abc.ABC):
     @abc.abstractmethod
     def pid(self) -> int:
         """Host process id of the VM."""
+
+    @property
+    def instance(self) -> str:
+        """What tells this run of the VM from an earlier one (a restore or a boot again makes a new one):
+        its process id here; a backend whose VM is no process of this machine's says otherwise."""
+        return f"pid {self.pid}"
 
     @abc.abstractmethod
     def alive(self) -> bool:
@@ -169,6 +177,13 @@ class Backend(abc.ABC):
     #: True: ``launch`` takes the node's NIC as an open tap (``VMConfig.tap_fd``); False: the backend makes
     #: the tap itself, named ``VMConfig.tap_name``, on the cluster's bridge.
     takes_tap_fd = True
+
+    def __init__(self, hosts=None):
+        """``hosts`` (a ``harness.vm.hosts.Hosts``): run the VMs there; only a backend that can may take it."""
+        if hosts is not None:
+            from harness.errors import UsageError
+
+            raise UsageError(f"--hosts needs the libvirt backend (not {self.name})")
 
     def start_run(self, netns: str, workdir: Path) -> None:
         """Prepare a cluster's run once its namespace exists, before its first ``launch`` (nothing by default)."""

@@ -20,10 +20,11 @@ import time
 from pathlib import Path
 
 from harness.errors import InfraError
-from harness.vm import libvirtd
+from harness.vm import hosts, libvirtd
 from harness.vm.backends.base import VM, Backend, VMConfig
 from harness.vm.backends.qemu import qemu_binary
 from harness.vm.guest_image import render_template
+from harness.vm.hosts import Hosts
 from harness.vm.network import BRIDGE
 from harness.vm.runs import process_alive, process_start_time
 
@@ -31,20 +32,34 @@ from harness.vm.runs import process_alive, process_start_time
 DOMAIN_TYPES = {"tcg": ("qemu", "maximum"), "kvm": ("kvm", "host-passthrough")}
 
 
-def domain_xml(config: VMConfig) -> str:
-    """The transient domain of one node. Pure: no side effects."""
+def domain_xml(config: VMConfig, bridge: str = BRIDGE, emulator: str = "") -> str:
+    """The transient domain of one node, its NIC on ``bridge``. Pure: no side effects."""
     domain_type, cpu_mode = DOMAIN_TYPES[config.accel]
     return render_template(
         "libvirt-domain.xml.j2", domain_type=domain_type, cpu_mode=cpu_mode, name=config.name,
         memory_mb=config.memory_mb, cpus=config.cpus, kernel=str(config.kernel), initrd=str(config.initrd),
-        cmdline=config.cmdline, console=str(config.console_path), bridge=BRIDGE, tap=config.tap_name,
-        mac=config.mac, emulator=shutil.which(qemu_binary()) or qemu_binary())
+        cmdline=config.cmdline, console=str(config.console_path), bridge=bridge, tap=config.tap_name,
+        mac=config.mac, emulator=emulator or shutil.which(qemu_binary()) or qemu_binary())
 
 
 def qemu_pid(config: VMConfig) -> int:
-    """The pid of the QEMU libvirt runs for ``config``'s domain (libvirt's pid file in the daemon's run dir)."""
+    """The pid of the QEMU libvirt runs for ``config``'s domain (libvirt's pid file in the daemon's run dir);
+    0 for a domain on another host (its QEMU is no process of this machine's)."""
+    if config.host:
+        return 0
     pidfile = libvirtd.root_of(config.workdir) / "run" / "qemu" / f"{config.name}.pid"
     return int(pidfile.read_text().strip())
+
+
+def open_connection(config: VMConfig, hosts: Hosts | None):
+    """A libvirt connection to the daemon that runs ``config``'s domain: the host's (reached from where the
+    hosts file says) or the cluster's own."""
+    libvirt = libvirtd.libvirt_module()
+    if config.host:
+        if hosts is None:
+            raise InfraError(f"{config.name}: runs on {config.host}, and no hosts file names it")
+        return hosts.call(lambda: libvirt.open(config.host))
+    return libvirt.open(libvirtd.uri_of(config.workdir))
 
 
 class LibvirtVM(VM):
@@ -52,20 +67,61 @@ class LibvirtVM(VM):
 
     process_kind = "QEMU"
 
-    def __init__(self, config: VMConfig, pid: int, start_time: int | None):
+    def __init__(self, config: VMConfig, pid: int, start_time: int | None, hosts: Hosts | None = None):
         self.config = config
         self._pid = pid
         self._start_time = start_time
+        self._hosts = hosts
         self._conn = None
+        self._domain_id = self._current_domain_id()
 
     @property
     def pid(self) -> int:
-        """Host process id of the domain's QEMU."""
+        """Host process id of the domain's QEMU (0 on another host)."""
         return self._pid
 
     def alive(self) -> bool:
-        """True while the domain's QEMU runs."""
-        return process_alive(self._pid, self._start_time)
+        """True while the domain's QEMU runs (on another host: while libvirt there says it is active)."""
+        if not self.config.host:
+            return process_alive(self._pid, self._start_time)
+        libvirt = libvirtd.libvirt_module()
+        try:
+            return bool(self._connection().lookupByName(self.config.name).isActive())
+        except (libvirt.libvirtError, OSError):  # no such domain, or its host's daemon is gone
+            return False
+
+    @property
+    def instance(self) -> str:
+        """``VM.instance``: on another host, the domain's id there (libvirt numbers each start anew)."""
+        return f"{self.config.host} domain {self._domain_id}" if self.config.host else super().instance
+
+    def _current_domain_id(self) -> int:
+        if not self.config.host:
+            return -1
+        libvirt = libvirtd.libvirt_module()
+        try:
+            return self._connection().lookupByName(self.config.name).ID()
+        except (libvirt.libvirtError, OSError):
+            return -1
+
+    def _connection(self):
+        if self._conn is None:
+            self._conn = open_connection(self.config, self._hosts)
+        return self._conn
+
+    def wait_end_or_kill(self, timeout: float) -> bool:
+        """``VM.wait_end_or_kill``; a domain on another host is destroyed again, not killed by pid."""
+        if not self.config.host:
+            return super().wait_end_or_kill(timeout)
+        deadline = time.monotonic() + timeout
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not self.alive():
+            return False
+        libvirt = libvirtd.libvirt_module()
+        with contextlib.suppress(libvirt.libvirtError):
+            self._connection().lookupByName(self.config.name).destroy()
+        return True
 
     def exit_code(self) -> int | None:
         """Unknown: libvirt's daemon, not the harness, is QEMU's parent."""
@@ -76,9 +132,7 @@ class LibvirtVM(VM):
         if not self.alive():
             raise InfraError(f"{self.config.name}: QEMU is not running")
         try:
-            if self._conn is None:
-                self._conn = libvirt.open(libvirtd.uri_of(self.config.workdir))
-            return self._conn.lookupByName(self.config.name)
+            return self._connection().lookupByName(self.config.name)
         except libvirt.libvirtError as exc:
             raise InfraError(f"{self.config.name}: {what} failed: {exc}") from exc
 
@@ -123,7 +177,8 @@ class LibvirtVM(VM):
         except libvirt.libvirtError as exc:
             raise InfraError(f"{self.config.name}: restoring its saved state failed: {exc}") from exc
         self._pid = qemu_pid(self.config)
-        self._start_time = process_start_time(self._pid)
+        self._start_time = process_start_time(self._pid) if self._pid else None
+        self._domain_id = self._current_domain_id()
 
     def power_off(self, timeout: float = 10.0) -> None:
         """Destroy the domain (power loss); SIGKILL its QEMU if it is still there after ``timeout``; return
@@ -131,10 +186,9 @@ class LibvirtVM(VM):
         new domain of the same name, a node booted again or restored, is refused as existing)."""
         libvirt = libvirtd.libvirt_module()
         try:
-            conn = self._conn or libvirt.open(libvirtd.uri_of(self.config.workdir))
-        except libvirt.libvirtError:  # no daemon: nothing of the domain is left but its QEMU, if that
+            conn = self._connection()
+        except (libvirt.libvirtError, OSError):  # no daemon: nothing of the domain is left but its QEMU, if that
             conn = None
-        self._conn = None
         try:
             if conn is not None:
                 with contextlib.suppress(libvirt.libvirtError):  # gone already, or going
@@ -149,47 +203,81 @@ class LibvirtVM(VM):
                         break
                 time.sleep(0.05)
         finally:
-            if conn is not None:
+            if self._conn is not None:
                 with contextlib.suppress(libvirt.libvirtError):
-                    conn.close()
+                    self._conn.close()
+            self._conn = None
+
+
+def run_id_of_netns(netns: str) -> str:
+    """The run id in a cluster's namespace name (``harness.vm.runs.netns_name``)."""
+    return netns.rsplit("-", 1)[-1]
 
 
 class LibvirtBackend(Backend):
-    """Runs each node as a transient domain of a libvirtd private to the cluster (started in its namespace)."""
+    """Runs each node as a transient domain of a libvirtd private to the cluster (started in its namespace),
+    or of the libvirtd of the host a hosts file puts it on (``harness.vm.hosts``)."""
 
     name = "libvirt"
     takes_tap_fd = False
+
+    def __init__(self, hosts: Hosts | None = None):
+        self.hosts = hosts
+        self._run_id = ""
 
     def preflight(self) -> None:
         """``UsageError`` unless libvirtd, libvirt-python and libvirt's QEMU user are there."""
         libvirtd.preflight()
 
     def start_run(self, netns: str, workdir) -> None:
-        """Start the cluster's libvirtd in ``netns``."""
-        libvirtd.start(netns, workdir)
+        """Start the cluster's libvirtd in ``netns``; on hosts, stretch the cluster's bridge to a bridge of
+        the run's on each (``harness.vm.hosts.stretch_bridge``, recorded first for the sweep)."""
+        self._run_id = run_id_of_netns(netns)
+        if self.hosts is None:
+            libvirtd.start(netns, workdir)
+            return
+        hosts.record(workdir, self.hosts, self._run_id, f"{netns}-")
+        hosts.stretch_bridge(self.hosts, self._run_id, netns, BRIDGE)
 
     def end_run(self, workdir) -> None:
-        """Stop the cluster's libvirtd (its domains are destroyed by then), keeping its QEMU capabilities."""
+        """Stop the cluster's libvirtd (its domains are destroyed by then), keeping its QEMU capabilities; on
+        hosts, destroy what domains are left there and remove the run's bridges (``InfraError`` naming every
+        step that failed)."""
+        if self.hosts is not None:
+            errors = hosts.release_recorded(workdir)
+            if errors:
+                raise InfraError("; ".join(errors))
+            return
         libvirtd.keep_capabilities(workdir)
         libvirtd.stop(workdir)
 
     def launch(self, config: VMConfig) -> VM:
         """Create the node's transient domain; return once its QEMU runs."""
         libvirt = libvirtd.libvirt_module()
+        bridge = hosts.overlay_names(self._run_id)[0] if config.host else BRIDGE
         try:
-            conn = libvirt.open(libvirtd.uri_of(config.workdir))
+            conn = open_connection(config, self.hosts)
             try:
                 if config.incoming_state is not None:  # the domain as saved (same name, console, tap), paused
                     conn.restoreFlags(str(config.incoming_state), None, libvirt.VIR_DOMAIN_SAVE_PAUSED)
                 else:
-                    conn.createXML(domain_xml(config), 0)
+                    conn.createXML(domain_xml(config, bridge, emulator=_emulator(conn) if config.host else ""), 0)
             finally:
                 conn.close()
         except libvirt.libvirtError as exc:
             raise InfraError(f"{config.name}: libvirt could not start the domain: {exc}") from exc
         pid = qemu_pid(config)
-        return LibvirtVM(config, pid, process_start_time(pid))
+        return LibvirtVM(config, pid, process_start_time(pid) if pid else None, self.hosts)
 
     def attach(self, config: VMConfig, pid: int, start_time: int | None = None) -> VM:
         """Re-attach to a domain an earlier process created (a detached cluster)."""
-        return LibvirtVM(config, pid, start_time)
+        return LibvirtVM(config, pid, start_time, self.hosts)
+
+
+def _emulator(conn) -> str:
+    """The QEMU binary of the host ``conn`` is connected to (from its domain capabilities): it may live
+    elsewhere there than here."""
+    import xml.etree.ElementTree as ET
+
+    caps = ET.fromstring(conn.getDomainCapabilities(None, "x86_64", "q35", "qemu", 0))
+    return caps.findtext("path") or qemu_binary()

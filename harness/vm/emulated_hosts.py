@@ -1,0 +1,162 @@
+"""Hosts emulated on this machine, for clusters across hosts without a second machine: each "host" is a
+network namespace running its own libvirtd that takes ``qemu+tcp`` connections on its address, all on one
+"LAN" (a bridge in a namespace of its own, from which the harness reaches them, as it would reach real
+hosts from its own namespace). What a cluster does on them goes the way it goes on real hosts: libvirt
+over TCP, root commands through a command prefix (``ip netns exec`` here, ``ssh`` there), a VXLAN overlay
+over the LAN.
+
+Everything carries a run id and a run lease of its own (the sweep removes what a dead emulation left:
+its daemons, namespaces and work dir). ``hosts_lines`` is the hosts file (``harness.vm.hosts``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import shutil
+import tempfile
+from pathlib import Path
+
+from pyroute2 import NetNS
+from pyroute2 import netns as _netns
+
+from harness.errors import InfraError
+from harness.paths import PREFIX
+from harness.vm import libvirtd
+from harness.vm.network import remove_namespace
+from harness.vm.runs import RunLease, netns_name, new_run_id, worker_id
+
+LAN_BRIDGE = "lan0"
+#: The LAN's MTU: room for the overlay's 50 bytes over the guests' 1500 (``harness.vm.hosts.OVERLAY_MTU``).
+LAN_MTU = 1600
+
+
+class EmulatedHosts:
+    """``count`` emulated hosts on a LAN ``subnet`` (the harness's end takes the first address, host *i*
+    the next ones). A context manager."""
+
+    def __init__(self, count: int, subnet: str = "10.213.0.0/24"):
+        self.count = count
+        self.network = ipaddress.IPv4Network(subnet)
+        self.run_id = new_run_id()
+        self.lan = netns_name(self.run_id)
+        self.workdir: Path | None = None
+        self.lease: RunLease | None = None
+        self._made: list[str] = []
+
+    def __enter__(self) -> "EmulatedHosts":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def namespace(self, index: int) -> str:
+        """Host ``index``'s network namespace."""
+        return f"{self.lan}-h{index}"
+
+    def address(self, index: int) -> str:
+        """Host ``index``'s address on the LAN."""
+        return str(self.network.network_address + 2 + index)
+
+    def uri(self, index: int) -> str:
+        """Host ``index``'s libvirt URI."""
+        return f"qemu+tcp://{self.address(index)}/system"
+
+    def daemon_dir(self, index: int) -> Path:
+        """Where host ``index``'s libvirtd keeps its state (``libvirtd.root_of`` of it)."""
+        return self.workdir / f"h{index}"
+
+    @property
+    def hosts_lines(self) -> tuple[str, ...]:
+        """The hosts file of these hosts, as lines."""
+        return (f"netns {self.lan}",
+                *(f"{self.uri(i)} ip netns exec {self.namespace(i)}" for i in range(self.count)))
+
+    def write_hosts_file(self, path: Path) -> Path:
+        """Write the hosts file to ``path``; return it."""
+        path.write_text("# hosts emulated by popcorn-harness (harness/vm/emulated_hosts.py)\n"
+                        + "\n".join(self.hosts_lines) + "\n")
+        return path
+
+    def start(self) -> "EmulatedHosts":
+        """Make the LAN, the hosts and their daemons. On failure, everything made so far is removed."""
+        libvirtd.preflight()
+        self.lease = RunLease.new(self.run_id, self.lan, "")
+        self.lease.save()
+        try:
+            self.workdir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}-{worker_id()}-{self.run_id}-hosts-"))
+            self.lease.workdir = str(self.workdir)
+            self.lease.save()
+            self._make_lan()
+            for index in range(self.count):
+                self._make_host(index)
+                libvirtd.start(self.namespace(index), self.daemon_dir(index), listen=self.address(index))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.stop()
+            raise
+        return self
+
+    def _make_lan(self) -> None:
+        _netns.create(self.lan)
+        self._made.append(self.lan)
+        with NetNS(self.lan) as ipr:
+            ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+            ipr.link("add", ifname=LAN_BRIDGE, kind="bridge")
+            bridge = ipr.link_lookup(ifname=LAN_BRIDGE)[0]
+            ipr.addr("add", index=bridge, address=str(self.network.network_address + 1),
+                     prefixlen=self.network.prefixlen)
+            ipr.link("set", index=bridge, mtu=LAN_MTU, state="up")
+
+    def _make_host(self, index: int) -> None:
+        name = self.namespace(index)
+        _netns.create(name)
+        self._made.append(name)
+        port = f"vh{index}"
+        with NetNS(self.lan) as ipr:
+            ipr.link("add", ifname=port, kind="veth", peer={"ifname": "eth0", "net_ns_fd": name})
+            link = ipr.link_lookup(ifname=port)[0]
+            ipr.link("set", index=link, mtu=LAN_MTU, master=ipr.link_lookup(ifname=LAN_BRIDGE)[0], state="up")
+        with NetNS(name) as ipr:
+            ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+            eth = ipr.link_lookup(ifname="eth0")[0]
+            ipr.addr("add", index=eth, address=self.address(index), prefixlen=self.network.prefixlen)
+            ipr.link("set", index=eth, mtu=LAN_MTU, state="up")
+
+    def stop(self) -> None:
+        """Destroy what domains the hosts still run, stop their daemons, remove the namespaces, the work dir
+        and the lease. Every step is tried; ``InfraError`` names the ones that failed."""
+        errors = []
+        if self.workdir is not None:
+            lib = libvirtd.libvirt_module()
+            for index in range(self.count):
+                if not (libvirtd.root_of(self.daemon_dir(index)) / "pid").exists():
+                    continue
+                try:
+                    conn = lib.open(libvirtd.uri_of(self.daemon_dir(index)))
+                    try:
+                        for domain in conn.listAllDomains():
+                            domain.destroy()
+                    finally:
+                        conn.close()
+                except lib.libvirtError as exc:
+                    errors.append(f"host {index}: domains: {exc}")
+                try:
+                    libvirtd.keep_capabilities(self.daemon_dir(index))
+                    libvirtd.stop(self.daemon_dir(index))
+                except OSError as exc:
+                    errors.append(f"host {index}: libvirtd: {exc}")
+        for name in reversed(self._made):
+            try:
+                remove_namespace(name)
+            except OSError as exc:
+                errors.append(f"namespace {name}: {exc}")
+        self._made = []
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.lease is not None:
+            self.lease.delete()
+            self.lease = None
+        if errors:
+            raise InfraError("emulated hosts: teardown incomplete: " + "; ".join(errors))

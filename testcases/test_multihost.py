@@ -1,0 +1,164 @@
+"""Clusters across hosts (#15 item 4) on real VMs: two hosts emulated on this machine (each a network namespace
+with its own libvirtd on ``qemu+tcp``, on one LAN; ``harness/vm/emulated_hosts.py``), a cluster whose nodes
+run on both, its bridge stretched to them over VXLAN; nothing left on the hosts after the cluster, a killed
+harness's domains and bridges there removed by the next sweep. The Popcorn suites on such a cluster:
+``testcases/stress/test_across_hosts.py``."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import subprocess
+import sys
+import pytest
+
+from harness.cluster.cluster import Cluster
+from harness.errors import UsageError
+from harness.vm import libvirtd
+from harness.vm.emulated_hosts import EmulatedHosts
+from harness.vm.hosts import overlay_names
+from support import (assert_usage_error, harness_env, leftovers, new_tag, own_cluster_spec, run_cli,
+                     skip_without_libvirt)
+
+pytestmark = pytest.mark.xdist_group("libvirt")
+
+
+@pytest.fixture
+def two_hosts():
+    """Two emulated hosts; after the test, nothing of them is left."""
+    skip_without_libvirt()
+    hosts = EmulatedHosts(2).start()
+    try:
+        yield hosts
+    finally:
+        hosts.stop()
+    assert leftovers(hosts.run_id) == []
+
+
+def domains_on(hosts: EmulatedHosts, index: int) -> list[str]:
+    """Names of the domains host ``index``'s daemon runs (through its unix socket, not the cluster's path)."""
+    lib = libvirtd.libvirt_module()
+    conn = lib.open(libvirtd.uri_of(hosts.daemon_dir(index)))
+    try:
+        return sorted(domain.name() for domain in conn.listAllDomains())
+    finally:
+        conn.close()
+
+
+def run_links(hosts: EmulatedHosts, index: int, run_id: str) -> list[str]:
+    """The links of run ``run_id`` (bridge, VXLAN end, taps) in host ``index``'s namespace."""
+    out = subprocess.run(["ip", "-n", hosts.namespace(index), "-o", "link"], capture_output=True, text=True,
+                         check=True).stdout
+    return [line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if run_id in line]
+
+
+def test_a_cluster_spans_two_hosts_over_the_overlay(cluster_pool, two_hosts):
+    """Node *i* runs on host *i mod 2* (as a domain of that host's daemon, its tap on the run's bridge there);
+    the harness's namespace holds no node's tap, only its bridge and its VXLAN end; the nodes reach each
+    other and the harness across the overlay (SSH, pings of full-size frames, 1 MiB through SSH).
+    Network faults (on taps in the cluster's namespace) are refused in one line. After the cluster: no domain, bridge, VXLAN end or tap of the run on either host."""
+    spec = own_cluster_spec(cluster_pool, 3, backend="libvirt", hosts=two_hosts.hosts_lines)
+    with Cluster(spec) as cluster:
+        run_id = cluster.run_id
+        assert domains_on(two_hosts, 0) == [f"{cluster.netns}-node0", f"{cluster.netns}-node2"]
+        assert domains_on(two_hosts, 1) == [f"{cluster.netns}-node1"]
+        bridge, vxlan, _ = overlay_names(run_id)
+        assert sorted(run_links(two_hosts, 1, run_id)) == sorted([bridge, vxlan, f"pht{run_id}1"])
+        assert sorted(cluster.network.links()) == sorted(["lo", "br0", vxlan])
+        node0, node1, node2 = cluster.nodes
+        assert node0.succeed("hostname").strip() == "node0" and node1.succeed("hostname").strip() == "node1"
+        # frames of full size (1500-byte IP packets) between nodes on two hosts, and bulk TCP (SSH) from a
+        # node on the other host to the harness: the overlay's MTU holds
+        assert " 0% packet loss" in node0.succeed(f"ping -c 3 -s 1472 -W 5 {node1.address}")
+        sent = node1.succeed("head -c 1048576 /dev/urandom > /tmp/r && base64 /tmp/r")
+        assert hashlib.md5(base64.b64decode(sent)).hexdigest() == node1.succeed("md5sum < /tmp/r").split()[0]
+        assert " 0% packet loss" in node2.succeed(f"ping -c 1 -W 5 {node1.address}")
+        # network faults act on taps in the cluster's namespace: across hosts they are refused, nothing changed
+        for fault in (lambda: cluster.partition([[0], [1]]), lambda: cluster.link(1).delay(50)):
+            with pytest.raises(UsageError, match="not on a cluster across hosts"):
+                fault()
+        assert cluster.heal() is False and cluster.health() == []
+    assert domains_on(two_hosts, 0) == domains_on(two_hosts, 1) == []
+    assert run_links(two_hosts, 0, run_id) == run_links(two_hosts, 1, run_id) == []
+    assert leftovers(run_id) == []
+
+
+_HOLDER = """
+import json, sys, time
+from harness.cluster.cluster import Cluster
+from harness.errors import UsageError
+from harness.cluster.spec import ClusterSpec
+cluster = Cluster(ClusterSpec.from_dict(json.loads(sys.argv[1]))).start()
+print(cluster.run_id, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_killed_harness_leaves_its_hosts_to_the_sweep(cluster_pool, two_hosts):
+    """A harness SIGKILLed with a cluster on the hosts leaves its domains running there (their daemons own
+    them) and its bridges; the next sweep (``clean``) destroys the domains and removes the bridges on every
+    host, from what the run recorded in its work dir."""
+    tag = new_tag()
+    spec = own_cluster_spec(cluster_pool, 2, backend="libvirt", hosts=two_hosts.hosts_lines)
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, json.dumps(spec.to_dict())], env=harness_env(tag),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        run_id = holder.stdout.readline().strip()
+        assert run_id, holder.stderr.read()[-3000:]
+    finally:
+        holder.kill()
+        holder.wait(timeout=60)
+    assert len(domains_on(two_hosts, 0)) == len(domains_on(two_hosts, 1)) == 1, "domains outlive their harness"
+    assert run_links(two_hosts, 1, run_id)
+    result = run_cli("clean")
+    assert result.returncode == 0, result.stderr
+    assert domains_on(two_hosts, 0) == domains_on(two_hosts, 1) == []
+    assert run_links(two_hosts, 0, run_id) == run_links(two_hosts, 1, run_id) == []
+    assert leftovers(tag) == []
+
+
+def test_hosts_bad_input(kernel, tmp_path):
+    """A hosts file the harness cannot use, or --hosts without the libvirt backend: one line, exit 2, nothing
+    made."""
+    skip_without_libvirt()
+    tag = new_tag()
+    env = harness_env(tag)
+    hosts_file = tmp_path / "hosts"
+    cases = [
+        ("qemu+tcp://10.213.0.2/system\n", "libvirt", "give the command that runs a root command on qemu+tcp://"),
+        ("# nothing\n", "libvirt", "hosts file names no host"),
+        ("http://hostb/\n", "libvirt", "not a libvirt URI of a remote host"),
+        ("qemu+ssh://root@hostb/system\n", "qemu", "--hosts needs the libvirt backend (not qemu)"),
+    ]
+    for text, backend, expected in cases:
+        hosts_file.write_text(text)
+        assert_usage_error(run_cli("cluster", "up", "--kernel", kernel, "--backend", backend, "--hosts",
+                                   str(hosts_file), "--name", tag, env=env), tag, expected)
+    assert_usage_error(run_cli("cluster", "up", "--kernel", kernel, "--backend", "libvirt", "--hosts",
+                               str(tmp_path / "absent"), "--name", tag, env=env), tag, "cannot read hosts file")
+
+
+def test_a_detached_cluster_across_hosts_from_the_cli(kernel, two_hosts, tmp_path):
+    """``cluster up --backend libvirt --hosts FILE`` leaves the cluster running across the hosts for later
+    commands (``exec`` on a node of each host); a sweep (``clean``) leaves it alone though no QEMU of it runs
+    on this machine; ``cluster down`` removes its domains and bridges on both hosts."""
+    tag = new_tag()
+    env = harness_env(tag)
+    hosts_file = two_hosts.write_hosts_file(tmp_path / "hosts")
+    up = run_cli("cluster", "up", "--kernel", kernel, "--accel", "tcg", "--nodes", "2", "--backend", "libvirt",
+                 "--hosts", str(hosts_file), "--name", tag, env=env)
+    try:
+        assert up.returncode == 0, up.stderr[-3000:]
+        assert len(domains_on(two_hosts, 0)) == len(domains_on(two_hosts, 1)) == 1
+        assert run_cli("clean", env=env).returncode == 0
+        names = run_cli("cluster", "exec", "all", "--name", tag, "--", "hostname", env=env)
+        assert names.returncode == 0 and names.stdout.split() == ["[node0]", "node0", "[node1]", "node1"], names.stdout + names.stderr
+        status = run_cli("cluster", "status", "--name", tag, env=env)
+        assert status.returncode == 0 and "domain" in status.stdout, status.stdout + status.stderr
+    finally:
+        down = run_cli("cluster", "down", "--name", tag, env=env)
+    assert down.returncode == 0, down.stderr
+    assert domains_on(two_hosts, 0) == domains_on(two_hosts, 1) == []
+    assert leftovers(tag) == []
+
