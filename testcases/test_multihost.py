@@ -162,3 +162,30 @@ def test_a_detached_cluster_across_hosts_from_the_cli(kernel, two_hosts, tmp_pat
     assert domains_on(two_hosts, 0) == domains_on(two_hosts, 1) == []
     assert leftovers(tag) == []
 
+
+@pytest.fixture
+def two_ssh_hosts():
+    """Two emulated hosts reached as real hosts are: ``qemu+ssh`` URIs and ``ssh`` (their own SSH servers)."""
+    skip_without_libvirt()
+    hosts = EmulatedHosts(2, ssh=True).start()
+    try:
+        yield hosts
+    finally:
+        hosts.stop()
+    assert leftovers(hosts.run_id) == []
+
+
+def test_a_cluster_across_hosts_reached_over_ssh(cluster_pool, two_ssh_hosts):
+    """The real-host path: libvirt over ``qemu+ssh`` (its ssh transport, ``virt-ssh-helper`` on the host) and
+    the overlay made through ``ssh``: a node on each host, SSH from the harness to both, a full-size ping
+    between them, nothing of the run left on the hosts after."""
+    assert all(line.split()[0].startswith("qemu+ssh://") for line in two_ssh_hosts.hosts_lines[1:])
+    spec = own_cluster_spec(cluster_pool, 2, backend="libvirt", hosts=two_ssh_hosts.hosts_lines)
+    with Cluster(spec) as cluster:
+        run_id = cluster.run_id
+        assert domains_on(two_ssh_hosts, 0) == [f"{cluster.netns}-node0"]
+        assert domains_on(two_ssh_hosts, 1) == [f"{cluster.netns}-node1"]
+        node0, node1 = cluster.nodes
+        assert " 0% packet loss" in node0.succeed(f"ping -c 2 -s 1472 -W 5 {node1.address}")
+    assert domains_on(two_ssh_hosts, 0) == domains_on(two_ssh_hosts, 1) == []
+    assert run_links(two_ssh_hosts, 0, run_id) == run_links(two_ssh_hosts, 1, run_id) == []

@@ -5,6 +5,12 @@ hosts from its own namespace). What a cluster does on them goes the way it goes 
 over TCP, root commands through a command prefix (``ip netns exec`` here, ``ssh`` there), a VXLAN overlay
 over the LAN.
 
+With ``ssh=True`` each host also runs an SSH server (dropbear, key login as root only with the emulation's
+own key, in a private mount namespace where ``~root/.ssh`` holds that key and ``/run/libvirt`` is the host's
+daemon's), and the hosts file names them as real hosts are named: ``qemu+ssh://root@ADDRESS/system`` (libvirt's
+ssh transport and ``virt-ssh-helper``) with ``ssh`` as the command prefix; ``ssh_config`` is the client's
+configuration (its key, no host key checks, no file of known hosts written).
+
 Everything carries a run id and a run lease of its own (the sweep removes what a dead emulation left:
 its daemons, namespaces and work dir). ``hosts_lines`` is the hosts file (``harness.vm.hosts``).
 """
@@ -13,8 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
+import pwd
 import shutil
+import signal
+import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from pyroute2 import NetNS
@@ -23,6 +34,7 @@ from pyroute2 import netns as _netns
 from harness.errors import InfraError
 from harness.paths import PREFIX
 from harness.vm import libvirtd
+from harness.vm.keys import generate_keys
 from harness.vm.network import remove_namespace
 from harness.vm.runs import RunLease, netns_name, new_run_id, worker_id
 
@@ -35,8 +47,9 @@ class EmulatedHosts:
     """``count`` emulated hosts on a LAN ``subnet`` (the harness's end takes the first address, host *i*
     the next ones). A context manager."""
 
-    def __init__(self, count: int, subnet: str = "10.213.0.0/24"):
+    def __init__(self, count: int, subnet: str = "10.213.0.0/24", ssh: bool = False):
         self.count = count
+        self.ssh = ssh
         self.network = ipaddress.IPv4Network(subnet)
         self.run_id = new_run_id()
         self.lan = netns_name(self.run_id)
@@ -68,8 +81,19 @@ class EmulatedHosts:
         return self.workdir / f"h{index}"
 
     @property
+    def ssh_config(self) -> Path:
+        """The SSH client configuration that reaches the hosts (``ssh=True``)."""
+        return self.workdir / "ssh" / "config"
+
+    @property
     def hosts_lines(self) -> tuple[str, ...]:
-        """The hosts file of these hosts, as lines."""
+        """The hosts file of these hosts, as lines: ``qemu+tcp`` and ``ip netns exec``, or with ``ssh=True``
+        ``qemu+ssh`` and ``ssh``."""
+        if self.ssh:
+            wrapper = self.workdir / "ssh" / "ssh"
+            return (f"netns {self.lan}",
+                    *(f"qemu+ssh://root@{self.address(i)}/system?command={wrapper} {wrapper} root@{self.address(i)}"
+                      for i in range(self.count)))
         return (f"netns {self.lan}",
                 *(f"{self.uri(i)} ip netns exec {self.namespace(i)}" for i in range(self.count)))
 
@@ -89,9 +113,13 @@ class EmulatedHosts:
             self.lease.workdir = str(self.workdir)
             self.lease.save()
             self._make_lan()
+            if self.ssh:
+                self._make_ssh_keys()
             for index in range(self.count):
                 self._make_host(index)
                 libvirtd.start(self.namespace(index), self.daemon_dir(index), listen=self.address(index))
+                if self.ssh:
+                    self._start_sshd(index)
         except BaseException:
             with contextlib.suppress(Exception):
                 self.stop()
@@ -124,10 +152,54 @@ class EmulatedHosts:
             ipr.addr("add", index=eth, address=self.address(index), prefixlen=self.network.prefixlen)
             ipr.link("set", index=eth, mtu=LAN_MTU, state="up")
 
+    def _make_ssh_keys(self) -> None:
+        directory = self.workdir / "ssh"
+        keys = generate_keys(directory)
+        (directory / "home").mkdir(mode=0o700)
+        (directory / "home" / "authorized_keys").write_text(keys.client_public + "\n")
+        self.ssh_config.write_text(
+            f"Host *\n  User root\n  IdentityFile {keys.client_key}\n  IdentitiesOnly yes\n  BatchMode yes\n"
+            "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n")
+        wrapper = directory / "ssh"  # libvirt's ssh transport takes a command, not options
+        wrapper.write_text(f'#!/bin/sh\nexec ssh -F {self.ssh_config} "$@"\n')
+        wrapper.chmod(0o755)
+
+    def _start_sshd(self, index: int) -> None:
+        """dropbear on host ``index``'s address, in a private mount namespace where root's ``.ssh`` is the
+        emulation's and ``/run/libvirt`` the host daemon's run dir (what ``virt-ssh-helper`` connects to)."""
+        directory = self.workdir / "ssh"
+        home_ssh = Path(pwd.getpwuid(0).pw_dir) / ".ssh"
+        home_ssh.mkdir(mode=0o700, exist_ok=True)  # a mount point (left, empty, if it was not there)
+        Path("/run/libvirt").mkdir(parents=True, exist_ok=True)
+        run = libvirtd.root_of(self.daemon_dir(index)) / "run"
+        inner = (f"mount --bind {directory / 'home'} {home_ssh} && mount --bind {run} /run/libvirt && "
+                 f"exec dropbear -F -E -s -r {directory / 'host_key'} -p {self.address(index)}:22 "
+                 f"-P {directory / f'dropbear{index}.pid'}")
+        with (directory / f"dropbear{index}.log").open("wb") as log:
+            subprocess.Popen(["ip", "netns", "exec", self.namespace(index), "unshare", "--mount", "--propagation",
+                              "private", "--", "sh", "-c", inner], stdout=log, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 15
+        while True:
+            probe = subprocess.run(["ip", "netns", "exec", self.lan, "ssh", "-F", str(self.ssh_config),
+                                    self.address(index), "true"], capture_output=True, text=True)
+            if probe.returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                raise InfraError(f"emulated host {index}: SSH does not answer: {probe.stderr.strip()[-300:]}")
+            time.sleep(0.2)
+
+    def _stop_sshds(self) -> None:
+        for pidfile in (self.workdir / "ssh").glob("dropbear*.pid"):
+            with contextlib.suppress(ValueError, ProcessLookupError):
+                os.kill(int(pidfile.read_text().strip()), signal.SIGKILL)
+
     def stop(self) -> None:
         """Destroy what domains the hosts still run, stop their daemons, remove the namespaces, the work dir
         and the lease. Every step is tried; ``InfraError`` names the ones that failed."""
         errors = []
+        if self.workdir is not None and self.ssh:
+            self._stop_sshds()
         if self.workdir is not None:
             lib = libvirtd.libvirt_module()
             for index in range(self.count):

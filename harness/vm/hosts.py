@@ -58,11 +58,13 @@ class Host:
         except OSError as exc:
             raise InfraError(f"host {self.uri}: cannot resolve {self.hostname}: {exc}") from None
 
-    def run_script(self, script: str, timeout: float = HOST_COMMAND_TIMEOUT_S) -> None:
+    def run_script(self, script: str, netns: str = "", timeout: float = HOST_COMMAND_TIMEOUT_S) -> None:
         """Run a shell script as root on the host (``sh -s`` through its command prefix, the script on stdin:
-        no quoting differs between ``ssh`` and a local prefix). ``InfraError`` with its output if it fails."""
+        no quoting differs between ``ssh`` and a local prefix), the prefix started in ``netns`` (where the
+        harness reaches the hosts from; "" its own). ``InfraError`` with its output if it fails."""
+        where = ["ip", "netns", "exec", netns] if netns else []
         try:
-            result = subprocess.run([*self.shell, "sh", "-s"], input=script, capture_output=True, text=True,
+            result = subprocess.run([*where, *self.shell, "sh", "-s"], input=script, capture_output=True, text=True,
                                     timeout=timeout)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise InfraError(f"host {self.uri}: {' '.join(self.shell)} failed: {exc}") from None
@@ -201,7 +203,8 @@ def stretch_bridge(hosts: Hosts, run_id: str, cluster_netns: str, bridge: str) -
     addresses = [host.address() for host in hosts.hosts]
     mine = local_address(hosts, addresses[0])
     for host, address in zip(hosts.hosts, addresses):
-        host.run_script(host_setup_script(run_id, address, [a for a in [mine, *addresses] if a != address]))
+        host.run_script(host_setup_script(run_id, address, [a for a in [mine, *addresses] if a != address]),
+                        hosts.netns)
     _, vxlan, vni = overlay_names(run_id)
     with (NetNS(hosts.netns) if hosts.netns else IPRoute()) as ipr:  # its UDP socket stays in this namespace
         ipr.link("add", ifname=vxlan, kind="vxlan", vxlan_id=vni, vxlan_port=VXLAN_PORT, vxlan_local=mine,
@@ -239,7 +242,7 @@ def release(hosts: Hosts, run_id: str, domain_prefix: str) -> list[str]:
         except (libvirt.libvirtError, OSError) as exc:
             errors.append(f"{host.uri}: domains: {exc}")
         try:
-            host.run_script(host_teardown_script(run_id))
+            host.run_script(host_teardown_script(run_id), hosts.netns)
         except InfraError as exc:
             errors.append(str(exc))
     return errors

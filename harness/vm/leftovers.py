@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from harness.processes import command_lines
-from harness.vm import hosts, libvirtd
+from harness.vm import hosts
 from harness.vm.accel import probe_owner
 from harness.vm.network import remove_namespace
 from harness.paths import PREFIX, locked, state_dir
@@ -54,9 +54,20 @@ def _run_id_in_path(path: str) -> str | None:
     return next((rid for part in Path(path).parts if (rid := _run_id_of(part))), None)
 
 
-def libvirt_daemons() -> dict[int, str]:
-    """Private libvirt daemons of harness runs (the libvirt backend's, an emulated host's): pid -> run id."""
-    return {pid: rid for pid, workdir in libvirtd.daemon_processes().items() if (rid := _run_id_in_path(workdir))}
+#: Host daemons a run may start, by program name -> the option whose value is a path in the run's work dir.
+RUN_DAEMONS = {b"libvirtd": b"--config", b"dropbear": b"-r"}  # libvirt's private daemons; emulated hosts' SSH
+
+
+def run_daemons() -> dict[int, str]:
+    """Daemons of harness runs (libvirt's private daemons, an emulated host's libvirtd and SSH server): pid ->
+    run id, from the work dir path on their command line."""
+    found = {}
+    for pid, argv in command_lines():
+        flag = RUN_DAEMONS.get(os.path.basename(argv[0]))
+        for option, value in zip(argv, argv[1:]):
+            if option == flag and (rid := _run_id_in_path(value.decode(errors="replace"))):
+                found[pid] = rid
+    return found
 
 
 def kill_processes(pids: list[int], timeout: float = 10.0) -> None:
@@ -81,10 +92,10 @@ def release_run(lease: RunLease) -> list[str]:
     if pids:
         kill_processes(pids)
         removed.append(f"QEMU processes {pids}")
-    daemons = [pid for pid, rid in libvirt_daemons().items() if rid == lease.run_id]
+    daemons = [pid for pid, rid in run_daemons().items() if rid == lease.run_id]
     if daemons:
         kill_processes(daemons)
-        removed.append(f"libvirt daemon {daemons}")
+        removed.append(f"daemons {daemons}")
     from pyroute2 import netns as _netns
 
     for name in _netns.listnetns():  # its own, and others of the run (an emulated host's)
@@ -118,10 +129,10 @@ def _sweep_stale() -> list[str]:
     if orphan_pids:
         kill_processes(orphan_pids)
         removed.append(f"orphan QEMU processes {orphan_pids}")
-    orphan_daemons = [pid for pid, rid in libvirt_daemons().items() if not _lease_exists(rid)]
+    orphan_daemons = [pid for pid, rid in run_daemons().items() if not _lease_exists(rid)]
     if orphan_daemons:
         kill_processes(orphan_daemons)
-        removed.append(f"orphan libvirt daemons {orphan_daemons}")
+        removed.append(f"orphan daemons {orphan_daemons}")
     from pyroute2 import netns as _netns
 
     for name in _netns.listnetns():

@@ -31,7 +31,9 @@ CASES = [
     ("pcn_signal", "returned", (), "signal_handled_after_return", 90),
     ("pcn_madvise", "remote", (), "release_at_remote", 90),
     ("pcn_stress", "pingpong", ("3:1",), "ops", 120),
-    ("pcn_remote", "futex_timeout", (), "remote_timed_wait_times_out", 90),
+    # not futex_timeout's remote_timed_wait_times_out: P31 (racy) fails that check now and then, and its
+    # inverted build then passed (seen at -n 4); isolation passes on the reference kernel every time
+    ("pcn_remote", "isolation", ("a",), "own_memory_at_remote", 90),
     ("pcn_bad_args", "status_badptr", (), "thread_status_kernel", 60),
 ]
 
