@@ -194,7 +194,13 @@ def test_an_interrupted_interactive_session_leaves_nothing(kernel, tmp_path, sig
             proc.stdin.flush()
             _wait_for((tmp_path / "ready").exists, 600, "the REPL")
         proc.send_signal(signal_)
-        out, err = proc.communicate(timeout=300)  # tearing down a booting cluster takes long with 8 workers on 2 cores
+        try:
+            out, err = proc.communicate(timeout=300)  # tearing down a booting cluster takes long with 8 workers on 2 cores
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate(timeout=60)
+            pytest.fail(f"{signal_.name} {when} did not end the session in 300 s; its output:\n{out[-2000:]}\n"
+                        f"{err[-4000:]}")
     finally:
         if proc.poll() is None:
             proc.kill()
