@@ -113,18 +113,22 @@ class VM(abc.ABC):
         """End the VM at once (power loss); kill the process if it does not go."""
 
     def wait_end_or_kill(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the VM process to end (``power_off`` asked it to); SIGKILL it if
+        """Wait up to ``timeout`` seconds for the VM process to end (``power_off`` asked it to); ``kill`` it if
         it is still there. True when it had to be killed."""
         deadline = time.monotonic() + timeout
         while self.alive() and time.monotonic() < deadline:
             time.sleep(0.05)
         if not self.alive():
             return False
+        self.kill()
+        return True
+
+    def kill(self) -> None:
+        """End the VM's process at once (SIGKILL to ``pid``): the last resort of ``wait_end_or_kill``."""
         try:
             os.kill(self.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        return True
 
     def flooded(self) -> bool:
         """True if the VM's console reached its cap (``VMConfig.console_cap``): it printed all it may."""
