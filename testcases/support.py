@@ -15,7 +15,7 @@ from pyroute2 import netns as _netns
 
 from harness.processes import command_lines
 from harness.vm import libvirtd
-from harness.vm.leftovers import qemu_processes
+from harness.vm.leftovers import RUN_DAEMONS, qemu_processes
 from harness.vm.runs import RunLease
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,9 +29,8 @@ def leftovers(tag: str) -> list[str]:
     found += [f"qemu {pid} {name}" for pid, name in qemu_processes().items() if tag in name]
     found += [f"tmpdir {p}" for p in Path(tempfile.gettempdir()).glob(f"*{tag}*")]
     found += [f"lease {r.run_id}" for r in RunLease.all() if tag in r.netns]
-    found += [f"libvirtd {pid} of {workdir}" for pid, workdir in libvirtd.daemon_processes().items() if tag in workdir]
-    found += [f"dropbear {pid}" for pid, argv in command_lines()
-              if argv[0].endswith(b"dropbear") and tag.encode() in b" ".join(argv)]
+    found += [f"{os.path.basename(argv[0]).decode()} {pid}" for pid, argv in command_lines()
+              if os.path.basename(argv[0]) in RUN_DAEMONS and tag.encode() in b" ".join(argv)]
     with IPRoute() as ipr:
         found += [f"link {name}" for link in ipr.get_links()
                   if tag in (name := link.get_attr("IFLA_IFNAME") or "")]

@@ -9,7 +9,7 @@ touched and several clusters' daemons run at once. Its socket is ``WORKDIR/libvi
 the URI ``qemu:///system?socket=...``. QEMU runs as root, without security driver, cgroups or virtlogd
 (Debian 12's libvirt 9.0 without systemd: measured in the backend's feasibility study, README).
 The daemon's command line names its work dir (``--config``), which carries the run id: the sweep finds
-the daemon of a dead run by it (``daemon_processes``).
+the daemon of a dead run by it (``harness.vm.leftovers.run_daemons``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from pathlib import Path
 
 from harness.errors import InfraError, UsageError
 from harness.paths import state_dir
-from harness.processes import command_lines
 from harness.vm.runs import process_alive
 
 #: The host paths a privileged libvirtd uses -> the work dir's directory bind-mounted there.
@@ -169,15 +168,3 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass
-
-
-def daemon_processes() -> dict[int, str]:
-    """Running harness libvirt daemons: pid -> the work dir named on their command line."""
-    found = {}
-    for pid, argv in command_lines():
-        if not argv[0].endswith(b"libvirtd"):
-            continue
-        for flag, value in zip(argv, argv[1:]):
-            if flag == b"--config" and value.endswith(b"/libvirt/etc/libvirtd.conf"):
-                found[pid] = str(Path(value.decode()).parents[2])
-    return found
