@@ -34,6 +34,7 @@ from pyroute2 import netns as _netns
 from harness.errors import InfraError
 from harness.paths import PREFIX
 from harness.vm import libvirtd
+from harness.vm.hosts import destroy_domains
 from harness.vm.keys import generate_keys
 from harness.vm.network import remove_namespace
 from harness.vm.runs import RunLease, netns_name, new_run_id, worker_id
@@ -206,12 +207,7 @@ class EmulatedHosts:
                 if not (libvirtd.root_of(self.daemon_dir(index)) / "pid").exists():
                     continue
                 try:
-                    conn = lib.open(libvirtd.uri_of(self.daemon_dir(index)))
-                    try:
-                        for domain in conn.listAllDomains():
-                            domain.destroy()
-                    finally:
-                        conn.close()
+                    destroy_domains(lib.open(libvirtd.uri_of(self.daemon_dir(index))))
                 except lib.libvirtError as exc:
                     errors.append(f"host {index}: domains: {exc}")
                 try:

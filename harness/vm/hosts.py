@@ -223,6 +223,16 @@ def record(workdir: Path, hosts: Hosts, run_id: str, domain_prefix: str) -> None
                                                           "domain_prefix": domain_prefix}))
 
 
+def destroy_domains(conn, prefix: str = "") -> None:
+    """Destroy every domain of libvirt connection ``conn`` whose name starts with ``prefix``; close ``conn``."""
+    try:
+        for domain in conn.listAllDomains():
+            if domain.name().startswith(prefix):
+                domain.destroy()
+    finally:
+        conn.close()
+
+
 def release(hosts: Hosts, run_id: str, domain_prefix: str) -> list[str]:
     """Destroy the run's domains (names starting ``domain_prefix``) on every host and remove its bridge and
     VXLAN end there; return the errors (every host is tried)."""
@@ -232,13 +242,7 @@ def release(hosts: Hosts, run_id: str, domain_prefix: str) -> list[str]:
     errors = []
     for host in hosts.hosts:
         try:
-            conn = hosts.call(lambda host=host: libvirt.open(host.uri))
-            try:
-                for domain in conn.listAllDomains():
-                    if domain.name().startswith(domain_prefix):
-                        domain.destroy()
-            finally:
-                conn.close()
+            destroy_domains(hosts.call(lambda host=host: libvirt.open(host.uri)), domain_prefix)
         except (libvirt.libvirtError, OSError) as exc:
             errors.append(f"{host.uri}: domains: {exc}")
         try:

@@ -218,6 +218,8 @@ class LibvirtBackend(Backend):
     def __init__(self, hosts: Hosts | None = None):
         self.hosts = hosts
         self._run_id = ""
+        #: Host URI -> its QEMU binary (asked once per host: ``_emulator``).
+        self._emulators: dict[str, str] = {}
 
     def preflight(self) -> None:
         """``UsageError`` unless libvirtd, libvirt-python and libvirt's QEMU user are there."""
@@ -255,7 +257,7 @@ class LibvirtBackend(Backend):
                 if config.incoming_state is not None:  # the domain as saved (same name, console, tap), paused
                     conn.restoreFlags(str(config.incoming_state), None, libvirt.VIR_DOMAIN_SAVE_PAUSED)
                 else:
-                    conn.createXML(domain_xml(config, bridge, emulator=_emulator(conn) if config.host else ""), 0)
+                    conn.createXML(domain_xml(config, bridge, emulator=self._emulator_of(config.host, conn)), 0)
             finally:
                 conn.close()
         except libvirt.libvirtError as exc:
@@ -266,6 +268,12 @@ class LibvirtBackend(Backend):
     def attach(self, config: VMConfig, pid: int, start_time: int | None = None) -> VM:
         """Re-attach to a domain an earlier process created (a detached cluster)."""
         return LibvirtVM(config, pid, start_time, self.hosts)
+
+    def _emulator_of(self, host: str, conn) -> str:
+        """The QEMU binary on ``host`` ("" on this machine: ``domain_xml`` finds it here)."""
+        if host and host not in self._emulators:
+            self._emulators[host] = _emulator(conn)
+        return self._emulators.get(host, "")
 
 
 def _emulator(conn) -> str:
