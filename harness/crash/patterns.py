@@ -94,6 +94,9 @@ OOPSES: tuple[Oops, ...] = (
          "BUG: sleeping function called from invalid context in {func}", "atomic-sleep", ("trace",),
          _SCHED_SKIP),
     Oops(r"BUG: Bad page (?P<what>state|map|cache)", "BUG: Bad page {what}", "memory-safety"),
+    # check_mm() at an mm's teardown: a per-mm page counter (file, anon, swap, shmem) is not back to zero;
+    # no stack to name a culprit (syzkaller titles it the same way). Seen under Popcorn fuzzing (P39).
+    Oops(r"BUG: Bad rss-counter state", "BUG: Bad rss-counter state", "memory-safety"),
     Oops(r"BUG: stack guard page was hit", "BUG: stack guard page was hit in {func}", "memory-safety",
          ("rip", "trace")),
     Oops(r"BUG: (?P<what>spinlock|rwlock) (?P<how>lockup suspected|already unlocked|recursion|cpu recursion"

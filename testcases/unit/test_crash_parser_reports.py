@@ -28,6 +28,7 @@ TRACE = """[   10.000002] Call Trace:
     ("BUG: sleeping function called from invalid context at mm/slab.h:723",
      "BUG: sleeping function called from invalid context in culprit_fn", "atomic-sleep"),
     ("BUG: Bad page state in process sh  pfn:01234", "BUG: Bad page state", "memory-safety"),
+    ("BUG: Bad rss-counter state mm:0000000024773095 idx:0 val:-1", "BUG: Bad rss-counter state", "memory-safety"),
     ("list_add corruption. next->prev should be prev (ffff8880), but was 0000 (next=ffff8880).",
      "BUG: corrupted list in culprit_fn", "memory-safety"),
     ("BUG: unable to handle page fault for address: ffffc90000000000",
