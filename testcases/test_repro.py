@@ -184,8 +184,8 @@ def _wait_for(condition, seconds: float, what: str, seen=None) -> None:
 def test_an_interrupted_interactive_session_leaves_nothing(kernel, tmp_path, signal_, when):
     tag = new_tag()
     proc = subprocess.Popen([sys.executable, "-m", "harness", "cluster", "up", "--interactive", "--repl", "--nodes", "2",
-                             "--kernel", kernel, "--accel", "tcg", "--name", tag], cwd=REPO, env=harness_env(tag),
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             "--kernel", kernel, "--accel", "tcg", "--name", tag], cwd=REPO,
+                            env=harness_env(tag, PYTHONFAULTHANDLER="1"), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=default_sigint)
     try:
         _wait_for(lambda: any("qemu" in item for item in leftovers(tag)), 300, "QEMU to start")
@@ -197,10 +197,14 @@ def test_an_interrupted_interactive_session_leaves_nothing(kernel, tmp_path, sig
         try:
             out, err = proc.communicate(timeout=300)  # tearing down a booting cluster takes long with 8 workers on 2 cores
         except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate(timeout=60)
+            proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack on stderr, then it ends
+            try:
+                out, err = proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate(timeout=60)
             pytest.fail(f"{signal_.name} {when} did not end the session in 300 s; its output:\n{out[-2000:]}\n"
-                        f"{err[-4000:]}")
+                        f"{err[-12000:]}")
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -67,7 +67,10 @@ def keep_interrupts() -> None:
     Such an exception is raised again in the main thread instead (seen in CI: a SIGINT while booting), a
     moment later and from another thread: the hook itself runs in the thread whose callback failed, often
     the main thread, and an interrupt raised there, inside the hook, was swallowed too ("Exception ignored
-    in sys.unraisablehook", seen in CI: the booting session went on for 300 s)."""
+    in sys.unraisablehook", seen in CI: the booting session went on for 300 s). An interrupt raised as
+    logging's after-fork ``_releaseLock`` starts leaves logging's module lock held by the main thread for
+    good: the first log call of another thread on a level its logger has not cached yet then waits for it
+    forever (a teardown's worker threads, say); the hook gives that lock back."""
     previous = sys.unraisablehook
 
     def later(signum: int) -> None:
@@ -77,6 +80,8 @@ def keep_interrupts() -> None:
 
     def hook(unraisable) -> None:
         exc = unraisable.exc_value
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            release_lock_left_by(unraisable.object)
         if isinstance(exc, KeyboardInterrupt):
             later(signal.SIGINT)
         elif isinstance(exc, SystemExit) and isinstance(exc.code, int) and exc.code > 128:
@@ -85,6 +90,21 @@ def keep_interrupts() -> None:
             previous(unraisable)
 
     sys.unraisablehook = hook
+
+
+#: After-fork callbacks (run in the parent) that release a lock their before-fork twin took, with that
+#: lock: an exception raised as one starts, before its release, leaves the lock held.
+_FORK_RELEASES = tuple((callback, lock) for callback, lock in [
+    (getattr(logging, "_releaseLock", None), getattr(logging, "_lock", None)),
+] if callback is not None and hasattr(lock, "_is_owned"))
+
+
+def release_lock_left_by(callback: object) -> None:
+    """If ``callback`` is an after-fork release (``_FORK_RELEASES``) that was interrupted and its lock is
+    still held by this thread, release it."""
+    for release, lock in _FORK_RELEASES:
+        if callback is release and lock._is_owned():
+            lock.release()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,8 +3,10 @@ at-fork callback) is raised again in the main thread."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
+import threading
 import time
 import types
 
@@ -13,9 +15,9 @@ import pytest
 from harness.cli.main import keep_interrupts
 
 
-def _swallowed(exc: BaseException):
+def _swallowed(exc: BaseException, where: object = None):
     return types.SimpleNamespace(exc_type=type(exc), exc_value=exc, exc_traceback=None, err_msg="Exception ignored in",
-                                 object=None)
+                                 object=where)
 
 
 @pytest.fixture
@@ -30,6 +32,24 @@ def test_a_swallowed_ctrl_c_is_raised_again_in_the_main_thread(hook):
     with pytest.raises(KeyboardInterrupt):
         hook(_swallowed(KeyboardInterrupt()))
         time.sleep(5)
+
+
+def test_an_interrupted_after_fork_release_of_loggings_lock_gives_the_lock_back(hook):
+    """os.fork ran logging's before-fork _acquireLock, then the interrupt was raised as _releaseLock started:
+    the main thread still holds logging's lock. Another thread's first log call at a level its logger has not
+    cached waits for that lock; after the hook it must go through (and the interrupt still comes)."""
+    logging._acquireLock()  # what the before-fork callback did; the release never ran
+    logged = threading.Event()
+
+    def log_in_a_thread():
+        logging.getLogger(f"phc-unit-{time.monotonic_ns()}").debug("after the fork")
+        logged.set()
+
+    with pytest.raises(KeyboardInterrupt):
+        hook(_swallowed(KeyboardInterrupt(), logging._releaseLock))
+        threading.Thread(target=log_in_a_thread, daemon=True).start()
+        time.sleep(5)
+    assert logged.wait(5), "another thread still waits for logging's lock"
 
 
 class _InterruptedFinalizer:
