@@ -1,6 +1,6 @@
 /* pcn_migrate: popcorn_migrate and what a migrated thread keeps.
  *
- * usage: pcn_migrate roundtrip|errors|propose|third|threads NODE_ID NR_NODES
+ * usage: pcn_migrate MODE NODE_ID NR_NODES (MODE: one below)
  *   roundtrip  to every other node and back: thread status at each step; stack, heap, globals,
  *              thread-local data and values held in callee-saved registers (rbx, r12-r15, loaded and
  *              read back in assembly around the migration) intact there; what the remote side wrote is
@@ -12,6 +12,10 @@
  *   threads    one thread per other node, all migrated at once and back.
  *   third      a remote thread asks for a third node: refused (only the origin is allowed).
  *   there_and_back  to the peer and back, a refusal (-errno, still at the origin) being an answer too.
+ *   trips_joined  one thread makes 300 round trips to the peer, writing at the peer on the page of its tid
+ *              word, while the main thread waits for it to end by FUTEX_WAIT on that word (as a join does),
+ *              10 ms at a time.
+ *   trips_polled  the same, the main thread reading the tid word every 10 ms instead (no futex).
  */
 #include "migrate.h"
 #include "program.h"
@@ -309,6 +313,70 @@ static void mode_there_and_back(void)
 	phc_flush();
 }
 
+/* ---- trips_joined / trips_polled ---- */
+#define TRIPS 300
+/* The thread's tid word shares a page with what the thread writes at the peer, as a pthread's does with
+ * its thread control block: the waiter's futex key is taken on a page that moves between the nodes. */
+static struct {
+	struct phc_thread thread;
+	volatile int trips, at_peer, failures;
+} __attribute__((aligned(4096))) trips_state;
+
+static int trips_main(void *arg)
+{
+	int peer = (origin + 1) % nr_nodes, i;
+
+	(void)arg;
+	for (i = 0; i < TRIPS && !trips_state.failures; i++) {
+		if (phc_migrate(peer) != 0) {
+			trips_state.failures++;
+			break;
+		}
+		trips_state.at_peer++;
+		if (phc_migrate(origin) != 0)
+			trips_state.failures++;
+		else
+			trips_state.trips++;
+	}
+	return 0;
+}
+
+/* The main thread waits until the thread has exited (its tid word cleared), at most 60 s, looking every
+ * 10 ms: by FUTEX_WAIT on the word with a 10 ms timeout (every call takes the futex key anew: a fault on
+ * the word's page, through get_user_pages), or by reading the word between 10 ms sleeps. */
+static void trips(int by_futex)
+{
+	struct phc_thread *thread = &trips_state.thread;
+	struct timespec nap = { .tv_nsec = 10000000 };
+	int ret = phc_thread_start(thread, trips_main, NULL), looks = 6000;
+	pid_t tid;
+
+	phc_check("thread_started", ret == 0, "0", "%s", phc_errname(-ret));
+	while (ret == 0 && (tid = thread->tid) != 0 && looks-- > 0) {
+		if (by_futex)
+			phc_raw_syscall(SYS_futex, (long)&thread->tid, FUTEX_WAIT, tid, (long)&nap);
+		else
+			nanosleep(&nap, NULL);
+	}
+	if (ret == 0 && thread->tid != 0)
+		ret = -ETIMEDOUT;
+	phc_check("thread_joined", ret == 0, "0 within 60 s", "%s", phc_errname(-ret));
+	phc_check("every_round_trip_made", trips_state.trips == TRIPS && trips_state.at_peer == TRIPS &&
+		  !trips_state.failures, "300 of 300", "%d of %d (%d at the peer), %d failed", trips_state.trips,
+		  TRIPS, trips_state.at_peer, trips_state.failures);
+	phc_flush();
+}
+
+static void mode_trips_joined(void)
+{
+	trips(1);
+}
+
+static void mode_trips_polled(void)
+{
+	trips(0);
+}
+
 static const struct phc_mode modes[] = {
 	{ "roundtrip", mode_roundtrip,
 	  "status_before migrate_returns_0_to_{other} runs_on_{other} status_during_on_{other} stack_intact_on_{other} "
@@ -326,6 +394,8 @@ static const struct phc_mode modes[] = {
 	  "thread_started_for_{other} thread_joined_for_{other} thread_on_{other} thread_back_from_{other}" },
 	{ "third", mode_third, "migrate_to_first remote_to_third_refused back_at_origin" },
 	{ "there_and_back", mode_there_and_back, "migrated_or_refused at_origin_after" },
+	{ "trips_joined", mode_trips_joined, "thread_started thread_joined every_round_trip_made" },
+	{ "trips_polled", mode_trips_polled, "thread_started thread_joined every_round_trip_made" },
 };
 
 int main(int argc, char **argv)

@@ -12,6 +12,9 @@
  *                sees the new break and the write.
  *   origin_mmap  after a round trip (the process is distributed), the origin maps and writes a region;
  *                the thread, migrated again, sees the write.
+ *   origin_munmaps  after a round trip, the origin maps and unmaps a page 100 times (each munmap of a
+ *                distributed process asks the remote node to unmap too, and waits for its reply); the
+ *                thread then still migrates there and back.
  * The main thread migrates (a remote thread must not print: checks are recorded, printed at the origin).
  */
 #include "program.h"
@@ -180,6 +183,29 @@ static void mode_origin_mmap(void)
 	back("migrate_back_again");
 }
 
+#define ORIGIN_MUNMAPS 100
+
+static void mode_origin_munmaps(void)
+{
+	int i, failed = 0, first_errno = 0;
+
+	if (!to_peer("migrate_to_peer") || !back("migrate_back"))
+		return;
+	for (i = 0; i < ORIGIN_MUNMAPS; i++) {
+		void *page = map(1);
+
+		errno = 0;
+		if (page == MAP_FAILED || munmap(page, pg) != 0) {
+			failed++;
+			first_errno = first_errno ? first_errno : errno;
+		}
+	}
+	phc_check("origin_munmaps_succeed", failed == 0, "100 of 100", "%d failed, first errno %s", failed,
+		  phc_errname(first_errno));
+	if (to_peer("migrate_to_peer_again"))
+		back("migrate_back_again");
+}
+
 static const struct phc_mode modes[] = {
 	{ "mmap", mode_mmap,
 	  "migrate_to_peer remote_mmap migrate_back origin_sees_mmap migrate_to_peer_again remote_sees_its_mmap_again "
@@ -192,6 +218,8 @@ static const struct phc_mode modes[] = {
 	{ "brk", mode_brk, "migrate_to_peer remote_sbrk migrate_back origin_sees_brk" },
 	{ "origin_mmap", mode_origin_mmap,
 	  "migrate_to_peer migrate_back migrate_to_peer_again remote_sees_origin_mmap migrate_back_again" },
+	{ "origin_munmaps", mode_origin_munmaps,
+	  "migrate_to_peer migrate_back origin_munmaps_succeed migrate_to_peer_again migrate_back_again" },
 };
 
 int main(int argc, char **argv)

@@ -55,6 +55,17 @@ def test_remote_thread_asking_for_a_third_node_is_refused_4(popcorn):
 
 
 @pytest.mark.xdist_group("popcorn2-migrate")
+@pytest.mark.parametrize("waiter", ["joined", "polled"])
+def test_round_trips_while_the_main_thread_waits(popcorn, waiter):
+    """A thread makes 300 round trips to the peer, writing there on the page of its tid word, while the
+    origin's main thread waits for it to end, looking every 10 ms: ``joined`` by FUTEX_WAIT on the tid word
+    (which the kernel clears and wakes at the thread's exit; each call takes the futex key, a fault on that
+    page), ``polled`` by reading the word. Both must end with every trip made; the pair tells a futex-key
+    fault from a page-fault problem of its own."""
+    _run(popcorn, f"trips_{waiter}", timeout=120)
+
+
+@pytest.mark.xdist_group("popcorn2-migrate")
 def test_migrating_a_program_only_the_origin_has(popcorn):
     """The remote node opens the program's executable by its path at the origin: a program that only the
     origin has must migrate, or be refused with an error, and leave the remote node up."""

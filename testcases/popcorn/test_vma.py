@@ -9,11 +9,14 @@ import pytest
 
 from .checks import run_checks
 
-OPERATIONS = ("mmap", "munmap", "mprotect", "mremap", "dontneed", "brk", "origin_mmap")
+OPERATIONS = ("mmap", "munmap", "mprotect", "mremap", "dontneed", "brk", "origin_mmap", "origin_munmaps")
 
 
 @pytest.mark.xdist_group("popcorn2-vma")
 @pytest.mark.parametrize("operation", OPERATIONS)
 def test_remote_vma_operation_seen_at_origin_and_back(popcorn, operation):
-    """The operation done remotely shows at the origin (origin_mmap: an origin mapping shows remotely)."""
+    """The operation done remotely shows at the origin (origin_mmap: an origin mapping shows remotely;
+    origin_munmaps: a hundred munmaps at the origin of a distributed process, each answered by the remote
+    node, leave no kernel report: on a kernel with CONFIG_POPCORN_CHECK_SANITY more than 64 replies not
+    freed make pcn_kmsg_process warn)."""
     run_checks(popcorn, popcorn.nodes[0], "pcn_vma", operation, "0", str(len(popcorn.nodes)))
