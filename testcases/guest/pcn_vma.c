@@ -15,9 +15,15 @@
  *   origin_munmaps  after a round trip, the origin maps and unmaps a page 100 times (each munmap of a
  *                distributed process asks the remote node to unmap too, and waits for its reply); the
  *                thread then still migrates there and back.
+ *   dontneed_vs_remote_writes  a second thread migrates to the peer and writes one page there again and
+ *                again while the origin madvise(MADV_DONTNEED)s that page 1000 times; both end, the thread
+ *                back at the origin.
+ *   remote_dontneed_vs_writes  the same with the roles swapped: the thread at the peer DONTNEEDs the page
+ *                1000 times while the origin writes it.
  * The main thread migrates (a remote thread must not print: checks are recorded, printed at the origin).
  */
 #include "program.h"
+#include "thread.h"
 
 #include <sys/mman.h>
 
@@ -206,6 +212,96 @@ static void mode_origin_munmaps(void)
 		back("migrate_back_again");
 }
 
+/* ---- dontneed_vs_remote_writes / remote_dontneed_vs_writes ---- */
+#define RACE_ADVICES 1000
+static struct {
+	volatile int stop, at_peer, back;
+	volatile long writes, advices, advice_errors;
+} __attribute__((aligned(4096))) race;
+static volatile unsigned *race_page;
+
+/* What the side that does not advise does: write the page until told to stop (counting on its own stack:
+ * the shared counters' page must not bounce between the nodes as well). */
+static void write_until_stopped(void)
+{
+	long writes = 0;
+
+	while (!race.stop)
+		race_page[writes++ % 1024] = MAGIC;
+	race.writes = writes;
+}
+
+/* What the advising side does: DONTNEED the page RACE_ADVICES times (raw calls: no errno in a thread). */
+static void advise_dontneed(void)
+{
+	long advices, errors = 0;
+
+	for (advices = 0; advices < RACE_ADVICES; advices++)
+		errors += phc_raw_syscall(SYS_madvise, (long)race_page, pg, MADV_DONTNEED, 0) != 0;
+	race.advices = advices;
+	race.advice_errors = errors;
+}
+
+static int race_thread(void *arg)
+{
+	int advise = (int)(intptr_t)arg;
+
+	if (phc_migrate((phc_origin + 1) % phc_nr_nodes) != 0) {
+		race.back = -1;
+		return 0;
+	}
+	race.at_peer = 1;
+	if (advise) {
+		advise_dontneed();
+		race.stop = 1;
+	} else {
+		write_until_stopped();
+	}
+	race.back = phc_migrate(phc_origin) == 0 ? 1 : -1;
+	return 0;
+}
+
+/* Start the thread (it advises at the peer when `remote_advises`), race it from the origin, then wait for
+ * it by reading its tid word (not FUTEX_WAIT: P14) at most 60 s. */
+static void dontneed_race(int remote_advises)
+{
+	static struct phc_thread thread;
+	struct timespec nap = { .tv_nsec = 10000000 };
+	int ret, looks = 6000;
+
+	race_page = map(1);
+	race_page[0] = MAGIC;
+	ret = phc_thread_start(&thread, race_thread, (void *)(intptr_t)remote_advises);
+	phc_check("thread_started", ret == 0, "0", "%s", phc_errname(-ret));
+	if (ret != 0)
+		return;
+	while (!race.at_peer && !race.back && looks-- > 0)
+		nanosleep(&nap, NULL);
+	phc_check("thread_at_peer", race.at_peer, "1", "%d (back %d)", race.at_peer, race.back);
+	if (race.at_peer && remote_advises)
+		write_until_stopped();
+	else if (race.at_peer) {
+		advise_dontneed();
+		race.stop = 1;
+	}
+	for (looks = 6000; thread.tid != 0 && looks > 0; looks--)
+		nanosleep(&nap, NULL);
+	phc_check("thread_back_and_ended", race.back == 1 && thread.tid == 0, "back at the origin, ended",
+		  "back %d, tid %d", race.back, (int)thread.tid);
+	phc_check("every_dontneed_succeeds", race.advices == RACE_ADVICES && race.advice_errors == 0, "1000 of 1000",
+		  "%ld done, %ld failed (%ld writes)", race.advices, race.advice_errors, race.writes);
+}
+
+static void mode_dontneed_vs_remote_writes(void)
+{
+	dontneed_race(0);
+}
+
+static void mode_remote_dontneed_vs_writes(void)
+{
+	dontneed_race(1);
+}
+
 static const struct phc_mode modes[] = {
 	{ "mmap", mode_mmap,
 	  "migrate_to_peer remote_mmap migrate_back origin_sees_mmap migrate_to_peer_again remote_sees_its_mmap_again "
@@ -218,6 +314,10 @@ static const struct phc_mode modes[] = {
 	{ "brk", mode_brk, "migrate_to_peer remote_sbrk migrate_back origin_sees_brk" },
 	{ "origin_mmap", mode_origin_mmap,
 	  "migrate_to_peer migrate_back migrate_to_peer_again remote_sees_origin_mmap migrate_back_again" },
+	{ "dontneed_vs_remote_writes", mode_dontneed_vs_remote_writes,
+	  "thread_started thread_at_peer thread_back_and_ended every_dontneed_succeeds" },
+	{ "remote_dontneed_vs_writes", mode_remote_dontneed_vs_writes,
+	  "thread_started thread_at_peer thread_back_and_ended every_dontneed_succeeds" },
 	{ "origin_munmaps", mode_origin_munmaps,
 	  "migrate_to_peer migrate_back origin_munmaps_succeed migrate_to_peer_again migrate_back_again" },
 };
