@@ -243,7 +243,9 @@ DEFECTS = {d.id: d for d in (
            "rss-counter state' at the fuzzer's exit; once (seed 1949785701) the fuzzer at node0 died of SIGSEGV "
            "reading its own futex word in a mapped read-write page at the origin. Split by calls (seed "
            "1949785701): migrate+touch and migrate+touch+futex ran clean, migrate+touch+map_unmap only showed "
-           "P40, migrate+touch+madvise left node0 silent (no console output, SSH dead)"),
+           "P40, migrate+touch+madvise left node0 silent (no console output, SSH dead) or, seed 5, node0 silent and "
+           "node1 stuck in touch with the rss-counter BUG; that needs two threads a node (one thread ran clean, "
+           "so did migrate+madvise), and one page written at one node while the other DONTNEEDs it passes"),
     Defect("P40", "each munmap at the origin of a distributed process leaks the remote node's reply",
            "vma_server_munmap_origin (kernel/popcorn/vma_server.c:380-405) sends a VMA_OP_REQUEST to every node "
            "that has the process and waits for the VMA_OP_RESPONSE, but never gives that message back "
