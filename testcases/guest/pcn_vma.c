@@ -20,6 +20,8 @@
  *                back at the origin.
  *   remote_dontneed_vs_writes  the same with the roles swapped: the thread at the peer DONTNEEDs the page
  *                1000 times while the origin writes it.
+ *   remote_write_dontneed_vs_writes  the thread at the peer writes the page then DONTNEEDs it, 1000 times,
+ *                while the origin writes it.
  * The main thread migrates (a remote thread must not print: checks are recorded, printed at the origin).
  */
 #include "program.h"
@@ -231,28 +233,36 @@ static void write_until_stopped(void)
 	race.writes = writes;
 }
 
-/* What the advising side does: DONTNEED the page RACE_ADVICES times (raw calls: no errno in a thread). */
-static void advise_dontneed(void)
+/* Who does what in a DONTNEED race: the thread at the peer writes or advises (or both, each write
+ * followed by a DONTNEED of the page it just wrote, which the peer then owns), the origin the other. */
+enum race_roles { ORIGIN_ADVISES, PEER_ADVISES, PEER_WRITES_AND_ADVISES };
+
+/* What the advising side does: DONTNEED the page RACE_ADVICES times (raw calls: no errno in a thread),
+ * writing it before each when `write_first`. */
+static void advise_dontneed(int write_first)
 {
 	long advices, errors = 0;
 
-	for (advices = 0; advices < RACE_ADVICES; advices++)
+	for (advices = 0; advices < RACE_ADVICES; advices++) {
+		if (write_first)
+			race_page[advices % 1024] = MAGIC + 1;
 		errors += phc_raw_syscall(SYS_madvise, (long)race_page, pg, MADV_DONTNEED, 0) != 0;
+	}
 	race.advices = advices;
 	race.advice_errors = errors;
 }
 
 static int race_thread(void *arg)
 {
-	int advise = (int)(intptr_t)arg;
+	enum race_roles roles = (enum race_roles)(intptr_t)arg;
 
 	if (phc_migrate((phc_origin + 1) % phc_nr_nodes) != 0) {
 		race.back = -1;
 		return 0;
 	}
 	race.at_peer = 1;
-	if (advise) {
-		advise_dontneed();
+	if (roles != ORIGIN_ADVISES) {
+		advise_dontneed(roles == PEER_WRITES_AND_ADVISES);
 		race.stop = 1;
 	} else {
 		write_until_stopped();
@@ -261,9 +271,9 @@ static int race_thread(void *arg)
 	return 0;
 }
 
-/* Start the thread (it advises at the peer when `remote_advises`), race it from the origin, then wait for
- * it by reading its tid word (not FUTEX_WAIT: P14) at most 60 s. */
-static void dontneed_race(int remote_advises)
+/* Start the thread, race it from the origin, then wait for it by reading its tid word (not FUTEX_WAIT:
+ * P14) at most 60 s. */
+static void dontneed_race(enum race_roles roles)
 {
 	static struct phc_thread thread;
 	struct timespec nap = { .tv_nsec = 10000000 };
@@ -271,17 +281,17 @@ static void dontneed_race(int remote_advises)
 
 	race_page = map(1);
 	race_page[0] = MAGIC;
-	ret = phc_thread_start(&thread, race_thread, (void *)(intptr_t)remote_advises);
+	ret = phc_thread_start(&thread, race_thread, (void *)(intptr_t)roles);
 	phc_check("thread_started", ret == 0, "0", "%s", phc_errname(-ret));
 	if (ret != 0)
 		return;
 	while (!race.at_peer && !race.back && looks-- > 0)
 		nanosleep(&nap, NULL);
 	phc_check("thread_at_peer", race.at_peer, "1", "%d (back %d)", race.at_peer, race.back);
-	if (race.at_peer && remote_advises)
+	if (race.at_peer && roles != ORIGIN_ADVISES) {
 		write_until_stopped();
-	else if (race.at_peer) {
-		advise_dontneed();
+	} else if (race.at_peer) {
+		advise_dontneed(0);
 		race.stop = 1;
 	}
 	for (looks = 6000; thread.tid != 0 && looks > 0; looks--)
@@ -294,12 +304,17 @@ static void dontneed_race(int remote_advises)
 
 static void mode_dontneed_vs_remote_writes(void)
 {
-	dontneed_race(0);
+	dontneed_race(ORIGIN_ADVISES);
 }
 
 static void mode_remote_dontneed_vs_writes(void)
 {
-	dontneed_race(1);
+	dontneed_race(PEER_ADVISES);
+}
+
+static void mode_remote_write_dontneed_vs_writes(void)
+{
+	dontneed_race(PEER_WRITES_AND_ADVISES);
 }
 
 static const struct phc_mode modes[] = {
@@ -317,6 +332,8 @@ static const struct phc_mode modes[] = {
 	{ "dontneed_vs_remote_writes", mode_dontneed_vs_remote_writes,
 	  "thread_started thread_at_peer thread_back_and_ended every_dontneed_succeeds" },
 	{ "remote_dontneed_vs_writes", mode_remote_dontneed_vs_writes,
+	  "thread_started thread_at_peer thread_back_and_ended every_dontneed_succeeds" },
+	{ "remote_write_dontneed_vs_writes", mode_remote_write_dontneed_vs_writes,
 	  "thread_started thread_at_peer thread_back_and_ended every_dontneed_succeeds" },
 	{ "origin_munmaps", mode_origin_munmaps,
 	  "migrate_to_peer migrate_back origin_munmaps_succeed migrate_to_peer_again migrate_back_again" },

@@ -245,7 +245,8 @@ DEFECTS = {d.id: d for d in (
            "1949785701): migrate+touch and migrate+touch+futex ran clean, migrate+touch+map_unmap only showed "
            "P40, migrate+touch+madvise left node0 silent (no console output, SSH dead) or, seed 5, node0 silent and "
            "node1 stuck in touch with the rss-counter BUG; that needs two threads a node (one thread ran clean, "
-           "so did migrate+madvise), and one page written at one node while the other DONTNEEDs it passes"),
+           "so did migrate+madvise); P41 (a page written then discarded at the peer while the origin writes it) is "
+           "one way in"),
     Defect("P40", "each munmap at the origin of a distributed process leaks the remote node's reply",
            "vma_server_munmap_origin (kernel/popcorn/vma_server.c:380-405) sends a VMA_OP_REQUEST to every node "
            "that has the process and waits for the VMA_OP_RESPONSE, but never gives that message back "
@@ -253,6 +254,16 @@ DEFECTS = {d.id: d for d in (
            "CONFIG_POPCORN_CHECK_SANITY the 65th outstanding response makes pcn_kmsg_process WARN ('leaking "
            "received messages', pcn_kmsg.c:57) and print 'type 10' for each one after: 100 munmaps after a "
            "round trip printed it 36 times (100 - 64). Found by pcn_fuzz --calls migrate,touch,map_unmap"),
+    Defect("P41", "a page the remote node writes and discards (DONTNEED) while the origin writes it deadlocks",
+           "a thread at the remote node writes one page then madvise(MADV_DONTNEED)s it, again and again, while "
+           "the origin's main thread writes the same page: the remote thread ends in D state in "
+           "__start_fault_handling <- __handle_localfault_at_remote for that page and never comes back; at the "
+           "program's watchdog exit the origin's main thread waits in __claim_local_page (wait_at_station, "
+           "clearing its tid word at exit) and the origin task of the migrated thread spins in "
+           "__wait_for_common (P07): the origin stops answering. "
+           "The same page written at the peer while the origin discards it, or discarded at the peer while the "
+           "origin writes it, passes: the remote write before the discard is what it takes. One way into P39's "
+           "'stuck in touch' (pcn_fuzz --calls migrate,touch,madvise)"),
     Defect("P16", "three threads migrating at once to three nodes deadlock in fault retry (racy)",
            "the thread on one node loops in the page-fault retry backoff (mm/memory.c:3894-3902, "
            "page_server_handle_pte_fault returns VM_FAULT_RETRY) while the origin's threads wait in D state in "
@@ -301,6 +312,11 @@ KNOWN_FAILURES: list[KnownFailure] = [
            evidence=(Evidence(2, 2, REFERENCE, FUZZ_SPLIT + ": the test's first runs ('type 10' 36 times)"),
                      Evidence(1, 1, REFERENCE, FUZZ_SPLIT + ": pcn_fuzz --calls migrate,touch,map_unmap --seed "
                                                "1949785701, on both nodes (each the origin of its fuzzer)"))),
+    _known("test_remote_vma_operation_seen_at_origin_and_back[remote_write_dontneed_vs_writes]", "P41",
+           ORIGIN_SILENT, ORIGIN_SILENT_AFTERMATH,
+           evidence=(Evidence(2, 2, REFERENCE, FUZZ_SPLIT + ": the test's first runs (sysrq: the remote "
+                                                           "thread in __start_fault_handling, the origin's in "
+                                                           "__claim_local_page)"),)),
     _known("test_remote_vma_operation_seen_at_origin_and_back[brk]", "P05", ORIGIN_SILENT, ORIGIN_SILENT_AFTERMATH,
            evidence=_runs(3, 3, SESSION + "; guest rework run")),
     _known("test_futex_wait_woken_from_the_other_node[remote_wait]", "P06", ORIGIN_SILENT, ORIGIN_SILENT_AFTERMATH,

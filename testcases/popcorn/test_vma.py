@@ -10,7 +10,7 @@ import pytest
 from .checks import run_checks
 
 OPERATIONS = ("mmap", "munmap", "mprotect", "mremap", "dontneed", "brk", "origin_mmap", "origin_munmaps",
-              "dontneed_vs_remote_writes", "remote_dontneed_vs_writes")
+              "dontneed_vs_remote_writes", "remote_dontneed_vs_writes", "remote_write_dontneed_vs_writes")
 
 
 @pytest.mark.xdist_group("popcorn2-vma")
@@ -19,6 +19,6 @@ def test_remote_vma_operation_seen_at_origin_and_back(popcorn, operation):
     """The operation done remotely shows at the origin (origin_mmap: an origin mapping shows remotely;
     origin_munmaps: a hundred munmaps at the origin of a distributed process, each answered by the remote
     node, leave no kernel report: on a kernel with CONFIG_POPCORN_CHECK_SANITY more than 64 replies not
-    freed make pcn_kmsg_process warn; the two DONTNEED races: one page written on one node while the
-    other node discards it 1000 times, both sides must end)."""
+    freed make pcn_kmsg_process warn; the DONTNEED races: one page written on one node while the other
+    node discards it 1000 times, or writes then discards it, both sides must end)."""
     run_checks(popcorn, popcorn.nodes[0], "pcn_vma", operation, "0", str(len(popcorn.nodes)))
