@@ -314,7 +314,7 @@ KNOWN_FAILURES: list[KnownFailure] = [
                                                "1949785701, on both nodes (each the origin of its fuzzer)"))),
     _known("test_remote_vma_operation_seen_at_origin_and_back[remote_write_dontneed_vs_writes]", "P41",
            ORIGIN_SILENT, ORIGIN_SILENT_AFTERMATH,
-           evidence=(Evidence(2, 2, REFERENCE, FUZZ_SPLIT + ": the test's first runs (sysrq: the remote "
+           evidence=(Evidence(3, 3, REFERENCE, FUZZ_SPLIT + ": the test's first runs (sysrq: the remote "
                                                            "thread in __start_fault_handling, the origin's in "
                                                            "__claim_local_page)"),)),
     _known("test_remote_vma_operation_seen_at_origin_and_back[brk]", "P05", ORIGIN_SILENT, ORIGIN_SILENT_AFTERMATH,
