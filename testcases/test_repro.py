@@ -185,8 +185,8 @@ def test_an_interrupted_interactive_session_leaves_nothing(kernel, tmp_path, sig
     tag = new_tag()
     proc = subprocess.Popen([sys.executable, "-m", "harness", "cluster", "up", "--interactive", "--repl", "--nodes", "2",
                              "--kernel", kernel, "--accel", "tcg", "--name", tag], cwd=REPO,
-                            env=harness_env(tag, PYTHONFAULTHANDLER="1"), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=default_sigint)
+                            env=harness_env(tag, PYTHONFAULTHANDLER="1"), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         _wait_for(lambda: any("qemu" in item for item in leftovers(tag)), 300, "QEMU to start")
         if when == "in the REPL":

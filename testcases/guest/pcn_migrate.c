@@ -352,14 +352,13 @@ static void trips(int by_futex)
 	pid_t tid;
 
 	phc_check("thread_started", ret == 0, "0", "%s", phc_errname(-ret));
-	while (ret == 0 && (tid = thread->tid) != 0 && looks-- > 0) {
-		if (by_futex)
+	if (ret == 0 && by_futex) {
+		while ((tid = thread->tid) != 0 && looks-- > 0)
 			phc_raw_syscall(SYS_futex, (long)&thread->tid, FUTEX_WAIT, tid, (long)&nap);
-		else
-			nanosleep(&nap, NULL);
+		ret = thread->tid != 0 ? -ETIMEDOUT : 0;
+	} else if (ret == 0) {
+		ret = phc_thread_wait_exit(thread, 60, 10);
 	}
-	if (ret == 0 && thread->tid != 0)
-		ret = -ETIMEDOUT;
 	phc_check("thread_joined", ret == 0, "0 within 60 s", "%s", phc_errname(-ret));
 	phc_check("every_round_trip_made", trips_state.trips == TRIPS && trips_state.at_peer == TRIPS &&
 		  !trips_state.failures, "300 of 300", "%d of %d (%d at the peer), %d failed", trips_state.trips,

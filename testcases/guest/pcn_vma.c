@@ -272,7 +272,7 @@ static int race_thread(void *arg)
 }
 
 /* Start the thread, race it from the origin, then wait for it by reading its tid word (not FUTEX_WAIT:
- * P14) at most 60 s. */
+ * P14) at most 60 s (phc_thread_wait_exit). */
 static void dontneed_race(enum race_roles roles)
 {
 	static struct phc_thread thread;
@@ -294,9 +294,8 @@ static void dontneed_race(enum race_roles roles)
 		advise_dontneed(0);
 		race.stop = 1;
 	}
-	for (looks = 6000; thread.tid != 0 && looks > 0; looks--)
-		nanosleep(&nap, NULL);
-	phc_check("thread_back_and_ended", race.back == 1 && thread.tid == 0, "back at the origin, ended",
+	ret = phc_thread_wait_exit(&thread, 60, 10);
+	phc_check("thread_back_and_ended", race.back == 1 && ret == 0, "back at the origin, ended",
 		  "back %d, tid %d", race.back, (int)thread.tid);
 	phc_check("every_dontneed_succeeds", race.advices == RACE_ADVICES && race.advice_errors == 0, "1000 of 1000",
 		  "%ld done, %ld failed (%ld writes)", race.advices, race.advice_errors, race.writes);

@@ -348,19 +348,6 @@ static int choose_ops(const char *choice)
 	return 0;
 }
 
-/* Wait until `t` has exited (its tid word cleared), at most timeout_s seconds, by reading the word every
- * 100 ms. Not phc_thread_join: its FUTEX_WAIT on the tid word of a thread that migrates back and forth
- * deadlocks the origin in Popcorn's fault handling (P14, get_futex_key), and the fuzzer would find only
- * that, in its own scaffolding, within seconds. */
-static void wait_for_exit(struct phc_thread *t, int timeout_s)
-{
-	struct timespec nap = { .tv_nsec = 100000000 };
-	int naps = 10 * timeout_s;
-
-	while (t->tid != 0 && naps-- > 0)
-		nanosleep(&nap, NULL);
-}
-
 int main(int argc, char **argv)
 {
 	unsigned long long seed;
@@ -403,7 +390,9 @@ int main(int argc, char **argv)
 	for (i = 0; i < nr_threads; i++) {
 		int left = (int)(deadline + 30 - now_s());
 
-		wait_for_exit(&workers[i].thread, left > 1 ? left : 1);
+		/* not phc_thread_join: its FUTEX_WAIT on a migrating worker's tid word is P14 by itself, and the
+		 * fuzzer would find only that, in its own scaffolding, within seconds */
+		phc_thread_wait_exit(&workers[i].thread, left > 1 ? left : 1, 100);
 		if (workers[i].done)
 			ended++;
 		else if (!stuck)
