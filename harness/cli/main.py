@@ -73,23 +73,37 @@ def keep_interrupts() -> None:
     forever (a teardown's worker threads, say); the hook gives that lock back."""
     previous = sys.unraisablehook
 
-    def later(signum: int) -> None:
-        """Send ``signum`` to the main thread in a moment (a real signal: it also ends a sleep or a wait)."""
-        main = threading.main_thread().ident
-        threading.Timer(0.01, signal.pthread_kill, (main, signum)).start()
-
     def hook(unraisable) -> None:
-        exc = unraisable.exc_value
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            release_lock_left_by(unraisable.object)
-        if isinstance(exc, KeyboardInterrupt):
-            later(signal.SIGINT)
-        elif isinstance(exc, SystemExit) and isinstance(exc.code, int) and exc.code > 128:
-            later(exc.code - 128)
-        else:
+        signum = signal_of(unraisable.exc_value)
+        if signum is None:
             previous(unraisable)
+            return
+        release_lock_left_by(unraisable.object)
+        send_to_main_thread_later(signum)
 
     sys.unraisablehook = hook
+
+
+def signal_of(exc: BaseException) -> int | None:
+    """The signal whose handler raised ``exc``: SIGINT for ``KeyboardInterrupt``, N for ``SystemExit(128 + N)``
+    (the harness's handlers for SIGTERM and SIGHUP), else None."""
+    if isinstance(exc, KeyboardInterrupt):
+        return signal.SIGINT
+    if isinstance(exc, SystemExit) and isinstance(exc.code, int) and exc.code > 128:
+        return exc.code - 128
+    return None
+
+
+def send_to_main_thread_later(signum: int) -> None:
+    """Send ``signum`` to the main thread in a moment (a real signal: it also ends a sleep or a wait), from
+    a timer thread. Starting that thread waits for it to run: on a loaded machine the signal can land in
+    that wait, in this very call, which may run inside the unraisable hook where an interrupt is swallowed
+    again (seen in CI, 8 workers on 2 cores): such an interrupt is caught and sent once more."""
+    main = threading.main_thread().ident
+    try:
+        threading.Timer(0.01, signal.pthread_kill, (main, signum)).start()
+    except (KeyboardInterrupt, SystemExit) as again:
+        send_to_main_thread_later(signal_of(again) or signum)
 
 
 #: After-fork callbacks (run in the parent) that release a lock their before-fork twin took, with that

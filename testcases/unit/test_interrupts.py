@@ -65,6 +65,27 @@ def test_a_ctrl_c_swallowed_in_a_main_thread_finalizer_is_raised_again(hook):
         time.sleep(5)
 
 
+class _TimerStartedLate(threading.Timer):
+    """The first timer's ``start()`` returns only after the timer fired, as on a loaded machine (CI: 8 workers
+    on 2 cores): the signal lands in the hook itself."""
+
+    slow = [True]
+
+    def start(self):
+        super().start()
+        if self.slow.pop() if self.slow else False:
+            time.sleep(1)  # the interrupt lands here, inside the hook
+
+
+def test_a_ctrl_c_that_lands_inside_the_hook_is_raised_again_after_it(hook, monkeypatch):
+    monkeypatch.setattr(threading, "Timer", _TimerStartedLate)
+    _TimerStartedLate.slow[:] = [True]
+    with pytest.raises(KeyboardInterrupt):
+        _InterruptedFinalizer()
+        time.sleep(5)
+    assert not _TimerStartedLate.slow, "the slow first start did not run"
+
+
 def test_a_swallowed_signal_exit_calls_that_signals_handler_again(hook):
     got = []
     saved = signal.signal(signal.SIGTERM, lambda signum, frame: got.append(signum))
