@@ -9,42 +9,78 @@ faults) takes faults and CPU time. The kernel's own hung-task detector says the 
 watchdog asks this earlier, to end a test hung at its known symptom (``harness.pytest.plugin``) instead of
 waiting for the program's timeout. Threads that sleep interruptibly (``S``) or spin (``R``) are not
 judged here.
+
+Where a thread is stuck is its wait channel (``/proc/.../wchan``). After a test failed (or the watchdog
+stopped it), ``stuck_signs`` turns the threads still stuck into signs ``stuck:NODE:WCHAN``: a known hang's
+entry can then say where it hangs, not only that a node stopped answering.
 """
 
 from __future__ import annotations
 
 import shlex
 import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 from harness.guest.programs import GUEST_BIN
 
 #: Seconds a guest program thread must stay in ``D`` without progress to be stuck.
 STUCK_S = 30.0
+#: Seconds between the two looks of ``stuck_signs`` (after a test failed: a thread stuck that long in the
+#: same place without progress is where the test hung).
+SETTLED_S = 1.0
+#: Seconds one look at a node may take (a node that does not answer is judged by its silence, not here).
+LOOK_TIMEOUT_S = 5.0
 
-#: Prints the guest programs' names (cut to the 15 characters of a comm), ``---``, then the
-#: ``/proc/PID/task/TID/stat`` line of each thread in ``D``.
+#: Prints the guest programs' names (cut to the 15 characters of a comm), ``---``, then for each thread in
+#: ``D`` its wait channel (``/proc/.../wchan``: the first kernel function on its stack that is not the
+#: scheduler's, by the kernel's own ``in_sched_functions``; needs CONFIG_KALLSYMS, not CONFIG_STACKTRACE),
+#: a tab, and its ``/proc/PID/task/TID/stat`` line.
 PROBE = (
     f"ls {shlex.quote(GUEST_BIN)} 2>/dev/null | cut -c1-15; echo ---; "
     "for t in /proc/[0-9]*/task/[0-9]*; do read -r s < \"$t/stat\" 2>/dev/null || continue; "
-    "case \"$s\" in *') D '*) echo \"$s\";; esac; done"
+    "case \"$s\" in *') D '*) w=$(cat \"$t/wchan\" 2>/dev/null); printf '%s\\t%s\\n' \"${w:-0}\" \"$s\";; esac; done"
 )
 
 #: Fields of a stat line after its ``(comm)``: 0 is the state; then minflt 7, majflt 9, utime 11, stime 12.
 _PROGRESS_FIELDS = (7, 9, 11, 12)
 
 
-def sleeping_threads(probe_output: str) -> dict[int, tuple[str, tuple[int, ...]]]:
-    """Thread id -> (comm, progress counters: page faults and CPU time) of each guest program thread in
-    ``D`` in the output of ``PROBE``."""
+class Sleeper(NamedTuple):
+    """A guest program thread in ``D``: its name, progress counters (page faults, CPU time) and wait channel
+    (``unknown`` when the kernel could not tell)."""
+
+    comm: str
+    progress: tuple[int, ...]
+    wchan: str = "unknown"
+
+
+class StuckThread(NamedTuple):
+    """A thread found stuck: ``pcn_vma[123] in __start_fault_handling``."""
+
+    tid: int
+    comm: str
+    wchan: str
+
+    def __str__(self) -> str:
+        return f"{self.comm}[{self.tid}] in {self.wchan}"
+
+
+def sleeping_threads(probe_output: str) -> dict[int, Sleeper]:
+    """Thread id -> ``Sleeper`` of each guest program thread in ``D`` in the output of ``PROBE``."""
     names, _, threads = probe_output.partition("---\n")
     programs = set(names.split())
-    found: dict[int, tuple[str, tuple[int, ...]]] = {}
+    found: dict[int, Sleeper] = {}
     for line in threads.splitlines():
-        tid, _, rest = line.partition(" (")
+        wchan, tab, stat = line.partition("\t")
+        if not tab:
+            wchan, stat = "0", line
+        tid, _, rest = stat.partition(" (")
         comm, _, after = rest.rpartition(") ")
         fields = after.split()
         if tid.isdigit() and comm in programs and len(fields) > max(_PROGRESS_FIELDS) and fields[0] == "D":
-            found[int(tid)] = (comm, tuple(int(fields[i]) for i in _PROGRESS_FIELDS))
+            found[int(tid)] = Sleeper(comm, tuple(int(fields[i]) for i in _PROGRESS_FIELDS),
+                                      wchan if wchan.strip("0") else "unknown")
     return found
 
 
@@ -53,21 +89,52 @@ class StuckThreads:
 
     def __init__(self, stuck_s: float = STUCK_S):
         self.stuck_s = stuck_s
-        #: (thread id, comm, progress counters) -> when it was first seen so.
-        self._since: dict[tuple[int, str, tuple[int, ...]], float] = {}
+        #: (thread id, comm, progress counters, wait channel) -> when it was first seen so.
+        self._since: dict[tuple[int, str, tuple[int, ...], str], float] = {}
 
-    def look(self, threads: dict[int, tuple[str, tuple[int, ...]]], now: float | None = None) -> list[str]:
-        """Record one look (``sleeping_threads``); return ``comm[tid]`` of each thread seen in ``D`` with the
-        same progress counters at every look for ``stuck_s`` seconds."""
+    def look(self, threads: dict[int, Sleeper], now: float | None = None) -> list[StuckThread]:
+        """Record one look (``sleeping_threads``); return each thread seen in ``D`` with the same progress
+        counters and wait channel at every look for ``stuck_s`` seconds, by thread id."""
         now = time.monotonic() if now is None else now
-        current = {(tid, comm, progress) for tid, (comm, progress) in threads.items()}
+        current = {(tid, t.comm, t.progress, t.wchan) for tid, t in threads.items()}
         self._since = {key: self._since.get(key, now) for key in current}
-        return sorted(f"{comm}[{tid}]" for (tid, comm, _), since in self._since.items() if now - since >= self.stuck_s)
+        return sorted(StuckThread(tid, comm, wchan) for (tid, comm, _, wchan), since in self._since.items()
+                      if now - since >= self.stuck_s)
 
-    def stuck(self, node) -> list[str]:
+    def watching(self) -> bool:
+        """Whether the last look saw any guest program thread in ``D``."""
+        return bool(self._since)
+
+    def stuck(self, node, timeout: float = 20.0) -> list[StuckThread]:
         """Look at ``node`` (over SSH) and return its stuck threads; a failed look sees none."""
         try:
-            result = node.run(PROBE, timeout=20, logged=False)
+            result = node.run(PROBE, timeout=timeout, logged=False)
         except Exception:  # a node that does not answer is judged by its silence, not here
             return []
         return self.look(sleeping_threads(result.stdout))
+
+
+def stuck_sign(node: str, thread: StuckThread) -> str:
+    """The sign (``harness.pytest.known_failures``) of a stuck thread: ``stuck:NODE:WCHAN``."""
+    return f"stuck:{node}:{thread.wchan}"
+
+
+def stuck_signs(nodes, settled_s: float = SETTLED_S) -> tuple[list[str], list[str]]:
+    """Where the guest programs on ``nodes`` are stuck now: two looks at every node (in parallel), ``settled_s``
+    apart; a thread in ``D`` at both, in the same wait channel, without progress, gives ``stuck:NODE:WCHAN``.
+    Returns the signs (sorted, once each) and the threads as text (``node1: pcn_vma[123] in ...``)."""
+    trackers = {node.name: StuckThreads(stuck_s=settled_s) for node in nodes}
+
+    def look(node) -> list[StuckThread]:
+        return trackers[node.name].stuck(node, timeout=LOOK_TIMEOUT_S)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(nodes)), thread_name_prefix="phc-stuck") as pool:
+        list(pool.map(look, nodes))
+        again = [node for node in nodes if trackers[node.name].watching()]
+        if not again:
+            return [], []
+        time.sleep(settled_s)
+        second = dict(zip([n.name for n in again], pool.map(look, again)))
+    signs = sorted({stuck_sign(name, t) for name, threads in second.items() for t in threads})
+    seen = [f"{name}: {t}" for name, threads in second.items() for t in threads]
+    return signs, seen

@@ -4,7 +4,7 @@ A task stuck inside a guest kernel cannot be killed from inside the guest, and a
 answers nothing. So the watchdog works on QEMU: ``dump_node`` saves each vCPU's registers (QMP ``info
 registers -a``) and a sysrq task dump (``alt+sysrq+w`` / ``+l`` typed on the node's keyboard through QMP,
 so it works when SSH does not); ``HangWatchdog`` fires when a test runs past its deadline, names the
-nodes that stopped answering, saves the dumps, and resets the cluster (powers every node off and drops
+nodes that stopped answering and where guest programs are stuck, saves the dumps, and resets the cluster (powers every node off and drops
 the SSH connections) so the test thread, blocked on a node, fails at once instead of holding a CI job.
 """
 
@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.cluster.stuck import stuck_signs
 from harness.crash.finding import Finding
 from harness.crash.watch import ConsoleMark, silence_finding
 
@@ -114,6 +115,8 @@ class HangWatchdog:
     ``directory``, then resets the cluster. ``findings`` holds what it found (the test then fails with
     them); ``cancel`` stops it and waits if it is firing, so a finished test never races a reset.
 
+    Before it resets the cluster it looks where guest programs are stuck (``stuck_signs``).
+
     ``end_early``, if given, is asked every ``EARLY_POLL_S`` seconds; when it returns ``(reason, signs)`` (a
     known hang whose symptom already shows), the watchdog resets the cluster at once, with no dumps and no
     findings of its own: ``ended_early`` holds the reason, ``early_signs`` the signs it saw that are not
@@ -129,6 +132,8 @@ class HangWatchdog:
         self.fired = False
         self.ended_early = ""
         self.early_signs: list[str] = []
+        #: ``stuck:NODE:WCHAN`` signs of the threads stuck when it fired on the timeout (before the reset).
+        self.stuck_signs: list[str] = []
         self._end_early = end_early
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
@@ -163,6 +168,9 @@ class HangWatchdog:
                 self.ended_early = ""
                 return
             self.fired = True
+            self.stuck_signs, threads = stuck_signs(self.cluster.nodes)
+            if threads:
+                log.warning("stuck guest program threads: %s", "; ".join(threads))
             if why == "early":
                 log.warning("ending the test at its known symptom: %s", self.ended_early)
                 reset(self.cluster)

@@ -14,13 +14,17 @@ A known kernel defect is not a free pass for a test: the test is an expected fai
 ``infra:NODE``         the harness lost NODE otherwise (SSH connection lost)
 ``finding:NODE:TITLE`` the crash parser's finding on NODE's console (``lost connection to node``...)
 ``hang:NODE:TITLE``    the hang watchdog's verdict (NODE empty when every node still answers)
+``stuck:NODE:WCHAN``   a guest program thread on NODE sits in ``D`` in the kernel function WCHAN
+                       without progress (after the test failed, or as the watchdog saw it)
 ``error:TYPE``         any other exception: never part of a known symptom
 =====================  ==========================================================================
 
 A ``Symptom`` is two lists of regular expressions over signs: every ``required`` pattern must match a
 sign, and every sign must match a ``required`` or an ``allowed`` pattern. Anything else (another check, a
-crash title, an SSH error, a setup error) is a new failure. The mechanism is kernel-agnostic; the Popcorn
-table lives with the Popcorn suite.
+crash title, an SSH error, a setup error) is a new failure. ``stuck:`` signs only say where a hang
+waits: an entry that names one requires it (the hang is that one), one that does not ignores them (a
+thread left waiting after another failure is not a failure of its own). The mechanism is kernel-agnostic;
+the Popcorn table lives with the Popcorn suite.
 
 The same defect can look different on another build of the same tree: with the kernel's own detectors
 on, a deadlock that is silence on the default build is ``INFO: task hung in ...``. An entry may name the
@@ -95,17 +99,22 @@ class Symptom:
         """Whether a required pattern matches ``sign``."""
         return any(re.fullmatch(p, sign) for p in self.required)
 
+    def names(self, kind: str, node: str) -> bool:
+        """Whether a required pattern is a sign of ``kind`` on ``node`` (starts ``KIND:NODE:``)."""
+        return any(p.startswith(f"{kind}:{node}:") for p in self.required)
+
     def seen_while_running(self) -> bool:
-        """Whether every required sign can be seen while the test still runs (a console finding, or a node
-        that stopped answering: ``finding:``, ``timeout:``, ``(timeout|infra):``): then a test hung at this
-        symptom can be ended when it shows."""
-        return all(p.startswith(("finding:", "timeout:", "(timeout|infra):")) for p in self.required)
+        """Whether every required sign can be seen while the test still runs (a console finding, a node
+        that stopped answering, a stuck thread: ``finding:``, ``timeout:``, ``(timeout|infra):``,
+        ``stuck:``): then a test hung at this symptom can be ended when it shows."""
+        return all(p.startswith(("finding:", "timeout:", "(timeout|infra):", "stuck:")) for p in self.required)
 
     def mismatches(self, signs: list[str]) -> list[str]:
-        """Why ``signs`` are not this symptom (empty: they are)."""
+        """Why ``signs`` are not this symptom (empty: they are). A ``stuck:`` sign is never unexpected."""
         problems = [f"no sign matches {p!r}" for p in self.absent(signs)]
         patterns = self.required + self.allowed
-        problems += [f"unexpected sign {s!r}" for s in signs if not any(re.fullmatch(p, s) for p in patterns)]
+        problems += [f"unexpected sign {s!r}" for s in signs
+                     if not s.startswith("stuck:") and not any(re.fullmatch(p, s) for p in patterns)]
         return problems
 
     def describe(self) -> str:

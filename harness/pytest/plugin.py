@@ -24,7 +24,7 @@ import pytest
 from harness.cluster.cluster import Cluster
 from harness.cluster.faults import FaultInjector
 from harness.cluster.options import KERNEL_ENV, add_cluster_options
-from harness.cluster.stuck import STUCK_S, StuckThreads
+from harness.cluster.stuck import STUCK_S, StuckThreads, stuck_sign, stuck_signs
 from harness.cluster.watchdog import HangWatchdog
 from harness.crash import plugin as crash_plugin
 from harness.crash.finding import VERDICTS
@@ -140,14 +140,18 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     return report
 
 
-def failure_signs(item: pytest.Item, excinfo, watchdog: HangWatchdog | None) -> list[str]:
+def failure_signs(item: pytest.Item, excinfo, watchdog: HangWatchdog | None, stuck: list[str] = ()) -> list[str]:
     """The signs (``harness.pytest.known_failures``) of a failed test: its exception's, its unexpected kernel
-    findings' and the hang watchdog's findings. When the watchdog fired, it reset the cluster: what the
-    test body saw after that (a lost connection, a killed program) is its doing and not a sign."""
+    findings', the hang watchdog's findings, and where guest programs are stuck (``stuck``, looked at after
+    the test; or what the watchdog saw before it reset the cluster). When the watchdog fired, it reset the
+    cluster: what the test body saw after that (a lost connection, a killed program) is its doing and not a
+    sign."""
     fired = watchdog is not None and watchdog.fired
     signs = exception_signs(excinfo.value) if excinfo is not None and not fired else []
     if fired:
-        signs += watchdog.early_signs
+        signs += watchdog.early_signs + watchdog.stuck_signs
+    else:
+        signs += list(stuck)
     for finding in crash_plugin.unexpected(item):
         if not (fired and finding.type in crash_plugin.LOSS_TYPES):  # the watchdog powered them off
             signs.append(finding_sign("finding", finding))
@@ -156,10 +160,22 @@ def failure_signs(item: pytest.Item, excinfo, watchdog: HangWatchdog | None) -> 
     return sorted(dict.fromkeys(signs))
 
 
+def stuck_after(item: pytest.Item, watchdog: HangWatchdog | None) -> tuple[list[str], list[str]]:
+    """Where the failed test's guest programs are stuck on its cluster (``harness.cluster.stuck``): signs
+    and threads as text; nothing when the watchdog fired (it looked before it reset the cluster)."""
+    cluster = item.stash.get(_CLUSTER, None)
+    if cluster is None or (watchdog is not None and watchdog.fired):
+        return [], []
+    return stuck_signs(cluster.nodes)
+
+
 def _judge_known_failure(item: pytest.Item, report: pytest.TestReport, call, known: KnownFailure,
                          watchdog: HangWatchdog | None) -> None:
     """Turn the call report of a test with a known failure into xfailed / xpassed / failed."""
-    signs = failure_signs(item, call.excinfo, watchdog) if report.failed else []
+    stuck, threads = stuck_after(item, watchdog) if report.failed else ([], [])
+    if threads:
+        report.sections.append(("stuck threads", "\n".join(threads)))
+    signs = failure_signs(item, call.excinfo, watchdog, stuck) if report.failed else []
     outcome, explanation = known.verdict(report.passed, signs)
     properties = [("known_defect", known.defect.id), ("known_defect_test", known.test), ("known_defect_outcome", outcome),
                   ("symptom_expected", known.symptom.describe()), ("symptom_actual", " + ".join(signs))]
@@ -214,23 +230,26 @@ def _hung_node_signs(cluster: Cluster, known: KnownFailure, stuck: dict[str, Stu
     """The signs of ``known`` that show on ``cluster``'s nodes while the test runs, besides console reports:
     for a node that does not answer (``Node.silence``), ``timeout:NODE`` and the finding the crash watcher
     will make of it (``lost connection to node``, ``no output from node``: ``silence_finding``, console
-    positions at the test's start in ``offsets``); for one that answers, ``timeout:NODE`` when a guest
-    program thread on it is stuck in the kernel (``harness.cluster.stuck``, tracked across looks in
-    ``stuck``). Only nodes ``known`` requires such a sign of are looked at. Also returns what was seen."""
+    positions at the test's start in ``offsets``); for one that answers, ``timeout:NODE`` and
+    ``stuck:NODE:WCHAN`` when a guest program thread on it is stuck in the kernel (``harness.cluster.stuck``,
+    tracked across looks in ``stuck``). Only nodes ``known`` requires such a sign of are looked at. Also
+    returns what was seen."""
     signs, seen = [], []
     for node in cluster.nodes:
         hang = f"timeout:{node.name}"
         silent = [hang] + [f"finding:{node.name}:{title}" for title in VERDICTS.values()]
-        if not any(known.symptom.requires(sign) for sign in silent):
+        wants_stuck = known.symptom.names("stuck", node.name)
+        if not wants_stuck and not any(known.symptom.requires(sign) for sign in silent):
             continue
         if why := node.silence():
             lost = finding_sign("finding", silence_finding(node, offsets.get(node.name, 0)))
             signs += [sign for sign in (hang, lost) if known.symptom.requires(sign)]
             seen.append(f"{node.name} does not answer ({why})")
-        elif known.symptom.requires(hang) and (threads := stuck.setdefault(node.name, StuckThreads()).stuck(node)):
-            signs.append(hang)
+        elif (known.symptom.requires(hang) or wants_stuck) and \
+                (threads := stuck.setdefault(node.name, StuckThreads()).stuck(node)):
+            signs += [hang] * known.symptom.requires(hang) + sorted({stuck_sign(node.name, t) for t in threads})
             seen.append(f"{node.name} has guest program threads in D without progress for {STUCK_S:g}s: "
-                        f"{', '.join(threads)}")
+                        f"{', '.join(map(str, threads))}")
     return signs, seen
 
 

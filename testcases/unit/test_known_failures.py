@@ -99,3 +99,19 @@ def test_every_popcorn_entry_has_a_symptom_and_evidence_and_names_a_collected_te
         assert sum(e.seen for e in known.evidence) >= 1, f"{known.test}: no run that showed the symptom"
         assert all(e.tried >= e.seen >= 0 for e in known.evidence), known.test
         assert any(e.kernel == {"": REFERENCE, "detectors": DETECTORS}[known.build] for e in known.evidence), known.test
+
+
+STUCK_AT_PEER = KnownFailure("test_y", DEFECT, Symptom((r"timeout:node0", r"stuck:node1:__start_fault_handling")))
+
+
+def test_a_stuck_sign_an_entry_names_is_required():
+    assert STUCK_AT_PEER.verdict(False, ["stuck:node1:__start_fault_handling", "timeout:node0"])[0] == "xfailed"
+    outcome, text = STUCK_AT_PEER.verdict(False, ["timeout:node0", "stuck:node1:page_server_get_userpage"])
+    assert outcome == "mismatch" and "no sign matches 'stuck:node1:__start_fault_handling'" in text
+    assert STUCK_AT_PEER.symptom.names("stuck", "node1") and not STUCK_AT_PEER.symptom.names("stuck", "node0")
+    assert STUCK_AT_PEER.symptom.seen_while_running()
+
+
+def test_a_stuck_sign_no_entry_names_is_not_a_failure_of_its_own():
+    assert SPIN.verdict(False, ["check:watchdog", "stuck:node1:futex_wait_queue_me"])[0] == "xfailed"
+    assert SPIN.verdict(False, ["stuck:node1:futex_wait_queue_me"])[0] == "mismatch"
