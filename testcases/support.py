@@ -21,6 +21,10 @@ from harness.vm.runs import RunLease
 REPO = Path(__file__).resolve().parent.parent
 #: The suite's guest programs (the ini option ``guest_programs`` hands them to the harness).
 GUEST_PROGRAMS = REPO / "testcases" / "guest"
+#: Guest programs of the harness's own tests (not Popcorn's): phc_vfork_wait.
+HARNESS_GUEST_PROGRAMS = REPO / "testcases" / "scenarios" / "guest"
+#: Where phc_vfork_wait's parent waits (its /proc wchan), by kernel: kernel_clone since 5.10, _do_fork before.
+VFORK_WAIT_CHANNEL = r"(kernel_clone|_do_fork)"
 
 
 def leftovers(tag: str) -> list[str]:
@@ -100,6 +104,16 @@ def own_cluster_spec(pool, nodes: int, **changes):
     if not spec.kernel:
         pytest.skip("no kernel: pass --kernel or set POPCORN_HARNESS_KERNEL")
     return spec
+
+
+def start_vfork_waiter(node) -> None:
+    """Start phc_vfork_wait on ``node`` (built on the host, put in /opt/phc/bin), detached: its parent sits in
+    the kernel in D (``VFORK_WAIT_CHANNEL``) until killed, as a guest program stuck in a kernel would."""
+    from harness.guest.programs import GUEST_BIN, build_guest_programs
+
+    binary = build_guest_programs(HARNESS_GUEST_PROGRAMS, names=["phc_vfork_wait"])["phc_vfork_wait"]
+    node.put(binary, f"{GUEST_BIN}/phc_vfork_wait", mode=0o755)
+    node.succeed(f"(setsid {GUEST_BIN}/phc_vfork_wait 600 > /dev/null 2>&1 < /dev/null &)")
 
 
 def panic_node(node, seconds: float = 60.0) -> None:

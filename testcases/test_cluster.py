@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from harness.cluster.cluster import BootPanic, BootStall, ClockSkew, Cluster
+from harness.cluster.stuck import stuck_signs
 from harness.errors import CommandTimeout, InfraError
 from harness.vm.network import namespace_exists
-from support import leftovers, own_cluster_spec, panic_node, tcp_delivers
+from support import VFORK_WAIT_CHANNEL, leftovers, own_cluster_spec, panic_node, start_vfork_waiter, tcp_delivers
 
 
 def _nodes(cluster, request) -> list:
@@ -289,6 +290,23 @@ def test_a_guest_program_left_running_makes_the_cluster_unhealthy(cluster_pool):
         assert problems[0].endswith(" phc_leftover"), problems
     finally:
         node.succeed("pkill -f phc_leftover; rm /opt/phc/bin/phc_leftover")
+    assert cluster.health(grace=5) == []
+
+
+def test_a_guest_program_stuck_in_the_kernel_is_signed_by_where_it_waits(cluster_pool):
+    """A guest program thread in D without progress is a stuck sign ``stuck:NODE:WCHAN`` (what known hangs
+    are judged by); its child, asleep (S), and every other task are not; once it is gone there is none."""
+    cluster = cluster_pool.get(1)
+    node = cluster.nodes[0]
+    start_vfork_waiter(node)
+    try:
+        signs, threads = stuck_signs(cluster.nodes)
+        assert len(signs) == 1 and re.fullmatch(rf"stuck:node0:{VFORK_WAIT_CHANNEL}", signs[0]), (signs, threads)
+        assert len(threads) == 1 and re.fullmatch(rf"node0: phc_vfork_wait\[\d+\] in {VFORK_WAIT_CHANNEL}",
+                                                  threads[0]), threads
+    finally:
+        node.succeed("pkill -KILL phc_vfork_wait; rm -f /opt/phc/bin/phc_vfork_wait")
+    assert stuck_signs(cluster.nodes) == ([], [])
     assert cluster.health(grace=5) == []
 
 

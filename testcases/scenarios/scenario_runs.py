@@ -12,6 +12,10 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
+from harness.pytest.known_failures import Defect, KnownFailure, Symptom
+from support import VFORK_WAIT_CHANNEL, start_vfork_waiter
+
+_HANG = Defect("S01", "a scenario's hang", "a program left waiting in the kernel while a command times out")
 
 
 @pytest.mark.nodes(1)
@@ -63,6 +67,26 @@ def test_waits_on_a_stuck_command(cluster):
 def test_command_times_out(cluster):
     """A command that outlives its own timeout: the harness saves every node's registers and sysrq dump."""
     cluster.nodes[0].run("sleep 3600", timeout=3)
+
+
+def _hang_where_it_waits(cluster):
+    start_vfork_waiter(cluster.nodes[1])
+    cluster.nodes[0].run("sleep 3600", timeout=3)
+
+
+@pytest.mark.nodes(2)
+@pytest.mark.known_failure(KnownFailure("scenario", _HANG, Symptom(
+    (r"timeout:node0", rf"stuck:node1:{VFORK_WAIT_CHANNEL}"))))
+def test_known_hang_waits_where_its_entry_says(cluster):
+    """A known hang whose entry names where a program waits (on another node than the timeout's): xfailed."""
+    _hang_where_it_waits(cluster)
+
+
+@pytest.mark.nodes(2)
+@pytest.mark.known_failure(KnownFailure("scenario", _HANG, Symptom((r"timeout:node0", r"stuck:node1:elsewhere"))))
+def test_known_hang_waits_elsewhere(cluster):
+    """The same hang, its entry naming another wait channel: a failure (the hang is another one)."""
+    _hang_where_it_waits(cluster)
 
 
 @pytest.mark.nodes(2)
