@@ -4,8 +4,10 @@ Every node runs the guest fuzzer (``harness/popcorn/guest/pcn_fuzz.c``) at once,
 process, for ``seconds``: worker threads draw Popcorn calls, madvise and futex operations and migrations
 from the node's own seed (``node_seed``). Each node's run is two recorded commands, a background launch
 and a wait for its exit code, so a reproduction bundle's command log replays the same concurrent run.
-Afterwards the consoles are parsed: every distinct finding title is one bundle (``save_bundles``), and
-``summary_lines`` gives the titles with their counts and what each node's fuzzer did.
+Afterwards the nodes are judged as a test's are (``CrashWatch``: console reports, new taint, a node that
+stopped answering), and where a fuzzer that did not end is stuck in the kernel is looked at
+(``harness.cluster.stuck``): every distinct finding title is one bundle (``save_bundles``), and
+``summary_lines`` gives the titles with their counts, what each node's fuzzer did and where it is stuck.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.cluster.stuck import stuck_signs
 from harness.crash.finding import Finding
-from harness.crash.watch import ConsoleMark
+from harness.crash.watch import CrashWatch
 from harness.errors import HarnessError
 from harness.guest.programs import GUEST_BIN
 from harness.repro.bundle import save_bundle
@@ -59,7 +62,9 @@ class NodeRun:
 
 @dataclass
 class FuzzRun:
-    """One fuzz run: its parameters, each node's ``NodeRun`` and the console findings."""
+    """One fuzz run: its parameters, each node's ``NodeRun``, the findings (console reports, new taint, nodes
+    that stopped answering) and the fuzzer threads stuck in the kernel at the end (``node1: pcn_fuzz[88] in
+    __start_fault_handling``)."""
 
     seed: int
     seconds: int
@@ -68,6 +73,7 @@ class FuzzRun:
     calls: tuple[str, ...] = ()
     nodes: dict[str, NodeRun] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    stuck: list[str] = field(default_factory=list)
 
     def not_ended(self) -> list[str]:
         """The nodes whose fuzzer did not end on its own with exit 0 (stuck, killed, or its node lost)."""
@@ -130,7 +136,7 @@ def run_fuzz(cluster, profile, seed: int, seconds: int, *, threads: int = DEFAUL
     run = FuzzRun(seed, seconds, threads, all_calls, calls)
     for node in cluster.nodes:
         node.commands.clear()
-    mark = ConsoleMark(cluster.nodes, test=run.nodeid)
+    watch = CrashWatch(cluster.nodes, test=run.nodeid)
     for node in cluster.nodes:
         node.run(fuzz_command(profile, seed, seconds, node.index, len(cluster.nodes), threads, all_calls, calls),
                  timeout=20).check()
@@ -144,7 +150,9 @@ def run_fuzz(cluster, profile, seed: int, seconds: int, *, threads: int = DEFAUL
         done = run.nodes[node.name]
         reporter.phase(node.name, f"fuzzer exited {done.exit_code}" if done.exit_code is not None else
                        f"fuzzer: {done.problem}")
-    run.findings = mark.findings_since()
+    if run.not_ended():
+        run.stuck = stuck_signs(cluster.nodes)[1]
+    run.findings = watch.findings()
     return run
 
 
@@ -177,4 +185,5 @@ def summary_lines(run: FuzzRun, bundles: dict[str, Path]) -> list[str]:
                          f" ({', '.join(f'{op} {n}' for op, n in calls.items() if n)}){stuck}")
         else:
             lines.append(f"  {name}: exit {node.exit_code}, no summary" + (f": {node.problem}" if node.problem else ""))
+    lines += [f"  stuck in the kernel: {thread}" for thread in run.stuck]
     return lines

@@ -63,12 +63,14 @@ def test_the_summary_lists_each_title_with_its_count_and_bundle():
         "node0": NodeRun(0, {"calls": {"migrate": 3, "touch": 0}, "stuck": ""}),
         "node1": NodeRun(None, None, "node1: SSH connection lost"),
     }, findings=[Finding("kernel BUG in x", "BUG", "node1"), Finding("kernel BUG in x", "BUG", "node0"),
-                 Finding("WARNING in y", "WARNING", "node0")])
+                 Finding("WARNING in y", "WARNING", "node0")],
+        stuck=["node0: pcn_fuzz[88] in __start_fault_handling"])
     lines = summary_lines(run, {"kernel BUG in x": Path("/a/finding-1/bundle")})
     assert lines[0] == "fuzz seed 7, 20s, 2 thread(s) per node: 2 distinct finding title(s); fuzzer did not end on node1"
     assert lines[1] == "  2x  kernel BUG in x  -> popcorn-harness repro /a/finding-1/bundle"
     assert lines[2] == "  1x  WARNING in y", "a title without a bundle names none"
     assert lines[3] == "  node0: exit 0, 3 calls (migrate 3)"
     assert lines[4] == "  node1: exit None, no summary: node1: SSH connection lost"
+    assert lines[5:] == ["  stuck in the kernel: node0: pcn_fuzz[88] in __start_fault_handling"]
     assert run.nodeid == "popcorn-harness fuzz --seed 7 --seconds 20 --threads 2"
     assert FuzzRun(7, 20, 2, False, ("touch",)).nodeid.endswith("--threads 2 --calls touch")
