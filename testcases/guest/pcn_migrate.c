@@ -9,7 +9,9 @@
  *   errors     EINVAL for ids out of range, EBUSY for the current node, EAGAIN for an offline id,
  *              EINVAL for migrate(-1) without a proposal; at the origin and at a remote node.
  *   propose    propose_migration(0, d) then migrate(-1) lands on d; the proposal is consumed.
- *   threads    one thread per other node, all migrated at once and back.
+ *   threads    one thread per other node, all migrated at once and back; the main thread joins them
+ *              (FUTEX_WAIT on each tid word).
+ *   threads_polled  the same, the main thread reading each tid word every 10 ms instead (no futex).
  *   third      a remote thread asks for a third node: refused (only the origin is allowed).
  *   there_and_back  to the peer and back, a refusal (-errno, still at the origin) being an answer too.
  *   trips_joined  one thread makes 300 round trips to the peer, writing at the peer on the page of its tid
@@ -257,7 +259,9 @@ static int thread_trip(void *arg)
 	return 0;
 }
 
-static void mode_threads(void)
+/* Waits for each thread: by phc_thread_join (FUTEX_WAIT on its tid word, 1 s at a time) or by reading the
+ * word every 10 ms (phc_thread_wait_exit); at most 60 s each. */
+static void threads(int by_futex)
 {
 	static struct phc_thread threads[PCN_MAX_TABLE];
 	char name[64];
@@ -270,10 +274,20 @@ static void mode_threads(void)
 		}
 	for (d = 0; d < nr_nodes; d++)
 		if (d != origin && threads[d].stack) {
-			ret = phc_thread_join(&threads[d], 60);
+			ret = by_futex ? phc_thread_join(&threads[d], 60) : phc_thread_wait_exit(&threads[d], 60, 10);
 			phc_check(name_of(name, "thread_joined_for", d), ret == 0, "0", "%s", phc_errname(-ret));
 		}
 	phc_flush();
+}
+
+static void mode_threads(void)
+{
+	threads(1);
+}
+
+static void mode_threads_polled(void)
+{
+	threads(0);
 }
 
 static void mode_third(void)
@@ -390,6 +404,8 @@ static const struct phc_mode modes[] = {
 	{ "propose", mode_propose,
 	  "propose_peer migrate_minus_1_goes_to_proposed proposal_not_carried_to_remote back_at_origin proposal_consumed" },
 	{ "threads", mode_threads,
+	  "thread_started_for_{other} thread_joined_for_{other} thread_on_{other} thread_back_from_{other}" },
+	{ "threads_polled", mode_threads_polled,
 	  "thread_started_for_{other} thread_joined_for_{other} thread_on_{other} thread_back_from_{other}" },
 	{ "third", mode_third, "migrate_to_first remote_to_third_refused back_at_origin" },
 	{ "there_and_back", mode_there_and_back, "migrated_or_refused at_origin_after" },
