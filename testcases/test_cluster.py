@@ -16,9 +16,12 @@ import pytest
 
 from harness.cluster.cluster import BootPanic, BootStall, ClockSkew, Cluster
 from harness.cluster.stuck import stuck_signs
+from harness.cluster.watchdog import HangWatchdog
 from harness.errors import CommandTimeout, InfraError
+from harness.guest.programs import GUEST_BIN, build_guest_programs
 from harness.vm.network import namespace_exists
-from support import VFORK_WAIT_CHANNEL, leftovers, own_cluster_spec, panic_node, start_vfork_waiter, tcp_delivers
+from support import (HARNESS_GUEST_PROGRAMS, VFORK_WAIT_CHANNEL, leftovers, own_cluster_spec, panic_node,
+                     start_vfork_waiter, tcp_delivers)
 
 
 def _nodes(cluster, request) -> list:
@@ -300,14 +303,37 @@ def test_a_guest_program_stuck_in_the_kernel_is_signed_by_where_it_waits(cluster
     node = cluster.nodes[0]
     start_vfork_waiter(node)
     try:
-        signs, threads = stuck_signs(cluster.nodes)
+        signs, threads, _ = stuck_signs(cluster.nodes)
         assert len(signs) == 1 and re.fullmatch(rf"stuck:node0:{VFORK_WAIT_CHANNEL}", signs[0]), (signs, threads)
         assert len(threads) == 1 and re.fullmatch(rf"node0: phc_vfork_wait\[\d+\] in {VFORK_WAIT_CHANNEL}",
                                                   threads[0]), threads
     finally:
         node.succeed("pkill -KILL phc_vfork_wait; rm -f /opt/phc/bin/phc_vfork_wait")
-    assert stuck_signs(cluster.nodes) == ([], [])
+    assert stuck_signs(cluster.nodes) == ([], [], [])
     assert cluster.health(grace=5) == []
+
+
+def test_the_watchdog_reads_where_a_node_that_does_not_answer_is_stuck_from_its_sysrq_dump(cluster_pool, tmp_path):
+    """A node whose link is cut does not answer the hang watchdog's look over SSH; its console still prints
+    the sysrq task dump, and the guest program thread in D there gives the stuck sign, its wait channel named
+    as the kernel's wchan would be (from the call trace and System.map)."""
+    binary = build_guest_programs(HARNESS_GUEST_PROGRAMS, names=["phc_vfork_wait"])["phc_vfork_wait"]
+    spec = own_cluster_spec(cluster_pool, 1, extra_files=((str(binary), f"{GUEST_BIN}/phc_vfork_wait"),))
+    with Cluster(spec) as cluster:
+        node = cluster.nodes[0]
+        node.succeed(f"(setsid {GUEST_BIN}/phc_vfork_wait 600 > /dev/null 2>&1 < /dev/null &)")
+        cluster.link(node).loss(100)  # the harness's SSH goes over the same link
+        watchdog = HangWatchdog(cluster, 1, tmp_path, "t").start()
+        assert watchdog.wait(240), "the watchdog did not end"
+    assert watchdog.fired
+    assert len(watchdog.stuck_signs) == 1 and \
+        re.fullmatch(rf"stuck:node0:{VFORK_WAIT_CHANNEL}", watchdog.stuck_signs[0]), watchdog.stuck_threads
+    assert len(watchdog.stuck_threads) == 2, watchdog.stuck_threads
+    assert watchdog.stuck_threads[0].startswith("node0: not looked at ("), watchdog.stuck_threads
+    assert re.fullmatch(rf"node0: phc_vfork_wait\[\d+\] in {VFORK_WAIT_CHANNEL} \(sysrq dump\)",
+                        watchdog.stuck_threads[1]), watchdog.stuck_threads
+    assert "phc_vfork_wait" in (tmp_path / "node0.hang.txt").read_text()
+    assert leftovers(cluster.run_id) == []
 
 
 @pytest.mark.xdist_group("gdb")

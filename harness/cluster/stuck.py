@@ -13,15 +13,25 @@ judged here.
 Where a thread is stuck is its wait channel (``/proc/.../wchan``). After a test failed (or the watchdog
 stopped it), ``stuck_signs`` turns the threads still stuck into signs ``stuck:NODE:WCHAN``: a known hang's
 entry can then say where it hangs, not only that a node stopped answering.
+
+A node too busy to answer SSH (a kernel thread spinning) still prints a sysrq task dump on its console:
+``dumped_stuck_signs`` reads the guest program threads in ``D`` from such a dump, and names their wait
+channel as the kernel would, from the call trace and the kernel's ``System.map`` (the first function
+outside the scheduler's and the locks' text). One dump is one look: the watchdog takes it only of a node
+that did not answer, after the test ran past its deadline.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import PurePosixPath
 from typing import NamedTuple
 
+from harness.cluster.node import ANSWER_TIMEOUT_S
 from harness.guest.programs import GUEST_BIN
 
 #: Seconds a guest program thread must stay in ``D`` without progress to be stuck.
@@ -29,8 +39,9 @@ STUCK_S = 30.0
 #: Seconds between the two looks of ``stuck_signs`` (after a test failed: a thread stuck that long in the
 #: same place without progress is where the test hung).
 SETTLED_S = 1.0
-#: Seconds one look at a node may take (a node that does not answer is judged by its silence, not here).
-LOOK_TIMEOUT_S = 5.0
+#: Seconds one look at a node may take: as long as the harness waits for any node to answer (a node busy
+#: with a kernel thread's loop answers slowly; one that does not answer is judged by its silence, not here).
+LOOK_TIMEOUT_S = ANSWER_TIMEOUT_S
 
 #: Prints the guest programs' names (cut to the 15 characters of a comm), ``---``, then for each thread in
 #: ``D`` its wait channel (``/proc/.../wchan``: the first kernel function on its stack that is not the
@@ -91,6 +102,8 @@ class StuckThreads:
         self.stuck_s = stuck_s
         #: (thread id, comm, progress counters, wait channel) -> when it was first seen so.
         self._since: dict[tuple[int, str, tuple[int, ...], str], float] = {}
+        #: Why the last look over SSH failed ("" when it did not).
+        self.failed = ""
 
     def look(self, threads: dict[int, Sleeper], now: float | None = None) -> list[StuckThread]:
         """Record one look (``sleeping_threads``); return each thread seen in ``D`` with the same progress
@@ -105,12 +118,15 @@ class StuckThreads:
         """Whether the last look saw any guest program thread in ``D``."""
         return bool(self._since)
 
-    def stuck(self, node, timeout: float = 20.0) -> list[StuckThread]:
-        """Look at ``node`` (over SSH) and return its stuck threads; a failed look sees none."""
+    def stuck(self, node, timeout: float = LOOK_TIMEOUT_S) -> list[StuckThread]:
+        """Look at ``node`` (over SSH) and return its stuck threads; a failed look sees none (``failed`` says
+        why)."""
         try:
             result = node.run(PROBE, timeout=timeout, logged=False)
-        except Exception:  # a node that does not answer is judged by its silence, not here
+        except Exception as exc:  # a node that does not answer is judged by its silence, not here
+            self.failed = (str(exc).splitlines() or [type(exc).__name__])[0]
             return []
+        self.failed = ""
         return self.look(sleeping_threads(result.stdout))
 
 
@@ -119,22 +135,110 @@ def stuck_sign(node: str, thread: StuckThread) -> str:
     return f"stuck:{node}:{thread.wchan}"
 
 
-def stuck_signs(nodes, settled_s: float = SETTLED_S) -> tuple[list[str], list[str]]:
+class StuckLook(NamedTuple):
+    """What ``stuck_signs`` saw: the signs (sorted, once each), the threads as text (``node1: pcn_vma[123]
+    in ...``; a node whose look failed: ``node0: not looked at (why)``), and the nodes it could not look at."""
+
+    signs: list[str]
+    threads: list[str]
+    unanswered: list[str]
+
+
+def stuck_signs(nodes, settled_s: float = SETTLED_S) -> StuckLook:
     """Where the guest programs on ``nodes`` are stuck now: two looks at every node (in parallel), ``settled_s``
-    apart; a thread in ``D`` at both, in the same wait channel, without progress, gives ``stuck:NODE:WCHAN``.
-    Returns the signs (sorted, once each) and the threads as text (``node1: pcn_vma[123] in ...``)."""
+    apart; a thread in ``D`` at both, in the same wait channel, without progress, gives ``stuck:NODE:WCHAN``."""
     trackers = {node.name: StuckThreads(stuck_s=settled_s) for node in nodes}
 
     def look(node) -> list[StuckThread]:
-        return trackers[node.name].stuck(node, timeout=LOOK_TIMEOUT_S)
+        return trackers[node.name].stuck(node)
 
     with ThreadPoolExecutor(max_workers=max(1, len(nodes)), thread_name_prefix="phc-stuck") as pool:
         list(pool.map(look, nodes))
         again = [node for node in nodes if trackers[node.name].watching()]
-        if not again:
-            return [], []
-        time.sleep(settled_s)
+        if again:
+            time.sleep(settled_s)
         second = dict(zip([n.name for n in again], pool.map(look, again)))
     signs = sorted({stuck_sign(name, t) for name, threads in second.items() for t in threads})
     seen = [f"{name}: {t}" for name, threads in second.items() for t in threads]
-    return signs, seen
+    unanswered = [name for name, tracker in trackers.items() if tracker.failed]
+    seen += [f"{name}: not looked at ({trackers[name].failed})" for name in unanswered]
+    return StuckLook(signs, seen, unanswered)
+
+
+def program_names(guest_paths: Iterable[str]) -> set[str]:
+    """The comm names (15 characters at most) of the guest programs among ``guest_paths`` (``GUEST_BIN``'s)."""
+    return {path.name[:15] for path in map(PurePosixPath, guest_paths) if str(path.parent) == GUEST_BIN}
+
+
+class DumpedTask(NamedTuple):
+    """A task of a sysrq task dump: its pid, name, state letter and the functions of its call trace's
+    reliable frames, innermost first."""
+
+    pid: int
+    comm: str
+    state: str
+    frames: tuple[str, ...]
+
+
+#: A task's header line in a sysrq task dump, by kernel: Linux 5.x ``comm(15 wide) D  free pid ppid
+#: 0xflags``; Linux 5.14 and later ``task:comm state:D stack:N pid:N ...``.
+_TASK_HEADERS = (
+    re.compile(r"(?P<comm>.{15}) (?P<state>[A-Z]) *(?:running task +)?\d+ +(?P<pid>\d+) +\d+ 0x[0-9a-f]+\s*"),
+    re.compile(r"task:(?P<comm>.{1,15}?) +state:(?P<state>[A-Z]) .*?\bpid: *(?P<pid>\d+)\b.*"),
+)
+#: A call trace frame (`` func+0x1/0x2``, `` ? func+0x1/0x2`` when unreliable; a module's name may follow).
+_FRAME = re.compile(r" (?P<unreliable>\? )?(?P<function>[A-Za-z_][\w.]*)\+0x[0-9a-f]+/0x[0-9a-f]+(?: \[\w+\])?\s*")
+#: Lines inside a call trace that are not frames and do not end it.
+_TRACE_MARKS = re.compile(r"\s*(Call Trace:|</?(TASK|IRQ|NMI|EOI|SOFTIRQ)>)\s*")
+#: The console's line prefix: printk's time stamp and caller id (``[  133.123456] `` ``[ T123] ``).
+_PREFIX = re.compile(r"^(?:<\d>)?(?:\[\s*\d+\.\d+\])?(?:\[\s*[TC]\d+\])? ?")
+
+
+def dumped_tasks(console: str) -> list[DumpedTask]:
+    """The tasks a sysrq task dump (``alt+sysrq+w``) printed in ``console``, with their call traces."""
+    tasks: list[DumpedTask] = []
+    current: tuple[int, str, str] | None = None
+    frames: list[str] = []
+    for raw in console.splitlines():
+        line = _PREFIX.sub("", raw.rstrip("\r"), count=1) if raw.startswith(("[", "<")) else raw.rstrip("\r")
+        header = next((m for pattern in _TASK_HEADERS if (m := pattern.fullmatch(line))), None)
+        if header:
+            if current:
+                tasks.append(DumpedTask(*current, tuple(frames)))
+            current, frames = (int(header["pid"]), header["comm"].rstrip(), header["state"]), []
+        elif current and _TRACE_MARKS.fullmatch(line):
+            continue
+        elif current and (frame := _FRAME.fullmatch(line)):
+            if not frame["unreliable"]:
+                frames.append(frame["function"])
+        elif current:
+            tasks.append(DumpedTask(*current, tuple(frames)))
+            current = None
+    if current:
+        tasks.append(DumpedTask(*current, tuple(frames)))
+    return tasks
+
+
+def wait_channel(frames: Iterable[str], in_scheduler: Callable[[str], bool | None] | None) -> str:
+    """The wait channel of a call trace as the kernel names it: its first function outside the scheduler's
+    and the locks' text (``in_scheduler``: ``SymbolTable.in_scheduler``); ``unknown`` without a way to tell."""
+    if in_scheduler is None:
+        return "unknown"
+    for function in frames:
+        inside = in_scheduler(function)
+        if inside is None:
+            return "unknown"
+        if not inside:
+            return function
+    return "unknown"
+
+
+def dumped_stuck_signs(dumps: dict[str, str], programs: set[str],
+                       in_scheduler: Callable[[str], bool | None] | None) -> StuckLook:
+    """The guest program threads (``programs``: comm names) in ``D`` in each node's sysrq task dump (node ->
+    console text), as ``stuck_signs`` gives them; their text says they come from a dump."""
+    found = [(node, StuckThread(task.pid, task.comm, wait_channel(task.frames, in_scheduler)))
+             for node, console in dumps.items() for task in dumped_tasks(console)
+             if task.state == "D" and task.comm in programs]
+    return StuckLook(sorted({stuck_sign(node, thread) for node, thread in found}),
+                     [f"{node}: {thread} (sysrq dump)" for node, thread in found], [])

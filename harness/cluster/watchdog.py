@@ -17,8 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.cluster.stuck import stuck_signs
+from harness.cluster.stuck import dumped_stuck_signs, program_names, stuck_signs
 from harness.crash.finding import Finding
+from harness.crash.symbolize import SymbolTable
 from harness.crash.watch import ConsoleMark, silence_finding
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,8 @@ class HangWatchdog:
     ``directory``, then resets the cluster. ``findings`` holds what it found (the test then fails with
     them); ``cancel`` stops it and waits if it is firing, so a finished test never races a reset.
 
-    Before it resets the cluster it looks where guest programs are stuck (``stuck_signs``).
+    On the timeout, before it resets the cluster, it looks where guest programs are stuck (``stuck_signs``;
+    of a node that did not answer that look, in its sysrq dump: ``dumped_stuck_signs``).
 
     ``end_early``, if given, is asked every ``EARLY_POLL_S`` seconds; when it returns ``(reason, signs)`` (a
     known hang whose symptom already shows), the watchdog resets the cluster at once, with no dumps and no
@@ -132,8 +134,10 @@ class HangWatchdog:
         self.fired = False
         self.ended_early = ""
         self.early_signs: list[str] = []
-        #: ``stuck:NODE:WCHAN`` signs of the threads stuck when it fired on the timeout (before the reset).
+        #: ``stuck:NODE:WCHAN`` signs of the threads stuck when it fired on the timeout (before the reset),
+        #: and those threads as text.
         self.stuck_signs: list[str] = []
+        self.stuck_threads: list[str] = []
         self._end_early = end_early
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
@@ -168,16 +172,20 @@ class HangWatchdog:
                 self.ended_early = ""
                 return
             self.fired = True
-            self.stuck_signs, threads = stuck_signs(self.cluster.nodes)
-            if threads:
-                log.warning("stuck guest program threads: %s", "; ".join(threads))
-            if why == "early":
+            if why == "early":  # the early check saw the stuck threads its symptom names (early_signs)
                 log.warning("ending the test at its known symptom: %s", self.ended_early)
                 reset(self.cluster)
                 return
             log.warning("test still running after %gs: dumping and resetting the cluster", self.timeout)
+            look = stuck_signs(self.cluster.nodes)
             silent = silent_nodes(self.cluster, self._offsets, self.test)
-            paths = save_dumps([dump_node(node) for node in self.cluster.nodes], self.directory)
+            dumps = [dump_node(node) for node in self.cluster.nodes]
+            paths = save_dumps(dumps, self.directory)
+            dumped = self._dumped_stuck_signs({d.node: d.sysrq for d in dumps if d.node in look.unanswered})
+            self.stuck_signs = sorted(set(look.signs + dumped.signs))
+            self.stuck_threads = look.threads + dumped.threads
+            if self.stuck_threads:
+                log.warning("stuck guest program threads: %s", "; ".join(self.stuck_threads))
             where = f"\ndumps (registers, sysrq): {', '.join(str(p) for p in paths)}"
             for finding in silent:
                 finding.excerpt += where
@@ -186,6 +194,21 @@ class HangWatchdog:
                 excerpt=f"still running after {self.timeout:g}s; every node answers SSH, so a task of the test "
                         f"is stuck (see the sysrq dumps){where}")]
             reset(self.cluster)
+
+    def _dumped_stuck_signs(self, dumps: dict[str, str]):
+        """``dumped_stuck_signs`` of the cluster's guest programs in ``dumps``, wait channels named from its
+        kernel's System.map."""
+        if not dumps:
+            return dumped_stuck_signs({}, set(), None)
+        spec = self.cluster.spec
+        symbols = SymbolTable.for_kernel(spec.kernel)
+        programs = program_names(guest for _, guest in spec.extra_files)
+        return dumped_stuck_signs(dumps, programs, symbols.in_scheduler if symbols else None)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds until the watchdog is done (it fired, or was cancelled); whether it is."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def cancel(self) -> None:
         """Disarm; if the watchdog is firing, wait until it is done."""

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import bisect
 import re
+from functools import cached_property
 from pathlib import Path
 
 _TEXT_TYPES = frozenset("tTwW")
+#: The text sections the kernel's ``in_sched_functions`` skips when it names where a task waits (wchan):
+#: the scheduler's (``__sched`` functions) and the locks' (``__lockfunc``), by their bounding symbols.
+_SCHEDULER_SECTIONS = (("__sched_text_start", "__sched_text_end"), ("__lock_text_start", "__lock_text_end"))
 _ADDR = r"(?P<addr>ffffffff[0-9a-f]{8})"
 #: Where a raw address stands for a function: (pattern, replacement template using {sym}).
 _SITES: tuple[tuple[re.Pattern, str], ...] = (
@@ -60,6 +64,23 @@ class SymbolTable:
         start, name = self.symbols[index]
         size = self.symbols[index + 1][0] - start
         return f"{name}+{address - start:#x}/{size:#x}"
+
+    @cached_property
+    def _addresses_by_name(self) -> dict[str, list[int]]:
+        by_name: dict[str, list[int]] = {}
+        for address, name in self.symbols:
+            by_name.setdefault(name, []).append(address)
+        return by_name
+
+    def in_scheduler(self, function: str) -> bool | None:
+        """Whether ``function`` lies in the scheduler's or the locks' text, as the kernel's
+        ``in_sched_functions`` asks (what ``/proc/PID/wchan`` skips); a function the map does not hold (a
+        module's) does not. None when the map has no section bounds to tell."""
+        by_name = self._addresses_by_name
+        bounds = [(by_name[a][0], by_name[b][0]) for a, b in _SCHEDULER_SECTIONS if a in by_name and b in by_name]
+        if not bounds:
+            return None
+        return any(start <= address < end for start, end in bounds for address in by_name.get(function, ()))
 
     def symbolize_line(self, line: str) -> str:
         """``line`` with each raw text address at a function site replaced by its symbol."""

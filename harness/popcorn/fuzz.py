@@ -151,7 +151,7 @@ def run_fuzz(cluster, profile, seed: int, seconds: int, *, threads: int = DEFAUL
         reporter.phase(node.name, f"fuzzer exited {done.exit_code}" if done.exit_code is not None else
                        f"fuzzer: {done.problem}")
     if run.not_ended():
-        run.stuck = stuck_signs(cluster.nodes)[1]
+        run.stuck = stuck_signs(cluster.nodes).threads
     run.findings = watch.findings()
     return run
 

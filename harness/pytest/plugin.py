@@ -162,11 +162,15 @@ def failure_signs(item: pytest.Item, excinfo, watchdog: HangWatchdog | None, stu
 
 def stuck_after(item: pytest.Item, watchdog: HangWatchdog | None) -> tuple[list[str], list[str]]:
     """Where the failed test's guest programs are stuck on its cluster (``harness.cluster.stuck``): signs
-    and threads as text; nothing when the watchdog fired (it looked before it reset the cluster)."""
+    and threads as text; when the watchdog fired, the threads it saw before it reset the cluster (its signs
+    are among its own, ``failure_signs``)."""
+    if watchdog is not None and watchdog.fired:
+        return [], watchdog.stuck_threads
     cluster = item.stash.get(_CLUSTER, None)
-    if cluster is None or (watchdog is not None and watchdog.fired):
+    if cluster is None:
         return [], []
-    return stuck_signs(cluster.nodes)
+    look = stuck_signs(cluster.nodes)
+    return look.signs, look.threads
 
 
 def _judge_known_failure(item: pytest.Item, report: pytest.TestReport, call, known: KnownFailure,
