@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 
 import pytest
 
-from support import assert_usage_error, harness_env, leftovers, new_tag, run_cli
+from support import VFORK_WAIT_CHANNEL, assert_usage_error, harness_env, leftovers, new_tag, run_cli
 
 
 @pytest.mark.parametrize("args, expected", [
@@ -140,12 +141,17 @@ def test_up_status_exec_cp_down_across_invocations(kernel, tmp_path):
 CRASHING = r"""
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 int main(int argc, char **argv)
 {
 	printf("about to %s\n", argv[1]);
 	fflush(stdout);
 	if (argv[1][0] == 'c')
 		return system("echo c > /proc/sysrq-trigger");
+	if (argv[1][0] == 'h' && vfork() == 0) { /* hang: the parent waits in D in the kernel */
+		sleep(3600);
+		_exit(0);
+	}
 	return atoi(argv[2]);
 }
 """
@@ -156,7 +162,8 @@ int main(int argc, char **argv)
 def test_cluster_run_gives_the_programs_status_or_the_kernel_finding(kernel, tmp_path):
     """``cluster run`` of a program built with ``cc``, on a kernel without Popcorn: its output streamed and
     its exit status passed on; a program that crashes the node's kernel exits 125 with the finding, a
-    reproduction bundle, and nothing left behind."""
+    reproduction bundle, and nothing left behind; one that hangs in the kernel exits 124 and says where it
+    waits."""
     source = tmp_path / "crashing.c"
     source.write_text(CRASHING)
     built = run_cli("cc", "-O2", "-o", str(tmp_path / "crashing"), str(source))
@@ -175,3 +182,12 @@ def test_cluster_run_gives_the_programs_status_or_the_kernel_finding(kernel, tmp
     assert "no kernel finding" not in result.stderr
     assert "node0: kernel panic: sysrq triggered crash" in result.stderr, result.stderr[-3000:]
     assert "sysrq triggered crash" in (bundles[0].parent / "node0.console.log").read_text()
+    # A program that does not end in time: 124, and where it waits in the kernel.
+    tag = new_tag()
+    hung = run_cli("cluster", "run", "--kernel", kernel, "--nodes", "1", "--accel", "tcg", "--timeout", "20",
+                   "--artifacts", str(tmp_path / "hang"), str(tmp_path / "crashing"), "hang", "0",
+                   env=harness_env(tag), timeout=1200)
+    assert hung.returncode == 124, hung.stdout + hung.stderr[-3000:]
+    assert re.search(rf"did not end in time \(stuck in the kernel: node0: crashing\[\d+\] in {VFORK_WAIT_CHANNEL}\); "
+                     r"no kernel finding", hung.stderr), hung.stderr[-3000:]
+    assert leftovers(tag) == []

@@ -5,7 +5,9 @@ the ``run_own_program`` pytest helper and scripts using ``Cluster``).
 The program goes to the same path on every node (``/opt/phc/bin/NAME``): a thread that migrates is
 re-created on the remote node from the origin's executable path. Exit codes of ``cluster run``:
 the program's own, or ``EXIT_TIMEOUT`` when it did not end in time, or ``EXIT_KERNEL_FINDING`` when a
-node's kernel reported a problem (or stopped answering) while it ran, whatever the program returned.
+node's kernel reported a problem (or stopped answering) while it ran, whatever the program returned. A
+program that did not end in time is looked at once more: its threads left in ``D`` in the kernel, and
+where (``harness.cluster.stuck``), are part of the summary.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.cluster.spec import ClusterSpec
+from harness.cluster.stuck import stuck_signs
 from harness.crash.watch import CrashWatch
 from harness.errors import CommandTimeout, InfraError, UsageError
 from harness.guest.programs import GUEST_BIN
@@ -41,6 +44,8 @@ class ProgramRun:
     timed_out: bool = False
     error: str = ""  # why there is no exit status, when it is not a timeout
     findings: list = field(default_factory=list)
+    #: Its threads stuck in the kernel when it did not end in time (``node0: prog[57] in WCHAN``).
+    stuck: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -58,7 +63,7 @@ class ProgramRun:
     def summary(self) -> str:
         """One line: how the program ended, and the findings (title, node)."""
         if self.timed_out:
-            ended = "did not end in time"
+            ended = "did not end in time" + (f" (stuck in the kernel: {', '.join(self.stuck)})" if self.stuck else "")
         elif self.exit_code is None:
             ended = f"ended without an exit status ({self.error})"
         else:
@@ -106,6 +111,7 @@ def run_program(cluster, program: Path, args: Sequence[str] = (), *, timeout: fl
         run.exit_code, run.stdout, run.stderr = result.exit_code, result.stdout, result.stderr
     except CommandTimeout:
         run.timed_out = True
+        run.stuck = stuck_signs(cluster.nodes).threads
     except InfraError as exc:
         run.error = str(exc).splitlines()[0]
     run.findings = watch.findings()

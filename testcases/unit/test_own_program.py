@@ -41,6 +41,13 @@ def test_cluster_run_exit_code(run, code):
     assert run.ok == (code == 0)
 
 
+def test_a_run_that_did_not_end_says_where_it_waits():
+    run = ProgramRun("p", None, timed_out=True, stuck=["node0: p[57] in __start_fault_handling"])
+    assert run.summary() == "p: did not end in time (stuck in the kernel: node0: p[57] in __start_fault_handling); " \
+                            "no kernel finding"
+    assert ProgramRun("p", None, timed_out=True).summary() == "p: did not end in time; no kernel finding"
+
+
 def test_node_path_of_cp():
     assert _remote("node1:/root/x") == ("node1", "/root/x")
     assert _remote("all:/tmp/") == ("all", "/tmp/")
