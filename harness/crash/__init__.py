@@ -4,6 +4,7 @@
 - ``patterns``: the crash table (headers, title formats, culprit sources), modelled on syzkaller;
 - ``parser``: console text -> findings, driven by that table;
 - ``symbolize``: raw addresses -> ``func+0xoff`` from the kernel's System.map;
+- ``task_dump``: a sysrq task dump -> tasks, their call traces and wait channels;
 - ``taint``: /proc/sys/kernel/tainted decoded and compared before/after a test;
 - ``watch``: what happened on a cluster's kernels during one test;
 - ``plugin``: the pytest side (fail on findings, ``expect_crash``);

@@ -2,9 +2,10 @@
 stuck only when it stays in D without progress (page faults, CPU time) for the whole window; and the same
 threads read from a sysrq task dump, for a node that does not answer SSH."""
 
-from harness.cluster.stuck import (DumpedTask, Sleeper, StuckThread, StuckThreads, dumped_stuck_signs, dumped_tasks,
-                                   program_names, sleeping_threads, stuck_sign, wait_channel)
+from harness.cluster.stuck import (Sleeper, StuckThread, StuckThreads, dumped_stuck_signs, program_names,
+                                   sleeping_threads, stuck_sign)
 from harness.crash.symbolize import SymbolTable
+from harness.crash.task_dump import DumpedTask, dumped_tasks, wait_channel
 
 #: Shaped as PROBE prints on a guest (stat lines cut after their 22nd field).
 OUTPUT = """pcn_futex
