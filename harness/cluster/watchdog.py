@@ -116,8 +116,8 @@ class HangWatchdog:
     ``directory``, then resets the cluster. ``findings`` holds what it found (the test then fails with
     them); ``cancel`` stops it and waits if it is firing, so a finished test never races a reset.
 
-    On the timeout, before it resets the cluster, it looks where guest programs are stuck (``stuck_signs``;
-    of a node that did not answer that look, in its sysrq dump: ``dumped_stuck_signs``).
+    On the timeout, before it resets the cluster, it looks where guest programs are stuck: over SSH on the
+    nodes that answer (``stuck_signs``), in the sysrq dump of the others (``dumped_stuck_signs``).
 
     ``end_early``, if given, is asked every ``EARLY_POLL_S`` seconds; when it returns ``(reason, signs)`` (a
     known hang whose symptom already shows), the watchdog resets the cluster at once, with no dumps and no
@@ -177,13 +177,16 @@ class HangWatchdog:
                 reset(self.cluster)
                 return
             log.warning("test still running after %gs: dumping and resetting the cluster", self.timeout)
-            look = stuck_signs(self.cluster.nodes)
             silent = silent_nodes(self.cluster, self._offsets, self.test)
+            quiet = {finding.node for finding in silent}
+            look = stuck_signs([node for node in self.cluster.nodes if node.name not in quiet])
             dumps = [dump_node(node) for node in self.cluster.nodes]
             paths = save_dumps(dumps, self.directory)
-            dumped = self._dumped_stuck_signs({d.node: d.sysrq for d in dumps if d.node in look.unanswered})
+            unanswered = quiet | set(look.unanswered)
+            dumped = self._dumped_stuck_signs({d.node: d.sysrq for d in dumps if d.node in unanswered})
             self.stuck_signs = sorted(set(look.signs + dumped.signs))
-            self.stuck_threads = look.threads + dumped.threads
+            self.stuck_threads = look.threads + [f"{name}: not looked at (does not answer)" for name in sorted(quiet)] \
+                + dumped.threads
             if self.stuck_threads:
                 log.warning("stuck guest program threads: %s", "; ".join(self.stuck_threads))
             where = f"\ndumps (registers, sysrq): {', '.join(str(p) for p in paths)}"
