@@ -9,6 +9,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
+from harness.crash.patterns import CALL_TRACE, LINE_PREFIX, TRACE_MARKER
+
 
 class DumpedTask(NamedTuple):
     """A task of a sysrq task dump: its pid, name, state letter and the functions of its call trace's
@@ -26,12 +28,11 @@ _TASK_HEADERS = (
     re.compile(r"(?P<comm>.{15}) (?P<state>[A-Z]) *(?:running task +)?\d+ +(?P<pid>\d+) +\d+ 0x[0-9a-f]+\s*"),
     re.compile(r"task:(?P<comm>.{1,15}?) +state:(?P<state>[A-Z]) .*?\bpid: *(?P<pid>\d+)\b.*"),
 )
-#: A call trace frame (`` func+0x1/0x2``, `` ? func+0x1/0x2`` when unreliable; a module's name may follow).
-_FRAME = re.compile(r" (?P<unreliable>\? )?(?P<function>[A-Za-z_][\w.]*)\+0x[0-9a-f]+/0x[0-9a-f]+(?: \[\w+\])?\s*")
-#: Lines inside a call trace that are not frames and do not end it.
-_TRACE_MARKS = re.compile(r"\s*(Call Trace:|</?(TASK|IRQ|NMI|EOI|SOFTIRQ)>)\s*")
-#: The console's line prefix: printk's time stamp and caller id (``[  133.123456] `` ``[ T123] ``).
-_PREFIX = re.compile(r"^(?:<\d>)?(?:\[\s*\d+\.\d+\])?(?:\[\s*[TC]\d+\])? ?")
+#: A call trace frame (``func+0x1/0x2``, ``? func+0x1/0x2`` when unreliable; a module's name may follow),
+#: once the console's line prefix is gone (``LINE_PREFIX``). Unlike the crash table's ``FRAME`` (which
+#: titles a report by the bare function), it keeps the whole symbol (``foo.isra.0``): a wait channel is
+#: named by the symbol, as ``/proc/PID/wchan`` and System.map name it.
+_FRAME = re.compile(r"(?P<unreliable>\?\s+)?(?P<function>[A-Za-z_][\w.]*)\+0x[0-9a-f]+/0x[0-9a-f]+(?:\s+\[\w+\])?")
 
 
 def dumped_tasks(console: str) -> list[DumpedTask]:
@@ -40,13 +41,13 @@ def dumped_tasks(console: str) -> list[DumpedTask]:
     current: tuple[int, str, str] | None = None
     frames: list[str] = []
     for raw in console.splitlines():
-        line = _PREFIX.sub("", raw.rstrip("\r"), count=1) if raw.startswith(("[", "<")) else raw.rstrip("\r")
+        line = LINE_PREFIX.sub("", raw, count=1).rstrip()
         header = next((m for pattern in _TASK_HEADERS if (m := pattern.fullmatch(line))), None)
         if header:
             if current:
                 tasks.append(DumpedTask(*current, tuple(frames)))
             current, frames = (int(header["pid"]), header["comm"].rstrip(), header["state"]), []
-        elif current and _TRACE_MARKS.fullmatch(line):
+        elif current and (CALL_TRACE.fullmatch(line) or TRACE_MARKER.match(line)):
             continue
         elif current and (frame := _FRAME.fullmatch(line)):
             if not frame["unreliable"]:
