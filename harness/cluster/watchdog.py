@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.cluster.stuck import dumped_stuck_signs, program_names, stuck_signs
+from harness.cluster.stuck import StuckLook, dumped_stuck_signs, program_names, stuck_signs
 from harness.crash.finding import Finding
 from harness.crash.symbolize import SymbolTable
 from harness.crash.watch import ConsoleMark, silence_finding
@@ -198,11 +198,11 @@ class HangWatchdog:
                         f"is stuck (see the sysrq dumps){where}")]
             reset(self.cluster)
 
-    def _dumped_stuck_signs(self, dumps: dict[str, str]):
+    def _dumped_stuck_signs(self, dumps: dict[str, str]) -> StuckLook:
         """``dumped_stuck_signs`` of the cluster's guest programs in ``dumps``, wait channels named from its
-        kernel's System.map."""
+        kernel's System.map (read only when there is a dump to read)."""
         if not dumps:
-            return dumped_stuck_signs({}, set(), None)
+            return StuckLook([], [], [])
         spec = self.cluster.spec
         symbols = SymbolTable.for_kernel(spec.kernel)
         programs = program_names(guest for _, guest in spec.extra_files)

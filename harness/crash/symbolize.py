@@ -76,11 +76,16 @@ class SymbolTable:
         """Whether ``function`` lies in the scheduler's or the locks' text, as the kernel's
         ``in_sched_functions`` asks (what ``/proc/PID/wchan`` skips); a function the map does not hold (a
         module's) does not. None when the map has no section bounds to tell."""
-        by_name = self._addresses_by_name
-        bounds = [(by_name[a][0], by_name[b][0]) for a, b in _SCHEDULER_SECTIONS if a in by_name and b in by_name]
+        bounds = self._scheduler_bounds
         if not bounds:
             return None
-        return any(start <= address < end for start, end in bounds for address in by_name.get(function, ()))
+        return any(start <= address < end for start, end in bounds
+                   for address in self._addresses_by_name.get(function, ()))
+
+    @cached_property
+    def _scheduler_bounds(self) -> list[tuple[int, int]]:
+        by_name = self._addresses_by_name
+        return [(by_name[a][0], by_name[b][0]) for a, b in _SCHEDULER_SECTIONS if a in by_name and b in by_name]
 
     def symbolize_line(self, line: str) -> str:
         """``line`` with each raw text address at a function site replaced by its symbol."""
