@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shlex
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,10 @@ from harness.popcorn.nodes_file import write_nodes_file
 READY_LINE = "Ready on TCP/IP"
 _RC_FILE = "/run/phc-insmod.rc"
 _LOG_FILE = "/run/phc-insmod.log"
+#: Seconds between a node's own looks for its insmod's exit code (``insmod_state`` with a wait).
+_RC_LOOK_S = 0.05
+#: Seconds each node waits on its side for its insmod to return before answering "still running".
+MESH_LOOK_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -88,12 +93,16 @@ def load_module_everywhere(cluster, profile: AbiProfile) -> dict[str, str]:
     return failed
 
 
-def insmod_state(node) -> str | None:
-    """None while ``insmod`` runs (or the node does not answer), "" when it returned 0, else why it failed."""
+def insmod_state(node, wait: float = 0.0) -> str | None:
+    """None while ``insmod`` runs (or the node does not answer), "" when it returned 0, else why it failed.
+    With ``wait``, the node itself waits up to that many seconds for insmod to return before it answers:
+    one round trip instead of a poll every fraction of a second."""
     if not node.alive():
         return f"{node.vm.end_reason()} (code {node.vm.exit_code()})"
+    looks = max(0, round(wait / _RC_LOOK_S))
     try:
-        rc = node.run(f"cat {_RC_FILE} 2>/dev/null", timeout=10).stdout.strip()
+        rc = node.run(f"i=0; while [ ! -s {_RC_FILE} ] && [ $i -lt {looks} ]; do sleep {_RC_LOOK_S}; i=$((i+1)); done; "
+                      f"cat {_RC_FILE} 2>/dev/null", timeout=10 + 2 * wait).stdout.strip()
     except HarnessError:
         return None  # not answering: still pending until the deadline
     if not rc:
@@ -104,19 +113,24 @@ def insmod_state(node) -> str | None:
 
 
 def wait_for_mesh(cluster, timeout: float, failed: dict[str, str] | None = None) -> None:
-    """Wait until every node's insmod returned 0; name the nodes that never joined otherwise."""
+    """Wait until every node's insmod returned 0; name the nodes that never joined otherwise. The pending
+    nodes are asked together, each waiting on its side for its insmod (``insmod_state``) up to
+    ``MESH_LOOK_S`` at a time, so the harness learns of each end within a round trip."""
     deadline = time.monotonic() + timeout
     failed = dict(failed or {})
     pending = {node.name: node for node in cluster.nodes if node.name not in failed}
-    while pending and time.monotonic() < deadline:
-        for name, node in list(pending.items()):
-            state = insmod_state(node)
-            if state is not None:
-                if state:
-                    failed[name] = state
-                del pending[name]
-        if pending:
-            time.sleep(0.5)
+    with ThreadPoolExecutor(max_workers=max(1, len(pending))) as pool:
+        while pending and (left := deadline - time.monotonic()) > 0:
+            began = time.monotonic()
+            asked = {name: pool.submit(insmod_state, node, min(MESH_LOOK_S, left)) for name, node in pending.items()}
+            for name, future in asked.items():
+                state = future.result()
+                if state is not None:
+                    if state:
+                        failed[name] = state
+                    del pending[name]
+            if pending and time.monotonic() - began < MESH_LOOK_S / 2:
+                time.sleep(0.5)  # a node answered at once without an end (SSH refused): do not spin
     if pending or failed:
         lines = [f"{name}: never joined within {timeout:.0f}s" for name in pending]
         lines += [f"{name}: {why}" for name, why in failed.items()]
@@ -131,10 +145,9 @@ def verify_mesh(cluster, profile: AbiProfile) -> list[dict]:
     The arch of each entry is left to the conformance suite (``test_node_info``): the 5.2 tree records
     a node's own arch only when a peer's NODE_INFO message arrives, so it is a Popcorn defect to report,
     not a reason to refuse the mesh."""
-    problems, probes = [], []
-    for node in cluster.nodes:
-        probe = run_probe(node, profile)
-        probes.append(probe)
+    problems = []
+    probes = cluster.parallel(lambda node: run_probe(node, profile))
+    for node, probe in zip(cluster.nodes, probes):
         statuses = [entry["status"] for entry in probe["nodes"]]
         expected = [1] * len(cluster.nodes) + [0] * (len(statuses) - len(cluster.nodes))
         if probe["ret"] != 0 or probe["my_nid"] != node.index:
