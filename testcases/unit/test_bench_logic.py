@@ -159,5 +159,8 @@ def test_plots_are_written(tmp_path):
         "phases": {"sweep and lease": 0.01, "keys": 0.02, "image": 0.1, "accelerator": 0.0, "network": 0.05,
                    "boot": 1.5, "ssh": 0.2}}}}}
     made.append(plot_boot(phased, tmp_path / "phased"))
+    with_mesh = {"kernel": "/k/bzImage", "results": {"1": {"median": {
+        **phased["results"]["2"]["median"], "mesh": 0.4, "bare_qemu": 1.4}}}}
+    made.append(plot_boot(with_mesh, tmp_path / "mesh"))
     for path in made:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
