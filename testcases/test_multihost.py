@@ -163,16 +163,21 @@ def test_a_detached_cluster_across_hosts_from_the_cli(kernel, two_hosts, tmp_pat
     assert leftovers(tag) == []
 
 
-@pytest.fixture
-def two_ssh_hosts():
-    """Two emulated hosts reached as real hosts are: ``qemu+ssh`` URIs and ``ssh`` (their own SSH servers)."""
+def emulated_ssh_hosts(count: int):
+    """``count`` emulated hosts with SSH servers, for a fixture to yield; after the test, nothing of them is left."""
     skip_without_libvirt()
-    hosts = EmulatedHosts(2, ssh=True).start()
+    hosts = EmulatedHosts(count, ssh=True).start()
     try:
         yield hosts
     finally:
         hosts.stop()
     assert leftovers(hosts.run_id) == []
+
+
+@pytest.fixture
+def two_ssh_hosts():
+    """Two emulated hosts reached as real hosts are: ``qemu+ssh`` URIs and ``ssh`` (their own SSH servers)."""
+    yield from emulated_ssh_hosts(2)
 
 
 def test_a_cluster_across_hosts_reached_over_ssh(cluster_pool, two_ssh_hosts):
@@ -189,3 +194,55 @@ def test_a_cluster_across_hosts_reached_over_ssh(cluster_pool, two_ssh_hosts):
         assert " 0% packet loss" in node0.succeed(f"ping -c 2 -s 1472 -W 5 {node1.address}")
     assert domains_on(two_ssh_hosts, 0) == domains_on(two_ssh_hosts, 1) == []
     assert run_links(two_ssh_hosts, 0, run_id) == run_links(two_ssh_hosts, 1, run_id) == []
+
+
+@pytest.fixture
+def one_ssh_host():
+    """One emulated host with its own SSH server (its libvirtd is started but not used)."""
+    yield from emulated_ssh_hosts(1)
+
+
+def junit_cases(path) -> list[dict[str, str]]:
+    """Each test case of a JUnit file as its properties, with its outcome under "outcome"."""
+    import xml.etree.ElementTree as ET
+
+    cases = []
+    for case in ET.parse(path).iter("testcase"):
+        found = {p.get("name"): p.get("value") for p in case.iter("property")}
+        found["outcome"] = next((child.tag for child in case if child.tag in ("failure", "error", "skipped")), "passed")
+        cases.append(found)
+    return cases
+
+
+def test_xdist_workers_on_another_host_boot_their_own_clusters(kernel, one_ssh_host, tmp_path):
+    """pytest-xdist workers across hosts (README, "xdist workers on several machines"): a nested run with one
+    local worker and one reached over SSH on an emulated host (``--tx ssh=...``, the checkout copied there by
+    ``--rsyncdir``), ``--dist each``: each worker boots a cluster where it runs (the host's worker in the host's
+    network namespace, in its copy of the checkout), the controller's JUnit has both, nothing is left."""
+    import os
+
+    from support import REPO
+
+    host = one_ssh_host
+    remote_dir = tmp_path / "on-host"
+    spec = (f"ssh=root@{host.address(0)}//ssh_config={host.ssh_config_from_here}"
+            f"//python={os.path.realpath(sys.executable)}//chdir={remote_dir}")
+    junit = tmp_path / "junit.xml"
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-o", "addopts=", "--dist", "each",
+               "--tx", "popen", "--tx", spec, f"--rsyncdir={REPO}", "--rsyncignore=artifacts",
+               "-W", "ignore::DeprecationWarning",
+               str(REPO / "testcases" / "scenarios" / "scenario_xdist_hosts.py"),
+               f"--kernel={os.path.abspath(kernel)}", f"--artifacts={tmp_path / 'artifacts'}", "--accel=tcg",
+               f"--junitxml={junit}"]
+    result = subprocess.run(command, cwd=REPO, env=harness_env(new_tag()), capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    cases = junit_cases(junit)
+    assert [case["outcome"] for case in cases] == ["passed", "passed"], cases
+    here = str(os.stat("/proc/self/ns/net").st_ino)
+    on_host = str(os.stat(f"/run/netns/{host.namespace(0)}").st_ino)
+    assert sorted(case["worker_netns"] for case in cases) == sorted([here, on_host]), cases
+    remote = next(case for case in cases if case["worker_netns"] == on_host)
+    assert remote["cwd"].startswith(str(remote_dir)), remote
+    for case in cases:
+        assert leftovers(case["run_id"]) == [], case

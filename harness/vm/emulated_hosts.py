@@ -87,6 +87,13 @@ class EmulatedHosts:
         return self.workdir / "ssh" / "config"
 
     @property
+    def ssh_config_from_here(self) -> Path:
+        """An SSH client configuration that reaches the hosts (``ssh=True``) from the harness's own namespace,
+        through the LAN's (``ProxyCommand``: busybox ``nc`` there): for clients that take a configuration
+        file but run here, such as pytest-xdist's ``ssh=`` workers (execnet)."""
+        return self.workdir / "ssh" / "config-from-here"
+
+    @property
     def hosts_lines(self) -> tuple[str, ...]:
         """The hosts file of these hosts, as lines: ``qemu+tcp`` and ``ip netns exec``, or with ``ssh=True``
         ``qemu+ssh`` and ``ssh``."""
@@ -161,6 +168,8 @@ class EmulatedHosts:
         self.ssh_config.write_text(
             f"Host *\n  User root\n  IdentityFile {keys.client_key}\n  IdentitiesOnly yes\n  BatchMode yes\n"
             "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n")
+        self.ssh_config_from_here.write_text(self.ssh_config.read_text()
+                                             + f"  ProxyCommand ip netns exec {self.lan} busybox nc %h %p\n")
         wrapper = directory / "ssh"  # libvirt's ssh transport takes a command, not options
         wrapper.write_text(f'#!/bin/sh\nexec ssh -F {self.ssh_config} "$@"\n')
         wrapper.chmod(0o755)
