@@ -16,7 +16,7 @@ import pytest
 
 from harness.cluster.cluster import BootPanic, BootStall, ClockSkew, Cluster
 from harness.cluster.stuck import stuck_signs
-from harness.cluster.watchdog import HangWatchdog
+from harness.cluster.watchdog import HangWatchdog, stuck_look
 from harness.errors import CommandTimeout, InfraError
 from harness.guest.programs import GUEST_BIN, build_guest_programs
 from harness.vm.network import namespace_exists
@@ -313,16 +313,23 @@ def test_a_guest_program_stuck_in_the_kernel_is_signed_by_where_it_waits(cluster
     assert cluster.health(grace=5) == []
 
 
-def test_the_watchdog_reads_where_a_node_that_does_not_answer_is_stuck_from_its_sysrq_dump(cluster_pool, tmp_path):
-    """A node whose link is cut does not answer the hang watchdog's look over SSH; its console still prints
-    the sysrq task dump, and the guest program thread in D there gives the stuck sign, its wait channel named
-    as the kernel's wchan would be (from the call trace and System.map)."""
+def test_where_a_node_that_does_not_answer_is_stuck_is_read_from_its_sysrq_dump(cluster_pool, tmp_path):
+    """A node whose link is cut does not answer the look over SSH, neither the one after a failed test
+    (``stuck_look``) nor the hang watchdog's; its console still prints the sysrq task dump, and the guest
+    program thread in D there gives the stuck sign, its wait channel named as the kernel's wchan would be
+    (from the call trace and System.map)."""
     binary = build_guest_programs(HARNESS_GUEST_PROGRAMS, names=["phc_vfork_wait"])["phc_vfork_wait"]
     spec = own_cluster_spec(cluster_pool, 1, extra_files=((str(binary), f"{GUEST_BIN}/phc_vfork_wait"),))
     with Cluster(spec) as cluster:
         node = cluster.nodes[0]
         node.succeed(f"(setsid {GUEST_BIN}/phc_vfork_wait 600 > /dev/null 2>&1 < /dev/null &)")
         cluster.link(node).loss(100)  # the harness's SSH goes over the same link
+        look = stuck_look(cluster)
+        assert look.unanswered == ["node0"], look
+        assert len(look.signs) == 1 and re.fullmatch(rf"stuck:node0:{VFORK_WAIT_CHANNEL}", look.signs[0]), look
+        assert look.threads[0].startswith("node0: not looked at ("), look.threads
+        assert re.fullmatch(rf"node0: phc_vfork_wait\[\d+\] in {VFORK_WAIT_CHANNEL} \(sysrq dump\)",
+                            look.threads[1]), look.threads
         watchdog = HangWatchdog(cluster, 1, tmp_path, "t").start()
         assert watchdog.wait(240), "the watchdog did not end"
     assert watchdog.fired

@@ -71,6 +71,27 @@ def dump_node(node) -> NodeDump:
     return NodeDump(node.name, state, registers, sysrq)
 
 
+def dumped_signs(cluster, dumps: dict[str, str]) -> StuckLook:
+    """``dumped_stuck_signs`` of the cluster's guest programs in ``dumps`` (node name -> its sysrq dump), wait
+    channels named from its kernel's System.map (read only when there is a dump to read)."""
+    if not dumps:
+        return StuckLook([], [], [])
+    symbols = SymbolTable.for_kernel(cluster.spec.kernel)
+    programs = program_names(guest for _, guest in cluster.spec.extra_files)
+    return dumped_stuck_signs(dumps, programs, symbols.in_scheduler if symbols else None)
+
+
+def stuck_look(cluster) -> StuckLook:
+    """``stuck_signs`` of every node of ``cluster``; of a node that could not be looked at (it did not answer,
+    or the look's command failed), what its sysrq dump shows (the dump is taken then)."""
+    look = stuck_signs(cluster.nodes)
+    if not look.unanswered:
+        return look
+    dumps = [dump_node(node) for node in cluster.nodes if node.name in look.unanswered]
+    dumped = dumped_signs(cluster, {dump.node: dump.sysrq for dump in dumps})
+    return StuckLook(sorted(set(look.signs + dumped.signs)), look.threads + dumped.threads, look.unanswered)
+
+
 def save_dumps(dumps: list[NodeDump], directory: Path) -> list[Path]:
     """Write each dump to ``<directory>/<node>.hang.txt``; return the paths."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -183,7 +204,7 @@ class HangWatchdog:
             dumps = [dump_node(node) for node in self.cluster.nodes]
             paths = save_dumps(dumps, self.directory)
             unanswered = quiet | set(look.unanswered)
-            dumped = self._dumped_stuck_signs({d.node: d.sysrq for d in dumps if d.node in unanswered})
+            dumped = dumped_signs(self.cluster, {d.node: d.sysrq for d in dumps if d.node in unanswered})
             self.stuck_signs = sorted(set(look.signs + dumped.signs))
             self.stuck_threads = look.threads + [f"{name}: not looked at (does not answer)" for name in sorted(quiet)] \
                 + dumped.threads
@@ -197,16 +218,6 @@ class HangWatchdog:
                 excerpt=f"still running after {self.timeout:g}s; every node answers SSH, so a task of the test "
                         f"is stuck (see the sysrq dumps){where}")]
             reset(self.cluster)
-
-    def _dumped_stuck_signs(self, dumps: dict[str, str]) -> StuckLook:
-        """``dumped_stuck_signs`` of the cluster's guest programs in ``dumps``, wait channels named from its
-        kernel's System.map (read only when there is a dump to read)."""
-        if not dumps:
-            return StuckLook([], [], [])
-        spec = self.cluster.spec
-        symbols = SymbolTable.for_kernel(spec.kernel)
-        programs = program_names(guest for _, guest in spec.extra_files)
-        return dumped_stuck_signs(dumps, programs, symbols.in_scheduler if symbols else None)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait up to ``timeout`` seconds until the watchdog is done (it fired, or was cancelled); whether it is."""

@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.cluster.stuck import stuck_signs
+from harness.cluster.watchdog import stuck_look
 from harness.crash.finding import Finding
 from harness.crash.watch import CrashWatch
 from harness.errors import HarnessError
@@ -151,7 +151,7 @@ def run_fuzz(cluster, profile, seed: int, seconds: int, *, threads: int = DEFAUL
         reporter.phase(node.name, f"fuzzer exited {done.exit_code}" if done.exit_code is not None else
                        f"fuzzer: {done.problem}")
     if run.not_ended():
-        run.stuck = stuck_signs(cluster.nodes).threads
+        run.stuck = stuck_look(cluster).threads
     run.findings = watch.findings()
     return run
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.cluster.spec import ClusterSpec
-from harness.cluster.stuck import stuck_signs
+from harness.cluster.watchdog import stuck_look
 from harness.crash.watch import CrashWatch
 from harness.errors import CommandTimeout, InfraError, UsageError
 from harness.guest.programs import GUEST_BIN
@@ -111,7 +111,7 @@ def run_program(cluster, program: Path, args: Sequence[str] = (), *, timeout: fl
         run.exit_code, run.stdout, run.stderr = result.exit_code, result.stdout, result.stderr
     except CommandTimeout:
         run.timed_out = True
-        run.stuck = stuck_signs(cluster.nodes).threads
+        run.stuck = stuck_look(cluster).threads
     except InfraError as exc:
         run.error = str(exc).splitlines()[0]
     run.findings = watch.findings()

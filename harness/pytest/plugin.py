@@ -24,8 +24,8 @@ import pytest
 from harness.cluster.cluster import Cluster
 from harness.cluster.faults import FaultInjector
 from harness.cluster.options import KERNEL_ENV, add_cluster_options
-from harness.cluster.stuck import STUCK_S, StuckThreads, stuck_sign, stuck_signs
-from harness.cluster.watchdog import HangWatchdog
+from harness.cluster.stuck import STUCK_S, StuckThreads, stuck_sign
+from harness.cluster.watchdog import HangWatchdog, stuck_look
 from harness.crash import plugin as crash_plugin
 from harness.crash.finding import VERDICTS
 from harness.crash.watch import silence_finding
@@ -161,15 +161,15 @@ def failure_signs(item: pytest.Item, excinfo, watchdog: HangWatchdog | None, stu
 
 
 def stuck_after(item: pytest.Item, watchdog: HangWatchdog | None) -> tuple[list[str], list[str]]:
-    """Where the failed test's guest programs are stuck on its cluster (``harness.cluster.stuck``): signs
-    and threads as text; when the watchdog fired, the threads it saw before it reset the cluster (its signs
+    """Where the failed test's guest programs are stuck on its cluster (``harness.cluster.watchdog.stuck_look``:
+    a node that cannot be looked at is read from its sysrq dump): signs and threads as text; when the watchdog fired, the threads it saw before it reset the cluster (its signs
     are among its own, ``failure_signs``)."""
     if watchdog is not None and watchdog.fired:
         return [], watchdog.stuck_threads
     cluster = item.stash.get(_CLUSTER, None)
     if cluster is None:
         return [], []
-    look = stuck_signs(cluster.nodes)
+    look = stuck_look(cluster)
     return look.signs, look.threads
 
 
