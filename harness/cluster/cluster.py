@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -238,15 +238,45 @@ class Cluster:
         self.backend.start_run(self.netns, self.workdir)
         self._lap("network")
         self._vms = [None] * self.spec.nodes
+        # each node's first SSH connection starts as soon as its guest is ready, while the others boot
+        early: dict[int, tuple[NodeConnection, Future]] = {}
+        made: list[NodeConnection] = []
+        try:
+            with ThreadPoolExecutor(max_workers=self.spec.nodes) as connector:
+                def connect_now(index: int) -> None:
+                    connection = self._connection(index, self._vms[index])
+                    made.append(connection)
+                    early[index] = (connection, connector.submit(connection.connect, 120.0))
+
+                self._boot_all(initrd, connect_now, early)
+                self._lap("boot")
+                self.lease.extra = {"accel": self.accel, "host_public": self.keys.host_public,
+                                     "kernel": str(self.kernel.bzimage)}
+                self._record_qemus()
+                self._connect_all(early)
+                self._lap("ssh")
+        finally:
+            adopted = {id(node.ssh) for node in self.nodes}
+            for connection in made:  # a node booted again, or a boot that failed: its early connection
+                if id(connection) not in adopted:
+                    with contextlib.suppress(Exception):
+                        connection.close()
+        self._started = True
+
+    def _boot_all(self, initrd: Path, on_ready: Callable[[int], None],
+                  early: dict[int, tuple[NodeConnection, Future]]) -> None:
+        """Boot every node (``on_ready(index)`` as each guest gets ready); a node that stalled, panicked or
+        whose clock runs fast is booted again, alone (its entry in ``early`` dropped), up to ``BOOT_ATTEMPTS``
+        times in all."""
         pending = list(range(self.spec.nodes))
         for attempt in range(1, BOOT_ATTEMPTS + 1):
             started = time.monotonic()
             self._launch(pending, initrd)
-            failed = self._wait_ready(started, pending)
+            failed = self._wait_ready(started, pending, on_ready)
             wrong = {**failed,
                      **{name: ("clock", why) for name, why in fast_clocks(self.boot_seconds, self.guest_uptime).items()}}
             if not wrong:
-                break
+                return
             if attempt == BOOT_ATTEMPTS:
                 kind = next(iter(wrong.values()))[0]
                 tails = "".join(f"\n--- {name} console tail:\n{self._vms[ClusterSpec.node_index(name)].console_tail(15)}"
@@ -259,14 +289,8 @@ class Cluster:
                                    f"({attempt + 1}/{BOOT_ATTEMPTS})")
                 self.boot_seconds.pop(name, None)
                 self.guest_uptime.pop(name, None)
+                early.pop(ClusterSpec.node_index(name), None)
             self._power_off(pending, attempt)
-        self._lap("boot")
-        self.lease.extra = {"accel": self.accel, "host_public": self.keys.host_public,
-                             "kernel": str(self.kernel.bzimage)}
-        self._record_qemus()
-        self._connect_all()
-        self._lap("ssh")
-        self._started = True
 
     def _launch(self, indexes: list[int], initrd: Path, snapshot: Path | None = None) -> None:
         """Start the VMs of nodes ``indexes`` (each on a fresh tap of its own); with ``snapshot``, each
@@ -342,9 +366,11 @@ class Cluster:
             host=self.spec.host_of(index),
         )
 
-    def _wait_ready(self, started: float, indexes: list[int]) -> dict[str, tuple[str, str]]:
-        """Wait until the guests of nodes ``indexes`` are ready (``boot_seconds``, ``guest_uptime``), stalled,
-        or ended in a kernel panic; return the failed ones as name -> (``"stall"`` or ``"panic"``, why). A
+    def _wait_ready(self, started: float, indexes: list[int],
+                    on_ready: Callable[[int], None] = lambda index: None) -> dict[str, tuple[str, str]]:
+        """Wait until the guests of nodes ``indexes`` are ready (``boot_seconds``, ``guest_uptime``; then
+        ``on_ready(index)``), stalled, or ended in a kernel panic; return the failed ones as name -> (``"stall"``
+        or ``"panic"``, why). A
         QEMU that exits without a panic on its console, or a node neither ready nor failed by the boot
         timeout, is an ``InfraError``."""
         marker = guest_image.Recipe.load().ready_marker
@@ -362,6 +388,7 @@ class Cluster:
                         self.guest_uptime[name] = float(line.split("uptime=")[1])
                     self.reporter.phase(name, f"guest ready after {self.boot_seconds[name]:.1f}s")
                     del pending[name]
+                    on_ready(ClusterSpec.node_index(name))
                 elif not vm.alive() and (panic := boot_panic(text)):
                     failed[name] = ("panic", panic)
                     del pending[name]
@@ -391,12 +418,15 @@ class Cluster:
                               self.network.connect, self.keys.client_key, self.keys.host_public,
                               console_tail=vm.console_tail, vm_alive=vm.running, vm_end_reason=vm.end_reason)
 
-    def _connect_all(self) -> None:
-        connections = [self._connection(i, vm) for i, vm in enumerate(self._vms)]
+    def _connect_all(self, early: dict[int, tuple[NodeConnection, Future]]) -> None:
+        """Make ``nodes``: each with its connection of ``early`` (started when its guest got ready) or a new one,
+        connected."""
+        connections = [early[i][0] if i in early else self._connection(i, vm) for i, vm in enumerate(self._vms)]
         self.nodes = [Node(i, self.spec.node_address(i), ClusterSpec.node_mac(i), vm, conn, self.fault_log)
                       for i, (vm, conn) in enumerate(zip(self._vms, connections))]
         with ThreadPoolExecutor(max_workers=len(connections)) as pool:
-            for node, future in [(n, pool.submit(n.ssh.connect, 120.0)) for n in self.nodes]:
+            futures = [early[n.index][1] if n.index in early else pool.submit(n.ssh.connect, 120.0) for n in self.nodes]
+            for node, future in zip(self.nodes, futures):
                 future.result()
                 self.reporter.phase(node.name, "SSH up")
 

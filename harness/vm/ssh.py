@@ -93,10 +93,13 @@ class NodeConnection:
         self._client: paramiko.SSHClient | None = None
 
     def connect(self, timeout: float = 60.0) -> None:
-        """Connect, retrying until ``timeout`` (sshd may still be starting)."""
+        """Connect, retrying until ``timeout`` (sshd may still be starting); a VM that ends meanwhile ends the
+        wait at once."""
         deadline = time.monotonic() + timeout
         last_error: Exception | None = None
         while time.monotonic() < deadline:
+            if not self._vm_alive():
+                raise self._vm_gone("while the harness connected")
             try:
                 self._client = self._connect_once(min(30.0, max(1.0, deadline - time.monotonic())))
                 return
