@@ -248,7 +248,7 @@ class Cluster:
                     made.append(connection)
                     early[index] = (connection, connector.submit(connection.connect, 120.0))
 
-                self._boot_all(initrd, connect_now, early)
+                self._boot_all(initrd, connect_now)
                 self._lap("boot")
                 self.lease.extra = {"accel": self.accel, "host_public": self.keys.host_public,
                                      "kernel": str(self.kernel.bzimage)}
@@ -257,16 +257,15 @@ class Cluster:
                 self._lap("ssh")
         finally:
             adopted = {id(node.ssh) for node in self.nodes}
-            for connection in made:  # a node booted again, or a boot that failed: its early connection
+            for connection in made:  # replaced (its node booted again) or never adopted (a failed boot)
                 if id(connection) not in adopted:
                     with contextlib.suppress(Exception):
                         connection.close()
         self._started = True
 
-    def _boot_all(self, initrd: Path, on_ready: Callable[[int], None],
-                  early: dict[int, tuple[NodeConnection, Future]]) -> None:
-        """Boot every node (``on_ready(index)`` as each guest gets ready); a node that stalled, panicked or
-        whose clock runs fast is booted again, alone (its entry in ``early`` dropped), up to ``BOOT_ATTEMPTS``
+    def _boot_all(self, initrd: Path, on_ready: Callable[[int], None]) -> None:
+        """Boot every node (``on_ready(index)`` as each guest gets ready, again for a node booted again); a
+        node that stalled, panicked or whose clock runs fast is booted again, alone, up to ``BOOT_ATTEMPTS``
         times in all."""
         pending = list(range(self.spec.nodes))
         for attempt in range(1, BOOT_ATTEMPTS + 1):
@@ -289,7 +288,6 @@ class Cluster:
                                    f"({attempt + 1}/{BOOT_ATTEMPTS})")
                 self.boot_seconds.pop(name, None)
                 self.guest_uptime.pop(name, None)
-                early.pop(ClusterSpec.node_index(name), None)
             self._power_off(pending, attempt)
 
     def _launch(self, indexes: list[int], initrd: Path, snapshot: Path | None = None) -> None:

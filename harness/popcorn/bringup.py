@@ -99,7 +99,7 @@ def insmod_state(node, wait: float = 0.0) -> str | None:
     one round trip instead of a poll every fraction of a second."""
     if not node.alive():
         return f"{node.vm.end_reason()} (code {node.vm.exit_code()})"
-    looks = max(0, round(wait / _RC_LOOK_S))
+    looks = round(wait / _RC_LOOK_S)
     try:
         rc = node.run(f"i=0; while [ ! -s {_RC_FILE} ] && [ $i -lt {looks} ]; do sleep {_RC_LOOK_S}; i=$((i+1)); done; "
                       f"cat {_RC_FILE} 2>/dev/null", timeout=10 + 2 * wait).stdout.strip()

@@ -162,8 +162,9 @@ def failure_signs(item: pytest.Item, excinfo, watchdog: HangWatchdog | None, stu
 
 def stuck_after(item: pytest.Item, watchdog: HangWatchdog | None) -> tuple[list[str], list[str]]:
     """Where the failed test's guest programs are stuck on its cluster (``harness.cluster.watchdog.stuck_look``:
-    a node that cannot be looked at is read from its sysrq dump): signs and threads as text; when the watchdog fired, the threads it saw before it reset the cluster (its signs
-    are among its own, ``failure_signs``)."""
+    a node that cannot be looked at is read from its sysrq dump): signs and threads as text; when the
+    watchdog fired, the threads it saw before it reset the cluster (its signs are among its own,
+    ``failure_signs``)."""
     if watchdog is not None and watchdog.fired:
         return [], watchdog.stuck_threads
     cluster = item.stash.get(_CLUSTER, None)
