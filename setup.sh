@@ -5,8 +5,10 @@
 #   ./setup.sh run [ARGS]   install, then the main job: popcorn-harness run ARGS
 #                           (set POPCORN_SRC=/path/or/git-url to test a Popcorn kernel; --stock otherwise)
 #   ./setup.sh test [ARGS]  install, build the CI kernel (cached), then: pytest -n 8 testcases/ ARGS (the
-#                           harness's own tests), then the Popcorn suites on a Popcorn kernel when one is given:
-#                           POPCORN_KERNEL=artifact dir or bzImage, or POPCORN_SRC=tree or git URL (built, cached)
+#                           harness's own tests; five of its suites on --backend libvirt after), then the Popcorn
+#                           suites on a Popcorn kernel when one is given:
+#                           POPCORN_KERNEL=artifact dir or bzImage, or POPCORN_SRC=tree or git URL (built, cached),
+#                           on both backends at once (POPCORN_BACKENDS, default "qemu libvirt"), verdicts compared
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -65,17 +67,59 @@ popcorn_kernel() {
   fi
 }
 
+run_popcorn_suites() {
+  # The Popcorn suites on kernel $1 on each backend of POPCORN_BACKENDS (default: qemu libvirt) at once,
+  # two workers each; then the parity of their verdicts. The first backend's output goes to the terminal,
+  # the others' to artifacts/popcorn-BACKEND/run.log (printed after). All use one fault and stress seed
+  # (POPCORN_SEED, default random), so the runs make the same choices. Returns non-zero if any run failed
+  # or two backends gave a test different verdicts.
+  local kernel="$1" rc=0 first="" backend pids=() backends seed="${POPCORN_SEED:-$(( (RANDOM << 15) | RANDOM ))}"
+  read -r -a backends <<< "${POPCORN_BACKENDS:-qemu libvirt}"
+  for backend in "${backends[@]}"; do
+    local artifacts="artifacts/popcorn-$backend"
+    mkdir -p "$artifacts"
+    if [ -z "$first" ]; then
+      first="$backend"
+      popcorn-harness run --kernel "$kernel" --backend "$backend" --artifacts "$artifacts" -n 2 -- --seed="$seed" &
+    else
+      popcorn-harness run --kernel "$kernel" --backend "$backend" --artifacts "$artifacts" -n 2 -- --seed="$seed" \
+        > "$artifacts/run.log" 2>&1 &
+    fi
+    pids+=($!)
+  done
+  for i in "${!backends[@]}"; do
+    local code=0
+    wait "${pids[$i]}" || code=$?
+    [ "${backends[$i]}" = "$first" ] || { echo "setup: --backend ${backends[$i]}:" >&2; cat "artifacts/popcorn-${backends[$i]}/run.log"; }
+    echo "setup: Popcorn suites on --backend ${backends[$i]}: exit $code" >&2
+    [ "$code" = 0 ] || rc=1
+  done
+  for backend in "${backends[@]:1}"; do
+    python3 scripts/compare_verdicts.py --names "$first" "$backend" \
+      "artifacts/popcorn-$first/junit.xml" "artifacts/popcorn-$backend/junit.xml" || rc=1
+  done
+  return "$rc"
+}
+
+#: The harness's own suites that run on the libvirt backend too (the qemu backend's run is pytest -n 8 testcases/).
+LIBVIRT_SUITES=(testcases/test_cluster.py testcases/test_faults.py testcases/test_crash_detection.py
+  testcases/test_hang_watchdog.py testcases/test_repro.py)
+
 run_tests() {
-  # The harness's own tests on the CI kernel, then the Popcorn suites on the Popcorn kernel (if any).
+  # The harness's own tests on the CI kernel (its cluster, fault, crash-detection, watchdog and repro suites
+  # on the libvirt backend too), then the Popcorn suites on the Popcorn kernel (if any) on both backends.
   local harness_rc=0 popcorn_rc=0 popcorn
   POPCORN_HARNESS_KERNEL="${POPCORN_HARNESS_KERNEL:-$(ci_kernel)}"
   export POPCORN_HARNESS_KERNEL
   popcorn="$(popcorn_kernel)"
   echo "setup: testing the harness with kernel $POPCORN_HARNESS_KERNEL" >&2
   python3 -m pytest -n 8 testcases/ "$@" || harness_rc=$?
+  echo "setup: the harness's cluster, fault, crash-detection, watchdog and repro suites on --backend libvirt" >&2
+  python3 -m pytest -n 2 --backend=libvirt "${LIBVIRT_SUITES[@]}" --artifacts=artifacts/harness-libvirt \
+    --junitxml=artifacts/harness-libvirt/junit.xml || harness_rc=$?
   if [ -n "$popcorn" ]; then
-    echo "setup: testing the Popcorn kernel $popcorn" >&2
-    popcorn-harness run --kernel "$popcorn" --artifacts artifacts/popcorn -n 2 || popcorn_rc=$?
+    echo "setup: testing the Popcorn kernel $popcorn on ${POPCORN_BACKENDS:-qemu libvirt}" >&2
+    run_popcorn_suites "$popcorn" || popcorn_rc=$?
     echo "setup: harness tests exit $harness_rc, Popcorn suites exit $popcorn_rc" >&2
   else
     echo "setup: harness tests exit $harness_rc; no Popcorn test ran: no Popcorn kernel given" \

@@ -117,3 +117,46 @@ def write_report(directory: Path, summary: Summary, meta: dict) -> Path:
     path = directory / "report.json"
     path.write_text(json.dumps({"meta": meta, **asdict(summary), "total": summary.total}, indent=1) + "\n")
     return path
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One test's verdict as two runs are compared: its outcome and, for a test with a known failure, the
+    defect that judged it. ``xfailed`` and ``xpassed`` of one defect are one verdict: an xpass arises only
+    for a racy defect (a strict entry that passes is a failure), so a racy defect shown in one run and not
+    in the other is the same verdict ("known defect P16")."""
+
+    outcome: str
+    defect: str = ""
+
+    def same_as(self, other: Verdict) -> bool:
+        """Whether two runs gave this test the same verdict."""
+        if self.defect and self.defect == other.defect and {self.outcome, other.outcome} <= {"xfailed", "xpassed"}:
+            return True
+        return (self.outcome, self.defect) == (other.outcome, other.defect)
+
+    def __str__(self) -> str:
+        return f"{self.outcome} ({self.defect})" if self.defect else self.outcome
+
+
+def verdicts(path: Path) -> dict[str, Verdict]:
+    """Test id (``classname::name``) -> its :class:`Verdict`, from a JUnit XML file written by pytest."""
+    found = {}
+    for case in ET.parse(path).iter("testcase"):
+        properties = _properties(case)
+        outcome, _ = _outcome(case, properties)
+        found[f"{case.get('classname')}::{case.get('name')}"] = Verdict(outcome, properties.get("known_defect", ""))
+    return found
+
+
+def verdict_differences(a: dict[str, Verdict], b: dict[str, Verdict]) -> list[tuple[str, str, str]]:
+    """(test, verdict in a, verdict in b) for every test whose verdicts differ, a test missing from one run
+    (shown as "absent") included; a failure or error in both runs is a difference too (parity of two broken
+    runs proves nothing). Sorted by test id."""
+    differences = []
+    for test in sorted(a.keys() | b.keys()):
+        left, right = a.get(test), b.get(test)
+        broken = any(v is not None and v.outcome in ("failed", "error") for v in (left, right))
+        if left is None or right is None or broken or not left.same_as(right):
+            differences.append((test, str(left or "absent"), str(right or "absent")))
+    return differences
