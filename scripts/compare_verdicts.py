@@ -27,17 +27,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("junit", nargs=2, type=Path, help="the two runs' JUnit XML files")
     parser.add_argument("--names", nargs=2, default=("a", "b"), metavar=("A", "B"), help="what to call the runs")
     args = parser.parse_args(argv)
-    runs = {}
-    for name, path in zip(args.names, args.junit):
+    runs = []
+    for path in args.junit:
         try:
-            runs[name] = verdicts(path)
+            runs.append(verdicts(path))
         except (OSError, ET.ParseError) as exc:
             print(f"compare_verdicts: cannot read {path}: {exc}", file=sys.stderr)
             return 2
-    for name, found in runs.items():
+    for name, found in zip(args.names, runs):
         counts = Counter(v.outcome for v in found.values())
         print(f"{name}: {len(found)} tests, " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
-    differences = verdict_differences(*runs.values())
+    differences = verdict_differences(*runs)
     if not differences:
         print(f"same verdict for every test in {args.names[0]} and {args.names[1]}")
         return 0
