@@ -75,15 +75,14 @@ run_popcorn_suites() {
   # or two backends gave a test different verdicts.
   local kernel="$1" rc=0 first="" backend pids=() backends seed="${POPCORN_SEED:-$(( (RANDOM << 15) | RANDOM ))}"
   read -r -a backends <<< "${POPCORN_BACKENDS:-qemu libvirt}"
+  suites_on() { popcorn-harness run --kernel "$kernel" --backend "$1" --artifacts "artifacts/popcorn-$1" -n 2 -- --seed="$seed"; }
   for backend in "${backends[@]}"; do
-    local artifacts="artifacts/popcorn-$backend"
-    mkdir -p "$artifacts"
+    mkdir -p "artifacts/popcorn-$backend"
     if [ -z "$first" ]; then
       first="$backend"
-      popcorn-harness run --kernel "$kernel" --backend "$backend" --artifacts "$artifacts" -n 2 -- --seed="$seed" &
+      suites_on "$backend" &
     else
-      popcorn-harness run --kernel "$kernel" --backend "$backend" --artifacts "$artifacts" -n 2 -- --seed="$seed" \
-        > "$artifacts/run.log" 2>&1 &
+      suites_on "$backend" > "artifacts/popcorn-$backend/run.log" 2>&1 &
     fi
     pids+=($!)
   done

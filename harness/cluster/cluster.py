@@ -365,7 +365,7 @@ class Cluster:
         )
 
     def _wait_ready(self, started: float, indexes: list[int],
-                    on_ready: Callable[[int], None] = lambda index: None) -> dict[str, tuple[str, str]]:
+                    on_ready: Callable[[int], None]) -> dict[str, tuple[str, str]]:
         """Wait until the guests of nodes ``indexes`` are ready (``boot_seconds``, ``guest_uptime``; then
         ``on_ready(index)``), stalled, or ended in a kernel panic; return the failed ones as name -> (``"stall"``
         or ``"panic"``, why). A
@@ -417,16 +417,13 @@ class Cluster:
                               console_tail=vm.console_tail, vm_alive=vm.running, vm_end_reason=vm.end_reason)
 
     def _connect_all(self, early: dict[int, tuple[NodeConnection, Future]]) -> None:
-        """Make ``nodes``: each with its connection of ``early`` (started when its guest got ready) or a new one,
-        connected."""
-        connections = [early[i][0] if i in early else self._connection(i, vm) for i, vm in enumerate(self._vms)]
-        self.nodes = [Node(i, self.spec.node_address(i), ClusterSpec.node_mac(i), vm, conn, self.fault_log)
-                      for i, (vm, conn) in enumerate(zip(self._vms, connections))]
-        with ThreadPoolExecutor(max_workers=len(connections)) as pool:
-            futures = [early[n.index][1] if n.index in early else pool.submit(n.ssh.connect, 120.0) for n in self.nodes]
-            for node, future in zip(self.nodes, futures):
-                future.result()
-                self.reporter.phase(node.name, "SSH up")
+        """Make ``nodes``, each with its connection of ``early`` (started when its guest got ready: every node
+        has one once ``_boot_all`` returned), and wait until each is connected."""
+        self.nodes = [Node(i, self.spec.node_address(i), ClusterSpec.node_mac(i), vm, early[i][0], self.fault_log)
+                      for i, vm in enumerate(self._vms)]
+        for node in self.nodes:
+            early[node.index][1].result()
+            self.reporter.phase(node.name, "SSH up")
 
     def stop(self) -> None:
         """Release everything: connections, VMs, network, work dir, lease. Errors are collected."""

@@ -43,13 +43,17 @@ if RUN == "a":
 '''
 
 
+def _pytest_junit(test_file: Path, junit: Path, env: dict[str, str] | None = None) -> Path:
+    """Run pytest on ``test_file`` (in its directory, no project config); return the JUnit file it wrote."""
+    subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "-q", "-o", "addopts=",
+                    "-c", "/dev/null", f"--junitxml={junit}", str(test_file)],
+                   cwd=test_file.parent, capture_output=True, env=env)
+    return junit
+
+
 def _junit(tmp_path: Path, run: str) -> Path:
     (tmp_path / "test_sample.py").write_text(SAMPLE)
-    junit = tmp_path / f"{run}.xml"
-    subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "-q", "-o", "addopts=",
-                    "-c", "/dev/null", f"--junitxml={junit}", str(tmp_path / "test_sample.py")],
-                   cwd=tmp_path, capture_output=True, env={"RUN": run, "PATH": "/usr/bin:/bin"})
-    return junit
+    return _pytest_junit(tmp_path / "test_sample.py", tmp_path / f"{run}.xml", {"RUN": run, "PATH": "/usr/bin:/bin"})
 
 
 def test_racy_defect_is_one_verdict_and_every_other_difference_is_named(tmp_path):
@@ -87,8 +91,6 @@ def test_script_agrees_on_equal_runs(tmp_path):
     sample = tmp_path / "ok"
     sample.mkdir()
     (sample / "test_ok.py").write_text("def test_ok(): pass\n")
-    junit = sample / "j.xml"
-    subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "-q", "-o", "addopts=",
-                    "-c", "/dev/null", f"--junitxml={junit}", str(sample / "test_ok.py")], cwd=sample, capture_output=True)
+    junit = _pytest_junit(sample / "test_ok.py", sample / "j.xml")
     done = subprocess.run([sys.executable, str(SCRIPT), str(junit), str(junit)], capture_output=True, text=True)
     assert done.returncode == 0 and "same verdict for every test in a and b" in done.stdout
