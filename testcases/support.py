@@ -13,6 +13,7 @@ from pathlib import Path
 from pyroute2 import IPRoute
 from pyroute2 import netns as _netns
 
+from harness.guest.programs import GUEST_BIN
 from harness.processes import command_lines
 from harness.vm import libvirtd
 from harness.vm.leftovers import RUN_DAEMONS, qemu_processes
@@ -106,14 +107,24 @@ def own_cluster_spec(pool, nodes: int, **changes):
     return spec
 
 
+#: Starts GUEST_BIN's phc_vfork_wait detached, then waits (30 s at most, else fails) until its parent is in D:
+#: a look right after it returns sees the thread stuck, however slowly a loaded guest starts the program.
+VFORK_WAITER_START = (
+    f"(setsid {GUEST_BIN}/phc_vfork_wait 600 > /dev/null 2>&1 < /dev/null &); i=0; "
+    "until grep -qs '(phc_vfork_wait) D ' /proc/[0-9]*/stat; do "
+    "i=$((i + 1)); [ $i -lt 300 ] || { echo 'phc_vfork_wait not in D after 30 s' >&2; exit 1; }; sleep 0.1; done"
+)
+
+
 def start_vfork_waiter(node) -> None:
-    """Start phc_vfork_wait on ``node`` (built on the host, put in /opt/phc/bin), detached: its parent sits in
-    the kernel in D (``VFORK_WAIT_CHANNEL``) until killed, as a guest program stuck in a kernel would."""
-    from harness.guest.programs import GUEST_BIN, build_guest_programs
+    """Start phc_vfork_wait on ``node`` (built on the host, put in /opt/phc/bin), detached; return once its
+    parent sits in the kernel in D (``VFORK_WAIT_CHANNEL``), where it stays until killed, as a guest program
+    stuck in a kernel would."""
+    from harness.guest.programs import build_guest_programs
 
     binary = build_guest_programs(HARNESS_GUEST_PROGRAMS, names=["phc_vfork_wait"])["phc_vfork_wait"]
     node.put(binary, f"{GUEST_BIN}/phc_vfork_wait", mode=0o755)
-    node.succeed(f"(setsid {GUEST_BIN}/phc_vfork_wait 600 > /dev/null 2>&1 < /dev/null &)")
+    node.succeed(VFORK_WAITER_START, timeout=60)
 
 
 def panic_node(node, seconds: float = 60.0) -> None:

@@ -20,8 +20,8 @@ from harness.cluster.watchdog import HangWatchdog, stuck_look
 from harness.errors import CommandTimeout, InfraError
 from harness.guest.programs import GUEST_BIN, build_guest_programs
 from harness.vm.network import namespace_exists
-from support import (HARNESS_GUEST_PROGRAMS, VFORK_WAIT_CHANNEL, leftovers, own_cluster_spec, panic_node,
-                     start_vfork_waiter, tcp_delivers)
+from support import (HARNESS_GUEST_PROGRAMS, VFORK_WAIT_CHANNEL, VFORK_WAITER_START, leftovers, own_cluster_spec,
+                     panic_node, start_vfork_waiter, tcp_delivers)
 
 
 def _nodes(cluster, request) -> list:
@@ -322,7 +322,7 @@ def test_where_a_node_that_does_not_answer_is_stuck_is_read_from_its_sysrq_dump(
     spec = own_cluster_spec(cluster_pool, 1, extra_files=((str(binary), f"{GUEST_BIN}/phc_vfork_wait"),))
     with Cluster(spec) as cluster:
         node = cluster.nodes[0]
-        node.succeed(f"(setsid {GUEST_BIN}/phc_vfork_wait 600 > /dev/null 2>&1 < /dev/null &)")
+        node.succeed(VFORK_WAITER_START, timeout=60)
         cluster.link(node).loss(100)  # the harness's SSH goes over the same link
         look = stuck_look(cluster)
         assert look.unanswered == ["node0"], look

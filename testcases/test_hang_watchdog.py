@@ -19,6 +19,13 @@ SCENARIOS = ("test_waits_on_a_paused_node", "test_waits_on_a_stuck_command", "te
 HANG_TIMEOUT = 20
 
 
+def verdict_lines(out: str) -> str:
+    """What the nested run said of its verdicts (symptoms, stuck threads, the watchdog's reasons) and its last
+    lines: an assertion's message that shows why, wherever in the output that was."""
+    said = re.findall(r"^.*(?:symptom|differences|stuck|hang watchdog|phc_vfork_wait|not looked at).*$", out, re.M)
+    return "\n".join(said) + "\n...\n" + out[-2000:]
+
+
 @pytest.mark.xdist_group("hang-watchdog")
 @pytest.mark.timeout(2700)
 def test_hangs_are_reported_dumped_and_reset(kernel, tmp_path):
@@ -37,8 +44,8 @@ def test_hangs_are_reported_dumped_and_reset(kernel, tmp_path):
                         "test_known_hang_waits_elsewhere": "FAILED", "test_gets_a_healthy_cluster": "PASSED"}, \
         out[-4000:]
     # Where a known hang waits is part of its symptom: the same hang with another wait channel is another.
-    assert re.search(rf"actual symptom: +stuck:node1:{VFORK_WAIT_CHANNEL} \+ timeout:node0", out), out[-4000:]
-    assert "no sign matches 'stuck:node1:elsewhere'" in out, out[-4000:]
+    assert re.search(rf"actual symptom: +stuck:node1:{VFORK_WAIT_CHANNEL} \+ timeout:node0", out), verdict_lines(out)
+    assert "no sign matches 'stuck:node1:elsewhere'" in out, verdict_lines(out)
     assert f"hang watchdog after {HANG_TIMEOUT}s: node1: no output from node" in out, out[-4000:]
     assert f"hang watchdog after {HANG_TIMEOUT}s: test timed out (every node still answers)" in out
     # The watchdog, not pytest-timeout (900 s per test in the nested run too), ended each hang. Not a
