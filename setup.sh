@@ -8,7 +8,8 @@
 #                           harness's own tests; five of its suites on --backend libvirt after), then the Popcorn
 #                           suites on a Popcorn kernel when one is given:
 #                           POPCORN_KERNEL=artifact dir or bzImage, or POPCORN_SRC=tree or git URL (built, cached),
-#                           on both backends at once (POPCORN_BACKENDS, default "qemu libvirt"), verdicts compared
+#                           on both backends at once (POPCORN_BACKENDS, default "qemu libvirt"; libvirt's clusters
+#                           across POPCORN_LIBVIRT_HOSTS emulated hosts, default 2), verdicts compared
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -19,6 +20,8 @@ APT_PACKAGES=(
   # the libvirt backend: the daemon and its QEMU driver (not libvirt-daemon-system: it brings polkit and
   # a NAT network), virsh, and what libvirt-python compiles against
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev pkg-config
+  # partitions of a cluster across hosts (nftables rules on each host's bridge; here the emulated hosts)
+  nftables
 )
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -71,11 +74,16 @@ run_popcorn_suites() {
   # The Popcorn suites on kernel $1 on each backend of POPCORN_BACKENDS (default: qemu libvirt) at once,
   # two workers each; then the parity of their verdicts. The first backend's output goes to the terminal,
   # the others' to artifacts/popcorn-BACKEND/run.log (printed after). All use one fault and stress seed
-  # (POPCORN_SEED, default random), so the runs make the same choices. Returns non-zero if any run failed
-  # or two backends gave a test different verdicts.
+  # (POPCORN_SEED, default random), so the runs make the same choices. The libvirt run's clusters span
+  # POPCORN_LIBVIRT_HOSTS hosts emulated on this machine (default 2; 1: this machine only), so the whole
+  # suite also runs across hosts. Returns non-zero if any run failed or two runs gave a test different verdicts.
   local kernel="$1" rc=0 first="" backend pids=() backends seed="${POPCORN_SEED:-$(( (RANDOM << 15) | RANDOM ))}"
+  local hosts="${POPCORN_LIBVIRT_HOSTS:-2}"
   read -r -a backends <<< "${POPCORN_BACKENDS:-qemu libvirt}"
-  suites_on() { popcorn-harness run --kernel "$kernel" --backend "$1" --artifacts "artifacts/popcorn-$1" -n 2 -- --seed="$seed"; }
+  suites_on() {
+    popcorn-harness run --kernel "$kernel" --backend "$1" --artifacts "artifacts/popcorn-$1" -n 2 \
+      $([ "$1" = libvirt ] && [ "$hosts" -gt 1 ] && echo "--emulated-hosts $hosts") -- --seed="$seed"
+  }
   for backend in "${backends[@]}"; do
     mkdir -p "artifacts/popcorn-$backend"
     if [ -z "$first" ]; then

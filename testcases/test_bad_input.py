@@ -72,6 +72,11 @@ CASES = [
     (["run", "--popcorn-src", "{tmp}/none", "--artifacts", OUT], "does not exist"),
     (["run", "--popcorn-src", "{tmp}", "--kernel", K, "--artifacts", OUT], "--kernel and --popcorn-src exclude"),
     (["run", "--detectors", "--kernel", K, "--artifacts", OUT], "--detectors needs --popcorn-src"),
+    (["run", "--kernel", K, "--emulated-hosts", "2", "--artifacts", OUT], "--emulated-hosts needs --backend libvirt"),
+    (["run", "--kernel", K, "--backend", "libvirt", "--emulated-hosts", "1", "--artifacts", OUT],
+     "--emulated-hosts must be at least 2, got 1"),
+    (["run", "--kernel", K, "--backend", "libvirt", "--emulated-hosts", "2", "--hosts", "/etc/hostname",
+      "--artifacts", OUT], "--emulated-hosts and --hosts exclude each other"),
     # fuzz
     (["fuzz", "--kernel", K, "--seconds", "0", "--artifacts", OUT], "--seconds must be 1..3600, got 0"),
     (["fuzz", "--kernel", K, "--threads", "9", "--artifacts", OUT], "--threads must be 1..8, got 9"),

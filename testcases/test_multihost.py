@@ -9,15 +9,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import subprocess
 import sys
+from xml.etree import ElementTree
+
 import pytest
 
 from harness.cluster.cluster import Cluster
+from harness.cluster.spec import ClusterSpec
 from harness.errors import UsageError
 from harness.vm import libvirtd
 from harness.vm.emulated_hosts import EmulatedHosts
-from harness.vm.hosts import overlay_names
+from harness.vm.hosts import overlay_names, partition_table
 from support import (assert_usage_error, harness_env, leftovers, new_tag, own_cluster_spec, run_cli,
                      skip_without_libvirt)
 
@@ -53,11 +57,24 @@ def run_links(hosts: EmulatedHosts, index: int, run_id: str) -> list[str]:
     return [line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if run_id in line]
 
 
+def tables_on(hosts: EmulatedHosts, index: int) -> str:
+    """The nftables tables in host ``index``'s namespace (``nft list tables``)."""
+    return subprocess.run(["ip", "netns", "exec", hosts.namespace(index), "nft", "list", "tables"],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def reaches(src, dst) -> bool:
+    """True if ``src`` gets an answer to one ping from ``dst`` within 3 s."""
+    return src.run(f"ping -c 1 -W 3 {dst.address}", timeout=30).ok
+
+
 def test_a_cluster_spans_two_hosts_over_the_overlay(cluster_pool, two_hosts):
     """Node *i* runs on host *i mod 2* (as a domain of that host's daemon, its tap on the run's bridge there);
     the harness's namespace holds no node's tap, only its bridge and its VXLAN end; the nodes reach each
     other and the harness across the overlay (SSH, pings of full-size frames, 1 MiB through SSH).
-    Network faults (on taps in the cluster's namespace) are refused in one line. After the cluster: no domain, bridge, VXLAN end or tap of the run on either host."""
+    A partition cuts nodes on the same host and across the overlay alike, the harness still reaching every
+    node, and heals; link faults are refused in one line. After the cluster: no domain, bridge, VXLAN end,
+    tap or partition table of the run on either host."""
     spec = own_cluster_spec(cluster_pool, 3, backend="libvirt", hosts=two_hosts.hosts_lines)
     with Cluster(spec) as cluster:
         run_id = cluster.run_id
@@ -74,22 +91,35 @@ def test_a_cluster_spans_two_hosts_over_the_overlay(cluster_pool, two_hosts):
         sent = node1.succeed("head -c 1048576 /dev/urandom > /tmp/r && base64 /tmp/r")
         assert hashlib.md5(base64.b64decode(sent)).hexdigest() == node1.succeed("md5sum < /tmp/r").split()[0]
         assert " 0% packet loss" in node2.succeed(f"ping -c 1 -W 5 {node1.address}")
-        # network faults act on taps in the cluster's namespace: across hosts they are refused, nothing changed
-        for fault in (lambda: cluster.partition([[0], [1]]), lambda: cluster.link(1).delay(50)):
-            with pytest.raises(UsageError, match="not on a cluster across hosts"):
-                fault()
-        assert cluster.heal() is False and cluster.health() == []
+        # a partition is nftables rules on every host's bridge: node0 (host 0) is cut from node1 (host 1,
+        # over the overlay) and from node2 (host 0, the same bridge); node1 and node2 still talk across the
+        # overlay; the harness still reaches every node
+        cluster.partition([[0], [1, 2]])
+        assert all(partition_table(run_id) in tables_on(two_hosts, i) for i in (0, 1))
+        assert not reaches(node0, node1) and not reaches(node0, node2) and not reaches(node2, node0)
+        assert reaches(node1, node2) and reaches(node2, node1)
+        assert cluster.health() == []
+        # link faults relay a tap's frames through the harness: across hosts they are refused, nothing changed
+        with pytest.raises(UsageError, match="not on a cluster across hosts"):
+            cluster.link(1).delay(50)
+        assert cluster.heal() is True and cluster.heal() is False
+        assert reaches(node0, node1) and reaches(node0, node2)
+        cluster.partition([[1], [2]])  # left for the cluster's teardown to remove
+        assert not reaches(node1, node2) and reaches(node0, node1)
     assert domains_on(two_hosts, 0) == domains_on(two_hosts, 1) == []
     assert run_links(two_hosts, 0, run_id) == run_links(two_hosts, 1, run_id) == []
+    assert partition_table(run_id) not in tables_on(two_hosts, 0) + tables_on(two_hosts, 1)
     assert leftovers(run_id) == []
 
 
 _HOLDER = """
 import json, sys, time
 from harness.cluster.cluster import Cluster
+from harness.cluster.spec import ClusterSpec
 from harness.errors import UsageError
 from harness.cluster.spec import ClusterSpec
 cluster = Cluster(ClusterSpec.from_dict(json.loads(sys.argv[1]))).start()
+cluster.partition([[0], [1]])
 print(cluster.run_id, flush=True)
 time.sleep(600)
 """
@@ -97,8 +127,8 @@ time.sleep(600)
 
 def test_a_killed_harness_leaves_its_hosts_to_the_sweep(cluster_pool, two_hosts):
     """A harness SIGKILLed with a cluster on the hosts leaves its domains running there (their daemons own
-    them) and its bridges; the next sweep (``clean``) destroys the domains and removes the bridges on every
-    host, from what the run recorded in its work dir."""
+    them), its bridges and its partition; the next sweep (``clean``) destroys the domains and removes the
+    bridges and partition tables on every host, from what the run recorded in its work dir."""
     tag = new_tag()
     spec = own_cluster_spec(cluster_pool, 2, backend="libvirt", hosts=two_hosts.hosts_lines)
     holder = subprocess.Popen([sys.executable, "-c", _HOLDER, json.dumps(spec.to_dict())], env=harness_env(tag),
@@ -110,11 +140,12 @@ def test_a_killed_harness_leaves_its_hosts_to_the_sweep(cluster_pool, two_hosts)
         holder.kill()
         holder.wait(timeout=60)
     assert len(domains_on(two_hosts, 0)) == len(domains_on(two_hosts, 1)) == 1, "domains outlive their harness"
-    assert run_links(two_hosts, 1, run_id)
+    assert run_links(two_hosts, 1, run_id) and partition_table(run_id) in tables_on(two_hosts, 1)
     result = run_cli("clean")
     assert result.returncode == 0, result.stderr
     assert domains_on(two_hosts, 0) == domains_on(two_hosts, 1) == []
     assert run_links(two_hosts, 0, run_id) == run_links(two_hosts, 1, run_id) == []
+    assert partition_table(run_id) not in tables_on(two_hosts, 0) + tables_on(two_hosts, 1)
     assert leftovers(tag) == []
 
 
@@ -142,7 +173,8 @@ def test_hosts_bad_input(kernel, tmp_path):
 def test_a_detached_cluster_across_hosts_from_the_cli(kernel, two_hosts, tmp_path):
     """``cluster up --backend libvirt --hosts FILE`` leaves the cluster running across the hosts for later
     commands (``exec`` on a node of each host); a sweep (``clean``) leaves it alone though no QEMU of it runs
-    on this machine; ``cluster down`` removes its domains and bridges on both hosts."""
+    on this machine; ``cluster partition`` and a later ``cluster heal`` act on the hosts; ``cluster down``
+    removes its domains and bridges on both hosts."""
     tag = new_tag()
     env = harness_env(tag)
     hosts_file = two_hosts.write_hosts_file(tmp_path / "hosts")
@@ -156,6 +188,15 @@ def test_a_detached_cluster_across_hosts_from_the_cli(kernel, two_hosts, tmp_pat
         assert names.returncode == 0 and names.stdout.split() == ["[node0]", "node0", "[node1]", "node1"], names.stdout + names.stderr
         status = run_cli("cluster", "status", "--name", tag, env=env)
         assert status.returncode == 0 and "domain" in status.stdout, status.stdout + status.stderr
+        # a partition made by one command lives on the hosts: a later one sees it and heals it
+        cut = run_cli("cluster", "partition", "0", "1", "--name", tag, env=env)
+        assert cut.returncode == 0, cut.stderr[-2000:]
+        ping = ["cluster", "exec", "node0", "--name", tag, "--", f"ping -c 1 -W 3 {ClusterSpec().node_address(1)}"]
+        assert run_cli(*ping, env=env).returncode != 0
+        healed = run_cli("cluster", "heal", "--name", tag, env=env)
+        assert healed.returncode == 0 and "healed" in healed.stdout and "nothing" not in healed.stdout, healed.stdout
+        assert run_cli("cluster", "heal", "--name", tag, env=env).stdout.strip() == "nothing to heal"
+        assert run_cli(*ping, env=env).returncode == 0
     finally:
         down = run_cli("cluster", "down", "--name", tag, env=env)
     assert down.returncode == 0, down.stderr
@@ -246,3 +287,23 @@ def test_xdist_workers_on_another_host_boot_their_own_clusters(kernel, one_ssh_h
     assert remote["cwd"].startswith(str(remote_dir)), remote
     for case in cases:
         assert leftovers(case["run_id"]) == [], case
+
+
+def test_the_main_job_runs_its_clusters_on_hosts_it_emulates(kernel, tmp_path):
+    """``popcorn-harness run --backend libvirt --emulated-hosts 2``: the run makes two hosts for itself, every
+    cluster of the suite spans both (the JUnit property ``nodes_on_hosts`` names each node's host), the report
+    says so, and nothing of the hosts is left after the run."""
+    skip_without_libvirt()
+    tag = new_tag()
+    artifacts = tmp_path / "artifacts"
+    result = run_cli("run", "--kernel", kernel, "--accel", "tcg", "--backend", "libvirt", "--emulated-hosts", "2",
+                     "-n", "1", "--artifacts", str(artifacts), "--", "-k", "test_detection_matches_what_the_kernel_is",
+                     env=harness_env(tag), timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "emulating 2 hosts" in result.stderr, result.stderr[-3000:]
+    report = json.loads((artifacts / "report.json").read_text())
+    assert report["meta"]["hosts"] == "2 emulated" and report["counts"]["passed"] == 1, report
+    properties = {p.get("name"): p.get("value") for p in ElementTree.parse(artifacts / "junit.xml").iter("property")}
+    assert re.fullmatch(r"node0@qemu\+tcp://10\.213\.0\.2/system node1@qemu\+tcp://10\.213\.0\.3/system",
+                        properties.get("nodes_on_hosts", "")), properties
+    assert leftovers(tag) == []

@@ -14,6 +14,7 @@ Popcorn kernel and no Popcorn test ran.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -47,6 +48,10 @@ def register(subparsers) -> None:
     source.add_argument("--stock", action="store_true",
                         help="no Popcorn source: run on Debian's stock kernel (tests the harness; Popcorn tests skip)")
     add_cluster_options(parser.add_argument, only=("--nodes", "--accel", "--boot-timeout", "--backend", "--hosts"))
+    parser.add_argument("--emulated-hosts", type=int, default=0, metavar="N",
+                        help="run the nodes on N hosts emulated on this machine for the run (each a network "
+                             "namespace with its own libvirtd on qemu+tcp, a VXLAN overlay between them; needs "
+                             "--backend libvirt, excludes --hosts): a cluster across hosts without a second machine")
     parser.add_argument("--artifacts", type=Path, default=Path("artifacts"),
                         help="report, JUnit XML and failure artifacts (default ./artifacts)")
     parser.add_argument("--suites", choices=tuple(SUITE_PATHS), default=None,
@@ -100,16 +105,13 @@ def _kernel(args: argparse.Namespace) -> tuple[str, str]:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the main job; exit with pytest's exit code."""
     from rich.console import Console
-    from rich.markup import escape
 
     from harness.cluster.cluster import require_root
-    from harness.popcorn.claim import popcorn_claim
-    from harness.junit import summarize_junit, write_report
-    from harness.popcorn.suites import POPCORN_SUITES, suite_of
     from harness.cluster.spec import ClusterSpec
     from harness.vm.hosts import read_hosts_file
 
     _choose_source(args)
+    _check_emulated_hosts(args)
     ClusterSpec(nodes=args.nodes, accel=args.accel, boot_timeout=args.boot_timeout, backend=args.backend,
                 hosts=read_hosts_file(args.hosts) if args.hosts else ()).validate()
     if args.workers < 1:
@@ -124,12 +126,57 @@ def cmd_run(args: argparse.Namespace) -> int:
     junit = artifacts / "junit.xml"
     junit.unlink(missing_ok=True)
     suites = args.suites or ("all" if origin == "stock Debian" else "kernel")
+    with _hosts_file(args) as hosts:
+        return _run_suites(args, console, kernel, origin, suites, artifacts, junit, hosts)
+
+
+def _check_emulated_hosts(args: argparse.Namespace) -> None:
+    """``--emulated-hosts N``: at least 2, on the libvirt backend, not with ``--hosts``."""
+    if not args.emulated_hosts:
+        return
+    if args.emulated_hosts < 2:
+        raise UsageError(f"--emulated-hosts must be at least 2, got {args.emulated_hosts}")
+    if args.hosts:
+        raise UsageError("--emulated-hosts and --hosts exclude each other: give one")
+    if args.backend != "libvirt":
+        raise UsageError(f"--emulated-hosts needs --backend libvirt (not {args.backend})")
+
+
+@contextlib.contextmanager
+def _hosts_file(args: argparse.Namespace):
+    """The hosts file the run's clusters use: ``--hosts`` (resolved), or for ``--emulated-hosts N`` the file of
+    N hosts emulated for the run (``harness.vm.emulated_hosts``; stopped afterwards, also on Ctrl-C; a killed run
+    leaves them to the sweep), or None."""
+    if not args.emulated_hosts:
+        yield Path(args.hosts).resolve() if args.hosts else None
+        return
+    from harness.vm.emulated_hosts import EmulatedHosts
+
+    print(f"popcorn-harness: emulating {args.emulated_hosts} hosts (a libvirtd each, VXLAN overlay)", file=sys.stderr)
+    with EmulatedHosts(args.emulated_hosts) as hosts:
+        yield hosts.write_hosts_file(hosts.workdir / "hosts")
+
+
+def _run_suites(args: argparse.Namespace, console, kernel: str, origin: str, suites: str, artifacts: Path,
+                junit: Path, hosts: Path | None) -> int:
+    """Run pytest on ``suites`` (clusters on ``hosts`` when given), then print the summary and write the
+    report; return the exit code."""
+    from rich.markup import escape
+
+    from harness.junit import summarize_junit, write_report
+    from harness.popcorn.claim import popcorn_claim
+    from harness.popcorn.suites import POPCORN_SUITES, suite_of
+    from harness.vm.hosts import read_hosts_file
+
     command = [sys.executable, "-m", "pytest", *(str(REPO / p) for p in SUITE_PATHS[suites]), "-n", str(args.workers),
                f"--kernel={kernel}", f"--nodes={args.nodes}", f"--accel={args.accel}",
                f"--boot-timeout={args.boot_timeout}", f"--backend={args.backend}",
-               *([f"--hosts={Path(args.hosts).resolve()}"] if args.hosts else []), f"--artifacts={artifacts}", f"--junitxml={junit}", *args.pytest_args]
+               *([f"--hosts={hosts}"] if hosts else []), f"--artifacts={artifacts}", f"--junitxml={junit}",
+               *args.pytest_args]
     console.print(f"[bold]kernel[/bold] {escape(f'{kernel} ({origin})')}\n[bold]running[/bold] {escape(' '.join(command))}",
                   highlight=False)
+    if hosts:
+        console.print(f"[bold]hosts[/bold] {escape(', '.join(read_hosts_file(hosts)))}", highlight=False)
     started = time.monotonic()
     code = subprocess.call(command, cwd=REPO)
     elapsed = time.monotonic() - started
@@ -139,6 +186,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = summarize_junit(junit, suite_of)
     report = write_report(artifacts, summary, {"kernel": kernel, "kernel_origin": origin, "nodes": args.nodes,
                                                "accel": args.accel, "backend": args.backend, "pytest_exit": code,
+                                               "hosts": args.emulated_hosts and f"{args.emulated_hosts} emulated"
+                                               or args.hosts or "this machine",
                                                "suites": suites,
                                                "seconds": round(elapsed, 1), "command": command})
     console.rule("summary")

@@ -30,6 +30,7 @@ from harness.cluster.link import Link
 from harness.cluster.node import ANSWER_TIMEOUT_S, LEFTOVER_GRACE_S, Node, leftover_programs
 from harness.kernel.artifact import KernelImage, locate_kernel
 from harness.vm.keys import RunKeys, generate_keys
+from harness.cluster.host_netfaults import HostNetworkFaults
 from harness.cluster.netfaults import NetworkFaults
 from harness.vm.hosts import tap_on_host
 from harness.vm.network import ClusterNetwork, tap_name
@@ -166,7 +167,7 @@ class Cluster:
         self._vms: list[VM] = []
         self._started = False
         self.fault_log = FaultLog()
-        self._network_faults: NetworkFaults | None = None
+        self._network_faults: NetworkFaults | HostNetworkFaults | None = None
         #: Where ``save_snapshot`` put every node's state (None: no snapshot yet).
         self.snapshot: Path | None = None
         self.backend = get_backend(spec.backend, spec.host_list())
@@ -644,13 +645,13 @@ class Cluster:
 
     # -- network faults (harness/cluster/faults.py, harness/cluster/netfaults.py) ------------------------------
 
-    def network_faults(self) -> NetworkFaults:
-        """The partitions and link faults applied to this cluster's network (``UsageError`` on a cluster
-        across hosts: its nodes' taps are on the hosts, not in the cluster's namespace)."""
-        if self.spec.hosts:
-            raise UsageError("network faults need every node's tap on this machine: not on a cluster across hosts")
+    def network_faults(self) -> NetworkFaults | HostNetworkFaults:
+        """The partitions and link faults applied to this cluster's network: on a cluster across hosts, where
+        its nodes' taps are on the hosts, partitions only (``harness.cluster.host_netfaults``)."""
         if self._network_faults is None:
-            self._network_faults = NetworkFaults(self.netns, [n.address for n in self.nodes])
+            addresses = [n.address for n in self.nodes]
+            self._network_faults = HostNetworkFaults(self.spec.host_list(), self.run_id, addresses) \
+                if self.spec.hosts else NetworkFaults(self.netns, addresses)
         return self._network_faults
 
     def partition(self, groups: list[list]) -> None:
@@ -664,7 +665,7 @@ class Cluster:
     def heal(self, reason: str = "") -> bool:
         """Remove every partition and link fault; True if there was any (then it is logged, with
         ``reason`` if given). Paused and crashed nodes stay as they are."""
-        if self.network is None or not self.nodes or self.spec.hosts:
+        if self.network is None or not self.nodes:
             return False
         healed = self.network_faults().heal()  # also finds partition filters another process left
         if healed:

@@ -327,6 +327,9 @@ def watched_test(request: pytest.FixtureRequest, pool: ClusterPool):
     if pool.last_switch:
         request.node.user_properties.append(("cluster_switch", pool.last_switch))
         pool.last_switch = ""
+    if current.spec.hosts:  # where each node ran: node0@URI node1@URI ...
+        request.node.user_properties.append(("nodes_on_hosts", " ".join(
+            f"{node.name}@{current.spec.host_of(node.index)}" for node in current.nodes)))
     pool.begin_test()
     crash_plugin.start(request.node, current.nodes, pool.symbols)
     _watch(request, current)

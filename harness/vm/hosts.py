@@ -58,10 +58,11 @@ class Host:
         except OSError as exc:
             raise InfraError(f"host {self.uri}: cannot resolve {self.hostname}: {exc}") from None
 
-    def run_script(self, script: str, netns: str = "", timeout: float = HOST_COMMAND_TIMEOUT_S) -> None:
+    def run_script(self, script: str, netns: str = "", timeout: float = HOST_COMMAND_TIMEOUT_S) -> str:
         """Run a shell script as root on the host (``sh -s`` through its command prefix, the script on stdin:
         no quoting differs between ``ssh`` and a local prefix), the prefix started in ``netns`` (where the
-        harness reaches the hosts from; "" its own). ``InfraError`` with its output if it fails."""
+        harness reaches the hosts from; "" its own); return its output. ``InfraError`` with its output if it
+        fails."""
         where = ["ip", "netns", "exec", netns] if netns else []
         try:
             result = subprocess.run([*where, *self.shell, "sh", "-s"], input=script, capture_output=True, text=True,
@@ -71,6 +72,7 @@ class Host:
         if result.returncode != 0:
             tail = " / ".join((result.stderr or result.stdout).strip().splitlines()[-3:])
             raise InfraError(f"host {self.uri}: a command failed (exit {result.returncode}): {tail}")
+        return result.stdout
 
 
 @dataclass(frozen=True)
@@ -176,10 +178,42 @@ def host_setup_script(run_id: str, local: str, peers: list[str]) -> str:
 
 
 def host_teardown_script(run_id: str) -> str:
-    """The shell script that removes the run's bridge and VXLAN end from a host (what is not there is
-    skipped). Pure."""
+    """The shell script that removes the run's bridge, VXLAN end and partition rules from a host (what is not
+    there is skipped). Pure."""
     bridge, vxlan, _ = overlay_names(run_id)
-    return "".join(f"! ip link show {dev} >/dev/null 2>&1 || ip link del {dev}\n" for dev in (vxlan, bridge))
+    return ("".join(f"! ip link show {dev} >/dev/null 2>&1 || ip link del {dev}\n" for dev in (vxlan, bridge))
+            + "! command -v nft >/dev/null || " + host_unpartition_script(run_id))
+
+
+# -- partitions across hosts --------------------------------------------------------------------------------
+# A node's frames reach it from its host's bridge (from a node on the same host, or from the VXLAN end): a
+# partition is, on every host, an nftables table of the bridge family (no br_netfilter needed) whose forward
+# chain drops IPv4 frames to a node's tap from the nodes of other groups. ARP and the harness's traffic pass.
+
+
+def partition_table(run_id: str) -> str:
+    """The run's nftables table (family ``bridge``) on every host."""
+    return f"phf{run_id}"
+
+
+def host_unpartition_script(run_id: str) -> str:
+    """The shell script that removes the run's partition table from a host, printing ``removed`` if there was
+    one. Pure."""
+    table = partition_table(run_id)
+    return f"! nft list table bridge {table} >/dev/null 2>&1 || {{ nft delete table bridge {table} && echo removed; }}\n"
+
+
+def host_partition_script(run_id: str, blocked: dict[str, list[str]]) -> str:
+    """The shell script that replaces the run's partition on a host: frames the host's bridge forwards to tap
+    T are dropped when their IPv4 source is in ``blocked[T]``. Needs ``nft`` (nftables) on the host. Pure."""
+    table = partition_table(run_id)
+    rules = "".join(f'add rule bridge {table} forward oifname "{tap}" ip saddr {{ {", ".join(sources)} }} drop\n'
+                    for tap, sources in sorted(blocked.items()) if sources)
+    return ("command -v nft >/dev/null || { echo 'nft (Debian: nftables) is not installed: partitions across "
+            "hosts need it' >&2; exit 1; }\n" + host_unpartition_script(run_id)
+            + f"nft -f - <<'RULES'\nadd table bridge {table}\n"
+            f"add chain bridge {table} forward {{ type filter hook forward priority 0; policy accept; }}\n"
+            f"{rules}RULES\n")
 
 
 def local_address(hosts: Hosts, towards: str) -> str:

@@ -9,7 +9,8 @@ import pytest
 
 from harness.cluster.spec import ClusterSpec
 from harness.errors import UsageError
-from harness.vm.hosts import (HOSTS_RECORD, default_shell, host_setup_script, host_teardown_script, overlay_names,
+from harness.vm.hosts import (HOSTS_RECORD, default_shell, host_partition_script, host_setup_script,
+                              host_teardown_script, host_unpartition_script, overlay_names,
                               parse_hosts, read_hosts_file, release_recorded, tap_on_host)
 
 
@@ -74,6 +75,16 @@ def test_the_host_scripts_make_and_remove_the_run_s_overlay_end():
     assert script.startswith("set -e\n")
     teardown = host_teardown_script("1a2b3c4d")
     assert teardown.index("ip link del phx1a2b3c4d") < teardown.index("ip link del phb1a2b3c4d")
+    assert "nft delete table bridge phf1a2b3c4d" in teardown and "command -v nft" in teardown
+
+
+def test_the_partition_script_drops_other_groups_frames_to_each_tap():
+    script = host_partition_script("1a2b3c4d", {"pht1a2b3c4d0": ["10.0.0.3", "10.0.0.4"], "pht1a2b3c4d2": []})
+    rules = [line for line in script.splitlines() if line.startswith("add rule")]
+    assert rules == ['add rule bridge phf1a2b3c4d forward oifname "pht1a2b3c4d0" ip saddr { 10.0.0.3, 10.0.0.4 } drop']
+    assert script.index("nft delete table bridge phf1a2b3c4d") < script.index("add table bridge phf1a2b3c4d")
+    assert "type filter hook forward priority 0; policy accept;" in script
+    assert host_unpartition_script("1a2b3c4d").rstrip().endswith("echo removed; }")
 
 
 def test_spec_with_hosts_round_trips_and_needs_libvirt():
