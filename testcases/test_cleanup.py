@@ -126,8 +126,9 @@ def test_a_kvm_probe_qemu_whose_owner_died_is_swept():
         while len([n for n in qemu_processes().values() if "kvmprobe" in n]) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         removed = sweep_stale()
-        assert any(str(fakes[gone.pid].pid) in line for line in removed), removed
-        assert fakes[gone.pid].wait(timeout=10) == -signal.SIGKILL
+        # Every cluster start sweeps too: under xdist another worker's sweep may kill it first (CI saw that),
+        # so this sweep need not be the one that names it; a sweep must have killed it.
+        assert fakes[gone.pid].wait(timeout=10) == -signal.SIGKILL, removed
         assert fakes[1].poll() is None, "a probe whose owner lives was killed"
     finally:
         for proc in fakes.values():
