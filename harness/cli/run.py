@@ -186,8 +186,8 @@ def _run_suites(args: argparse.Namespace, console, kernel: str, origin: str, sui
     summary = summarize_junit(junit, suite_of)
     report = write_report(artifacts, summary, {"kernel": kernel, "kernel_origin": origin, "nodes": args.nodes,
                                                "accel": args.accel, "backend": args.backend, "pytest_exit": code,
-                                               "hosts": args.emulated_hosts and f"{args.emulated_hosts} emulated"
-                                               or args.hosts or "this machine",
+                                               "hosts": f"{args.emulated_hosts} emulated" if args.emulated_hosts
+                                               else args.hosts or "this machine",
                                                "suites": suites,
                                                "seconds": round(elapsed, 1), "command": command})
     console.rule("summary")
