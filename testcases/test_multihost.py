@@ -115,7 +115,6 @@ def test_a_cluster_spans_two_hosts_over_the_overlay(cluster_pool, two_hosts):
 _HOLDER = """
 import json, sys, time
 from harness.cluster.cluster import Cluster
-from harness.cluster.spec import ClusterSpec
 from harness.errors import UsageError
 from harness.cluster.spec import ClusterSpec
 cluster = Cluster(ClusterSpec.from_dict(json.loads(sys.argv[1]))).start()

@@ -200,7 +200,8 @@ def host_unpartition_script(run_id: str) -> str:
     """The shell script that removes the run's partition table from a host, printing ``removed`` if there was
     one. Pure."""
     table = partition_table(run_id)
-    return f"! nft list table bridge {table} >/dev/null 2>&1 || {{ nft delete table bridge {table} && echo removed; }}\n"
+    return (f"! nft list table bridge {table} >/dev/null 2>&1 || "
+            f"{{ nft delete table bridge {table} && echo removed; }}\n")
 
 
 def host_partition_script(run_id: str, blocked: dict[str, list[str]]) -> str:

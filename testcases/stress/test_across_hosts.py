@@ -1,8 +1,8 @@
 """The Popcorn conformance suite on clusters that span two hosts (#15 item 4): two hosts emulated on this
 machine (``harness/vm/emulated_hosts.py``: a namespace each with its own libvirtd on ``qemu+tcp``, on one
-LAN), the suite's node-info, migration, memory-coherence and MADV_RELEASE tests run by a nested pytest with ``--backend libvirt --hosts``,
-so every 2- and 4-node cluster it boots (and restores from its snapshots) has its nodes on both hosts and
-Popcorn's TCP mesh crosses the VXLAN overlay. The verdicts must be those of one machine: each test that
+LAN), the suite's node-info, migration, memory-coherence and MADV_RELEASE tests run by a nested pytest with
+``--backend libvirt --hosts``, so every 2- and 4-node cluster it boots (and restores from its snapshots) has
+its nodes on both hosts and Popcorn's TCP mesh crosses the VXLAN overlay. The verdicts must be those of one machine: each test that
 passes there passes, each known defect shows as its known defect."""
 
 from __future__ import annotations
