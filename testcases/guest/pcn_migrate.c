@@ -264,7 +264,7 @@ static int thread_trip(void *arg)
 static void threads(int by_futex)
 {
 	static struct phc_thread threads[PCN_MAX_TABLE];
-	char name[64];
+	char name[64], lost[200], where[208];
 	int d, ret;
 
 	for (d = 0; d < nr_nodes; d++)
@@ -275,7 +275,11 @@ static void threads(int by_futex)
 	for (d = 0; d < nr_nodes; d++)
 		if (d != origin && threads[d].stack) {
 			ret = by_futex ? phc_thread_join(&threads[d], 60) : phc_thread_wait_exit(&threads[d], 60, 10);
-			phc_check(name_of(name, "thread_joined_for", d), ret == 0, "0", "%s", phc_errname(-ret));
+			where[0] = 0; /* a lost thread's whereabouts: where P16 (known_defects.py) leaves it */
+			if (ret)
+				snprintf(where, sizeof(where), " (%s)",
+					 phc_thread_whereabouts(&threads[d], lost, sizeof(lost)));
+			phc_check(name_of(name, "thread_joined_for", d), ret == 0, "0", "%s%s", phc_errname(-ret), where);
 		}
 	phc_flush();
 }

@@ -94,6 +94,7 @@ def test_the_self_test_inverts_planned_checks(programs):
 
 PROGRAM = r'''
 #include "program.h"
+#include "thread.h"
 
 static void mode_pass(void)
 {
@@ -127,7 +128,31 @@ static void mode_hang(void)
 	phc_check("after", 1, "1", "1");
 }
 
+static int sleeper(void *arg)
+{
+	struct timespec ts = { .tv_sec = (long)(intptr_t)arg };
+
+	phc_raw_syscall(SYS_nanosleep, (long)&ts, 0, 0, 0);
+	return 0;
+}
+
+/* A thread that outlives the wait for it, and one that does not: where each is. */
+static void mode_lost(void)
+{
+	struct phc_thread asleep = { 0 }, done = { 0 };
+	char where[160];
+	int ret;
+
+	phc_thread_start(&asleep, sleeper, (void *)(intptr_t)30);
+	phc_thread_start(&done, sleeper, (void *)(intptr_t)0);
+	ret = phc_thread_wait_exit(&asleep, 1, 10); /* before the look: an argument's order is not C's to keep */
+	phc_check("asleep", ret == -ETIMEDOUT, "ETIMEDOUT", "%s", phc_thread_whereabouts(&asleep, where, sizeof(where)));
+	ret = phc_thread_join(&done, 5);
+	phc_check("done", ret == 0, "0", "%s", phc_thread_whereabouts(&done, where, sizeof(where)));
+}
+
 static const struct phc_mode modes[] = {
+	{ "lost", mode_lost, "asleep done" },
 	{ "pass", mode_pass, "direct recorded_{other}" },
 	{ "overflow", mode_overflow, "n_{slot}" },
 	{ "hang", mode_hang, "before recorded_before_the_hang after" },
@@ -188,6 +213,16 @@ def test_the_watchdog_flushes_what_was_recorded_and_exits_124(sources, tmp_path)
     verdict = judged(build(sources, tmp_path), "hang")
     assert verdict.signs() == ["check:watchdog", "exit:124", "missing:after"]
     assert "check watchdog on node0: expected program finished in time, got still running after 2s" in verdict.problems()
+
+
+def test_a_thread_lost_in_the_kernel_is_shown_where_it_waits(sources, tmp_path):
+    """The whereabouts a failed wait prints (pcn_migrate's thread_joined_for_N, P16): the lost thread's
+    tid, scheduler state and wait channel; a thread that has exited says so."""
+    verdict = judged(build(sources, tmp_path), "lost")
+    assert verdict.ok, verdict.problems()
+    got = {c.check: c.got for c in verdict.checks}
+    assert re.fullmatch(r"tid \d+: state S, wchan \w*nanosleep\w*", got["asleep"]), got
+    assert got["done"] == "exited"
 
 
 def test_an_unknown_placeholder_is_a_usage_error_before_any_output(sources, tmp_path):

@@ -13,9 +13,13 @@
 #define PHC_THREAD_H
 
 #include "popcorn.h" /* first: it defines _GNU_SOURCE */
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <sched.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define PHC_THREAD_STACK (256 * 1024)
 
@@ -87,6 +91,44 @@ static inline int phc_thread_wait_exit(struct phc_thread *t, int timeout_s, long
 	while (t->tid != 0 && naps-- > 0)
 		nanosleep(&nap, NULL);
 	return t->tid != 0 ? -ETIMEDOUT : 0;
+}
+
+/* One small /proc file of this process into buf (without its last newline); "?" when it cannot be read. */
+static inline void phc_read_proc(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, len - 1);
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		n = snprintf(buf, len, "?");
+	buf[n] = 0;
+	if (n > 0 && buf[n - 1] == '\n')
+		buf[n - 1] = 0;
+}
+
+/* Where a thread that has not exited is, as the "got" of a failed wait shows it: "tid N: state S, wchan W"
+ * (/proc/self/task/N: its scheduler state and the kernel function it waits in). For the main thread only
+ * (it uses stdio); "exited" when the tid word is clear by now. */
+static inline const char *phc_thread_whereabouts(const struct phc_thread *t, char *buf, size_t len)
+{
+	char path[64], stat[512], wchan[64];
+	const char *state;
+	pid_t tid = t->tid;
+
+	if (tid == 0) {
+		snprintf(buf, len, "exited");
+		return buf;
+	}
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	phc_read_proc(path, stat, sizeof(stat));
+	state = strrchr(stat, ')'); /* "tid (comm) S ...": the comm may hold spaces and parentheses */
+	snprintf(path, sizeof(path), "/proc/self/task/%d/wchan", tid);
+	phc_read_proc(path, wchan, sizeof(wchan));
+	snprintf(buf, len, "tid %d: state %c, wchan %.63s", tid, state && state[1] && state[2] ? state[2] : '?',
+		 strcmp(wchan, "0") ? wchan : "none (running)");
+	return buf;
 }
 
 #endif
