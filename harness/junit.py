@@ -108,7 +108,8 @@ def summarize_junit(path: Path, suite_of: Callable[[str], str] = module_suite) -
                 "defect": properties["known_defect"], "outcome": outcome,
                 "judged": properties.get("known_defect_outcome", ""),
                 "symptom_expected": properties.get("symptom_expected", ""),
-                "symptom_actual": properties.get("symptom_actual", "")})
+                "symptom_actual": properties.get("symptom_actual", ""),
+                "detail": properties.get("failure_detail", "")})
     return summary
 
 

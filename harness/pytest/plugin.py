@@ -174,6 +174,10 @@ def stuck_after(item: pytest.Item, watchdog: HangWatchdog | None) -> tuple[list[
     return look.signs, look.threads
 
 
+#: How much of a known failure's exception message its JUnit entry keeps (``failure_detail``).
+FAILURE_DETAIL_CHARS = 2000
+
+
 def _judge_known_failure(item: pytest.Item, report: pytest.TestReport, call, known: KnownFailure,
                          watchdog: HangWatchdog | None) -> None:
     """Turn the call report of a test with a known failure into xfailed / xpassed / failed."""
@@ -183,7 +187,9 @@ def _judge_known_failure(item: pytest.Item, report: pytest.TestReport, call, kno
     signs = failure_signs(item, call.excinfo, watchdog, stuck) if report.failed else []
     outcome, explanation = known.verdict(report.passed, signs)
     properties = [("known_defect", known.defect.id), ("known_defect_test", known.test), ("known_defect_outcome", outcome),
-                  ("symptom_expected", known.symptom.describe()), ("symptom_actual", " + ".join(signs))]
+                  ("symptom_expected", known.describe()), ("symptom_actual", " + ".join(signs))]
+    if report.failed and call.excinfo is not None:  # what the signs stand for (a check's got), kept for an xfail too
+        properties.append(("failure_detail", str(call.excinfo.value)[:FAILURE_DETAIL_CHARS]))
     report.user_properties.extend(properties)
     item.user_properties.extend(properties)
     if outcome == "xfailed":

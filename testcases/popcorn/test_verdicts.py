@@ -15,7 +15,7 @@ import subprocess
 import pytest
 
 from harness.popcorn.claim import popcorn_claim
-from harness.junit import case_outcomes
+from harness.junit import case_outcomes, summarize_junit
 from support import harness_env, new_tag, pytest_command
 
 SCENARIO = "scenario_verdicts.py"
@@ -38,6 +38,9 @@ def test_a_known_defect_holds_only_with_its_symptom(popcorn_kernel, tmp_path):
     seen, other, passing = (outcomes[f"test_known_defect_{n}"] for n in
                             ("with_its_symptom", "test_failing_another_way", "test_that_passes"))
     assert seen[0] == "xfailed" and seen[1].startswith("P11 "), (seen, log)
+    detail = next(d["detail"] for d in summarize_junit(tmp_path / "artifacts" / "junit.xml").known_defects
+                  if d["outcome"] == "xfailed")
+    assert "check remote_unmapped_range_enomem on node" in detail, detail  # the xfail keeps what the check got
     assert other[0] == "failed", (other, log)
     assert "not with the symptom of known defect P11" in other[1], other
     assert "expected symptom: check:remote_unmapped_range_enomem" in other[1], other

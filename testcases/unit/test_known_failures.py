@@ -43,6 +43,31 @@ def test_a_pass_is_strict_unless_racy():
     assert racy.verdict(False, ["check:other"])[0] == "mismatch"
 
 
+TWO_FACES = KnownFailure("test_w", DEFECT, Symptom((r"(timeout|infra):node0",), (r"check:watchdog",)),
+                         alternatives=(Symptom((r"check:joined_[1-3]", r"missing:back_from_[1-3]")),), racy=True)
+
+
+@pytest.mark.parametrize("signs", [
+    ["timeout:node0"], ["infra:node0", "check:watchdog"],  # the first face
+    ["check:joined_2", "missing:back_from_2"],  # the second
+])
+def test_a_failure_with_any_of_its_known_symptoms_is_expected(signs):
+    assert TWO_FACES.verdict(False, signs)[0] == "xfailed"
+
+
+@pytest.mark.parametrize("signs", [
+    ["check:joined_2"],  # half of the second face
+    ["check:joined_2", "missing:back_from_2", "check:watchdog"],  # the second face plus a sign only the first allows
+    ["timeout:node0", "check:joined_2", "missing:back_from_2"],  # both faces at once: neither exactly
+])
+def test_a_mix_of_the_symptoms_is_no_known_one(signs):
+    outcome, text = TWO_FACES.verdict(False, signs)
+    assert outcome == "mismatch"
+    assert ("expected symptom: (timeout|infra):node0 (may also show: check:watchdog), "
+            "or else check:joined_[1-3] + missing:back_from_[1-3]") in text
+    assert text.count("or else: ") == 1  # the differences from each symptom, one line each
+
+
 def test_exception_signs():
     assert exception_signs(CommandTimeout("node1: `x` did not finish", node="node1")) == ["timeout:node1"]
     assert exception_signs(InfraError("node0: SSH connection lost", node="node0")) == ["infra:node0"]

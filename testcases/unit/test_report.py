@@ -35,7 +35,8 @@ def test_counts_failures_and_skip_reasons(tmp_path):
     assert summary.counts == {"passed": 1, "failed": 1, "error": 1, "skipped": 1, "xfailed": 1, "xpassed": 1}
     assert summary.line() == "1 passed, 1 failed, 1 skipped, 1 xfailed, 1 xpassed, 1 error"
     assert summary.known_defects == [{"test": "::test_racy_passed", "defect": "P16", "outcome": "xpassed",
-                                      "judged": "xpassed", "symptom_expected": "", "symptom_actual": ""}]
+                                      "judged": "xpassed", "symptom_expected": "", "symptom_actual": "",
+                                      "detail": ""}]
     assert summary.cluster_resets == {"restored": 1}
     assert summary.suites == {"other": summary.counts}  # by default, a test counts in its module's package
     assert summarize_junit(junit, suite_of).suites == {"other": summary.counts}
