@@ -404,13 +404,13 @@ KNOWN_FAILURES: list[KnownFailure] = [
                                                           "in process_server_do_migration after the watchdog)"),
                       Evidence(1, 1, REFERENCE, "CI run of ad05918, --backend qemu beside the libvirt run: "
                                                 "THREAD_LOST (node2's thread; passed on libvirt in that run)"),
-                      Evidence(0, 25, REFERENCE, P16_UNDER_LOAD))),
+                      Evidence(1, 25, REFERENCE, P16_UNDER_LOAD + ": THREAD_LOST (node1's thread)"))),
           ("polled", (Evidence(0, 7, REFERENCE, "earlier sessions"),
                       Evidence(1, 1, REFERENCE, "CI emulation of 2026-12-04, both backends at once (8 QEMUs on 2 "
                                                 "cores): test_across_hosts' nested run, a 4-node cluster over two "
                                                 "emulated hosts: THREAD_LOST"),
-                      Evidence(1, 25, REFERENCE, P16_UNDER_LOAD + ": the origin silent, node2's thread in D in "
-                                                 "wait_at_station"))))],
+                      Evidence(2, 25, REFERENCE, P16_UNDER_LOAD + ": the origin silent, node2's thread in D in "
+                                                 "wait_at_station (both)"))))],
     _known("test_stress_4[futex]", "P14", ORIGIN_SILENT,
            ORIGIN_SILENT_AFTERMATH + (r"hang::test timed out \(every node still answers\)", r"check:watchdog",
                                       r"exit:124"), racy=True,
