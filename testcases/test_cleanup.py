@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.vm.accel import probe_name
-from harness.vm.leftovers import qemu_processes, sweep_stale
+from harness.vm.leftovers import qemu_processes, sweep_stale, sweeps_held_off
 from harness.vm.runs import RunLease
 from support import REPO, default_sigint, harness_env, leftovers, new_tag, pytest_command, run_cli
 
@@ -150,9 +150,10 @@ def test_a_cluster_up_killed_while_booting_is_swept(kernel):
     while sum("qemu" in item for item in leftovers(tag)) < 2:
         assert proc.poll() is None and time.monotonic() < deadline, "cluster up never started its QEMUs"
         time.sleep(0.05)
-    proc.kill()
-    proc.wait(timeout=60)
-    assert any("qemu" in item for item in leftovers(tag)), "a detached cluster's QEMUs outlive the command"
+    with sweeps_held_off():  # no other worker's sweep before the look (any cluster start sweeps)
+        proc.kill()
+        proc.wait(timeout=60)
+        assert any("qemu" in item for item in leftovers(tag)), "a detached cluster's QEMUs outlive the command"
     result = run_cli("clean")
     assert result.returncode == 0, result.stderr
     assert leftovers(tag) == []

@@ -109,11 +109,18 @@ def release_run(lease: RunLease) -> list[str]:
     return removed
 
 
+def sweeps_held_off():
+    """A ``with`` block during which no sweep runs on this machine (one under way finishes first): the
+    lock every sweep takes. For a look at what a dead run left, before a sweep (any cluster start's) can
+    remove it."""
+    return locked(state_dir("locks") / "sweep.lock")
+
+
 def sweep_stale() -> list[str]:
     """Remove leftovers of dead runs; return a description of each thing removed. One sweep at a time on
     the machine (every cluster start sweeps, so xdist workers starting together would otherwise remove
     the same things at once, and the loser's removal fail its start)."""
-    with locked(state_dir("locks") / "sweep.lock"):
+    with sweeps_held_off():
         return _sweep_stale()
 
 
