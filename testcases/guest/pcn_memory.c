@@ -6,9 +6,20 @@
  *            at the origin read again remotely (the remote copy must have been invalidated).
  *   readers  one thread per other node plus the origin all read one page, then the origin writes it:
  *            every reader sees the new value.
+ *   foreign  another process reads this one's memory at the origin, as a debugger does (pread of
+ *            /proc/PID/mem): a page written at the origin, then a page
+ *            the main thread wrote at the peer (the peer owns it; the origin has not touched it since):
+ *            the reader sees the peer's write; afterwards the origin and the peer still see it. The reader
+ *            is a child forked before the first migration: an ordinary process, which Popcorn's fault
+ *            path does not treat as distributed.
  */
 #include "migrate.h"
 #include "program.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #define DEADLINE_S 30
 
@@ -140,6 +151,130 @@ static void mode_readers(void)
 	phc_flush();
 }
 
+/* The foreign reader's answer for one address: bytes read (or -errno) and the word read. */
+struct foreign_answer {
+	long ret;
+	unsigned long word;
+};
+
+/* The reader: for each address asked for on ask_fd, read the parent's word there through /proc/PID/mem
+ * (as a debugger does: access_remote_vm), answer on answer_fd; exits when ask_fd closes. (process_vm_readv
+ * takes the same path, but the reference kernel is built without it: CONFIG_CROSS_MEMORY_ATTACH off.) */
+static void foreign_reader(int ask_fd, int answer_fd, pid_t parent)
+{
+	char path[64];
+	unsigned long addr;
+	int mem;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", parent);
+	while (read(ask_fd, &addr, sizeof(addr)) == sizeof(addr)) {
+		struct foreign_answer a = { 0 };
+
+		mem = open(path, O_RDONLY | O_CLOEXEC);
+		a.ret = mem < 0 ? -errno : pread(mem, &a.word, sizeof(a.word), (off_t)addr);
+		a.ret = a.ret < 0 && mem >= 0 ? -errno : a.ret;
+		if (mem >= 0)
+			close(mem);
+		if (write(answer_fd, &a, sizeof(a)) != sizeof(a))
+			break;
+	}
+	_exit(0);
+}
+
+/* Ask the reader for the word at addr; check NAME: it read 8 bytes, the word `want` (`expected` in words). */
+static void check_foreign(const char *name, int ask_fd, int answer_fd, volatile unsigned long *addr,
+			  unsigned long want, const char *expected)
+{
+	unsigned long where = (unsigned long)addr;
+	struct pollfd ready = { .fd = answer_fd, .events = POLLIN };
+	struct foreign_answer a = { 0 };
+	const char *failed = NULL;
+
+	if (write(ask_fd, &where, sizeof(where)) != sizeof(where))
+		failed = "the reader is gone";
+	else if (poll(&ready, 1, DEADLINE_S * 1000) != 1)
+		failed = "no answer in 30 s";
+	else if (read(answer_fd, &a, sizeof(a)) != sizeof(a))
+		failed = "the reader died";
+	if (failed)
+		phc_check(name, 0, expected, "%s", failed);
+	else if (a.ret < 0)
+		phc_check(name, 0, expected, "%s", phc_errname(-a.ret));
+	else
+		phc_check(name, a.ret == 8 && a.word == want, expected, "%ld bytes, %#lx", a.ret, a.word);
+}
+
+/* Wait for the reader to end, at most DEADLINE_S seconds, else SIGKILL it; whether it ended by itself
+ * (then *status is its wait status). */
+static int reap_reader(pid_t child, int *status)
+{
+	struct timespec nap = { .tv_nsec = 10000000 };
+	int i;
+
+	for (i = 0; i < DEADLINE_S * 100; i++) {
+		if (waitpid(child, status, WNOHANG) == child)
+			return 1;
+		nanosleep(&nap, NULL);
+	}
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	return 0;
+}
+
+static void mode_foreign(void)
+{
+	int peer = (origin + 1) % nr_nodes, ask[2], answer[2], ret, status;
+	volatile unsigned long *word;
+	char how[64];
+	pid_t child;
+
+	if (pipe(ask) || pipe(answer)) {
+		phc_check("reader_sees_origin_write", 0, "a reader", "pipe: %s", phc_errname(errno));
+		phc_flush();
+		return;
+	}
+	signal(SIGPIPE, SIG_IGN); /* a reader that died: a failed write, not the end of this program */
+	fflush(stdout); /* the plan, printed once */
+	child = fork();
+	if (child == 0) {
+		close(ask[1]);
+		close(answer[0]);
+		foreign_reader(ask[0], answer[1], getppid());
+	}
+	close(ask[0]);
+	close(answer[1]);
+	word = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	*word = word_for(0, 1);
+	check_foreign("reader_sees_origin_write", ask[1], answer[0], word, word_for(0, 1),
+		      "8 bytes, the origin's write");
+	ret = phc_migrate_recorded("migrate_to_peer", peer);
+	if (ret == 0) {
+		*word = word_for(0, 2); /* at the peer: the page is the peer's now */
+		ret = phc_migrate_recorded("migrate_back", origin);
+	}
+	if (ret == 0) {
+		check_foreign("reader_sees_remote_write", ask[1], answer[0], word, word_for(0, 2),
+			      "8 bytes, the peer's write");
+		phc_record("origin_sees_remote_write_after", phc_my_nid(), *word == word_for(0, 2), "the peer's write",
+			   "%#lx", *word);
+		ret = phc_migrate_recorded("migrate_to_peer_again", peer);
+		if (ret == 0) {
+			phc_record("peer_sees_its_write_after", phc_my_nid(), *word == word_for(0, 2), "the peer's write",
+				   "%#lx", *word);
+			phc_migrate_recorded("migrate_back_again", origin);
+		}
+	}
+	close(ask[1]); /* the reader's cue to exit */
+	close(answer[0]);
+	if (!reap_reader(child, &status))
+		snprintf(how, sizeof(how), "still running after %d s (SIGKILLed)", DEADLINE_S);
+	else
+		snprintf(how, sizeof(how), WIFEXITED(status) ? "exited %d" : "killed by signal %d",
+			 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	phc_check("reader_exited", !strcmp(how, "exited 0"), "exited 0", "%s", how);
+	phc_flush();
+}
+
 static const struct phc_mode modes[] = {
 	{ "pages", mode_pages,
 	  "migrate_to_peer origin_written_read_remotely remote_written_read_remotely migrate_back "
@@ -148,6 +283,10 @@ static const struct phc_mode modes[] = {
 	{ "readers", mode_readers,
 	  "readers_arrived origin_sees_first readers_done reader_on_{other}_migrated reader_on_{other}_sees_first "
 	  "reader_on_{other}_sees_write" },
+	{ "foreign", mode_foreign,
+	  "reader_sees_origin_write migrate_to_peer migrate_back reader_sees_remote_write "
+	  "origin_sees_remote_write_after migrate_to_peer_again peer_sees_its_write_after migrate_back_again "
+	  "reader_exited" },
 };
 
 int main(int argc, char **argv)

@@ -272,6 +272,16 @@ DEFECTS = {d.id: d for d in (
            "The same page written at the peer while the origin discards it, or discarded at the peer while the "
            "origin writes it, passes: the remote write before the discard is what it takes. One way into P39's "
            "'stuck in touch' (pcn_fuzz --calls migrate,touch,madvise)"),
+    Defect("P42", "another process reading a distributed process's memory at the origin hits a BUG",
+           "handle_pte_fault (mm/memory.c:3886-3919) hands a fault to the page server only when the faulting task "
+           "is of a distributed process (distributed_process(current)); for any other task a non-present PTE "
+           "goes to page_server_panic(true, ...) (mm/memory.c:3918), where Linux calls do_swap_page: 'kernel "
+           "BUG at kernel/popcorn/page_server.c:623!'. The origin's PTE of a page a remote node owns is such a "
+           "PTE (__revoke_page_ownership clears its present bit and keeps the frame), and another process "
+           "faults on it whenever it reads the distributed process's memory through get_user_pages_remote: "
+           "pread of /proc/PID/mem (mem_rw -> access_remote_vm), as gdb and other debuggers do, and ptrace "
+           "PEEKDATA, process_vm_readv, core dumps of the origin's pages the same way. The reader is killed "
+           "(SIGSEGV from the BUG's oops); the node stays up. Found by pcn_memory foreign"),
     Defect("P16", "three threads migrating at once to three nodes deadlock in fault retry (racy)",
            "the thread on one node loops in the page-fault retry backoff (mm/memory.c:3894-3902, "
            "page_server_handle_pte_fault returns VM_FAULT_RETRY) while the origin's threads wait in D state in "
@@ -305,6 +315,8 @@ WAITERS = "stuck signs and the waiters pair, 2026-12-04"
 #: The P16 pair alone, 25 times, on one 4-node cluster restored between runs, beside four busy loops.
 P16_UNDER_LOAD = "the P16 pair beside 4 busy loops, 2026-12-05"
 REMOTE_LIFE = "issue 10: targeted run of the remote-life tests, 2026-12-02"
+#: The first runs of the test of another process reading a distributed process's memory (P42).
+FOREIGN_READ = "targeted runs of pcn_memory foreign, 2026-12-05"
 #: Issue 10's third session: the rogue peer (the harness listed in the nodes file as the last node).
 ROGUE_PEER = "issue 10: targeted run of the rogue-peer tests, 2026-12-02"
 #: The remote node gone after its process died (P23, P26, P27), as the crash watch sees it: an RCU stall of
@@ -350,6 +362,9 @@ KNOWN_FAILURES: list[KnownFailure] = [
            ORIGIN_SILENT + ORIGIN_SILENT_AFTERMATH, evidence=_runs(2, 2, SESSION)),
     _known("test_madv_release_invalid_arguments", "P11", (r"check:remote_unmapped_range_enomem",),
            evidence=_runs(3, 3, SESSION + "; guest rework run")),
+    _known("test_another_process_reads_a_page_the_remote_node_wrote", "P42",
+           (r"finding:node0:kernel BUG in __handle_mm_fault", r"check:reader_sees_remote_write",
+            r"check:reader_exited"), evidence=_runs(3, 3, FOREIGN_READ)),
     _known("test_madv_release_at_origin_of_distributed_process_keeps_data", "P10",
            (r"finding:node0:kernel BUG in (__claim_remote_page|__handle_mm_fault)",),
            (r"check:watchdog", r"exit:124", r"missing:release_at_origin_of_distributed_process")
