@@ -18,10 +18,8 @@ from harness.cluster.cluster import BootPanic, BootStall, ClockSkew, Cluster
 from harness.cluster.stuck import stuck_signs
 from harness.cluster.watchdog import HangWatchdog, stuck_look
 from harness.errors import CommandTimeout, InfraError
-from harness.guest.programs import GUEST_BIN, build_guest_programs
 from harness.vm.network import namespace_exists
-from support import (HARNESS_GUEST_PROGRAMS, VFORK_WAIT_CHANNEL, VFORK_WAITER_START, leftovers, own_cluster_spec,
-                     panic_node, start_vfork_waiter, tcp_delivers)
+from support import VFORK_WAIT_CHANNEL, leftovers, own_cluster_spec, panic_node, start_vfork_waiter, tcp_delivers
 
 
 def _nodes(cluster, request) -> list:
@@ -317,12 +315,12 @@ def test_where_a_node_that_does_not_answer_is_stuck_is_read_from_its_sysrq_dump(
     """A node whose link is cut does not answer the look over SSH, neither the one after a failed test
     (``stuck_look``) nor the hang watchdog's; its console still prints the sysrq task dump, and the guest
     program thread in D there gives the stuck sign, its wait channel named as the kernel's wchan would be
-    (from the call trace and System.map)."""
-    binary = build_guest_programs(HARNESS_GUEST_PROGRAMS, names=["phc_vfork_wait"])["phc_vfork_wait"]
-    spec = own_cluster_spec(cluster_pool, 1, extra_files=((str(binary), f"{GUEST_BIN}/phc_vfork_wait"),))
-    with Cluster(spec) as cluster:
+    (from the call trace and System.map). The program was copied to the node by the test (``Node.put``), not
+    baked into its image: the look knows it by that copy (a CI run missed test_hang_watchdog's stuck sign when
+    the look over SSH failed and the dump's programs were only the image's)."""
+    with Cluster(own_cluster_spec(cluster_pool, 1)) as cluster:
         node = cluster.nodes[0]
-        node.succeed(VFORK_WAITER_START, timeout=60)
+        start_vfork_waiter(node)
         cluster.link(node).loss(100)  # the harness's SSH goes over the same link
         look = stuck_look(cluster)
         assert look.unanswered == ["node0"], look

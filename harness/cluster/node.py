@@ -39,6 +39,9 @@ class Node:
         self.fault_log = fault_log if fault_log is not None else FaultLog()
         #: Every ``run`` since the last reset (the pytest plugin clears it per test): a repro bundle's command log.
         self.commands: list[dict] = []
+        #: Guest paths of the files ``put`` here: with the spec's extra files, the programs a look at a node that
+        #: does not answer knows by name (``harness.cluster.watchdog.dumped_signs``).
+        self.copied: set[str] = set()
 
     def __repr__(self) -> str:
         return f"<Node {self.name} {self.address}>"
@@ -62,8 +65,9 @@ class Node:
         return self.run(command, timeout).check().stdout
 
     def put(self, local: Path, remote: str, mode: int | None = None) -> None:
-        """Copy a host file to the node."""
+        """Copy a host file to the node (its path is recorded in ``copied``)."""
         self.ssh.put(local, remote, mode)
+        self.copied.add(remote)
 
     def get(self, remote: str, local: Path, timeout: float = 120.0) -> None:
         """Copy a file from the node to the host (at most ``harness.vm.ssh.COPY_CAP_BYTES``, within

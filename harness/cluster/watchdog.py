@@ -73,11 +73,13 @@ def dump_node(node) -> NodeDump:
 
 def dumped_signs(cluster, dumps: dict[str, str]) -> StuckLook:
     """``dumped_stuck_signs`` of the cluster's guest programs in ``dumps`` (node name -> its sysrq dump), wait
-    channels named from its kernel's System.map (read only when there is a dump to read)."""
+    channels named from its kernel's System.map (read only when there is a dump to read). Its programs: those
+    of the spec's extra files and those a test copied to a node (``Node.copied``), in ``GUEST_BIN``."""
     if not dumps:
         return StuckLook([], [], [])
     symbols = SymbolTable.for_kernel(cluster.spec.kernel)
-    programs = program_names(guest for _, guest in cluster.spec.extra_files)
+    programs = program_names([guest for _, guest in cluster.spec.extra_files] +
+                             [path for node in cluster.nodes for path in node.copied])
     return dumped_stuck_signs(dumps, programs, symbols.in_scheduler if symbols else None)
 
 
