@@ -15,11 +15,11 @@
  */
 #include "migrate.h"
 #include "program.h"
+#include "child.h"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/wait.h>
 
 #define DEADLINE_S 30
 
@@ -204,28 +204,10 @@ static void check_foreign(const char *name, int ask_fd, int answer_fd, volatile 
 		phc_check(name, a.ret == 8 && a.word == want, expected, "%ld bytes, %#lx", a.ret, a.word);
 }
 
-/* Wait for the reader to end, at most DEADLINE_S seconds, else SIGKILL it; whether it ended by itself
- * (then *status is its wait status). */
-static int reap_reader(pid_t child, int *status)
-{
-	struct timespec nap = { .tv_nsec = 10000000 };
-	int i;
-
-	for (i = 0; i < DEADLINE_S * 100; i++) {
-		if (waitpid(child, status, WNOHANG) == child)
-			return 1;
-		nanosleep(&nap, NULL);
-	}
-	kill(child, SIGKILL);
-	waitpid(child, NULL, 0);
-	return 0;
-}
-
 static void mode_foreign(void)
 {
-	int peer = (origin + 1) % nr_nodes, ask[2], answer[2], ret, status;
+	int peer = (origin + 1) % nr_nodes, ask[2], answer[2], ret;
 	volatile unsigned long *word;
-	char how[64];
 	pid_t child;
 
 	if (pipe(ask) || pipe(answer)) {
@@ -266,12 +248,7 @@ static void mode_foreign(void)
 	}
 	close(ask[1]); /* the reader's cue to exit */
 	close(answer[0]);
-	if (!reap_reader(child, &status))
-		snprintf(how, sizeof(how), "still running after %d s (SIGKILLed)", DEADLINE_S);
-	else
-		snprintf(how, sizeof(how), WIFEXITED(status) ? "exited %d" : "killed by signal %d",
-			 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-	phc_check("reader_exited", !strcmp(how, "exited 0"), "exited 0", "%s", how);
+	phc_check_child_exit("reader_exited", child, 0, "exited 0", DEADLINE_S);
 	phc_flush();
 }
 

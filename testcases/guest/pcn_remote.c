@@ -53,6 +53,7 @@
  */
 #include "migrate.h"
 #include "program.h"
+#include "child.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -235,77 +236,21 @@ static void mode_thread(void)
 
 /* -- lifecycle of a distributed child process --------------------------------------------------- */
 
-/* Sleep ms milliseconds with raw system calls (safe in threads made with thread.h, and remotely). */
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000 };
-
-	phc_raw_syscall(SYS_nanosleep, (long)&ts, 0, 0, 0);
-}
-
-/* wait4(child, flags | WNOHANG) every 10 ms for at most timeout_s; the pid returned (0: nothing in time). */
-static long wait_child(pid_t child, int *status, int flags, int timeout_s)
-{
-	long ret = 0;
-	int i;
-
-	for (i = 0; i < timeout_s * 100 && (ret = wait4(child, status, flags | WNOHANG, NULL)) == 0; i++)
-		sleep_ms(10);
-	return ret;
-}
-
-/* "exited N", "killed by signal N", "stopped by N", "continued" or "still running after S s (SIGKILLed)". */
-static const char *describe_wait(long waited, int status, int timeout_s)
-{
-	static char text[96];
-
-	if (waited <= 0)
-		snprintf(text, sizeof(text), waited == 0 ? "still running after %d s (SIGKILLed)" : "wait4 failed",
-			 timeout_s);
-	else if (WIFEXITED(status))
-		snprintf(text, sizeof(text), "exited %d", WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		snprintf(text, sizeof(text), "killed by signal %d", WTERMSIG(status));
-	else if (WIFSTOPPED(status))
-		snprintf(text, sizeof(text), "stopped by %d", WSTOPSIG(status));
-	else
-		snprintf(text, sizeof(text), "continued");
-	return text;
-}
-
-/* Wait for the child's end (timeout_s at most, then SIGKILL it) and check it exited `code`. */
-static void check_child_exit(const char *name, pid_t child, int code, const char *expected, int timeout_s)
-{
-	int status = 0;
-	long waited = wait_child(child, &status, 0, timeout_s);
-
-	if (waited == 0)
-		kill(child, SIGKILL);
-	phc_check(name, waited == child && WIFEXITED(status) && WEXITSTATUS(status) == code, expected, "%s",
-		  describe_wait(waited, status, timeout_s));
-}
-
 /* Block until the child's thread is inside popcorn_migrate at the origin (its shadow waits there while
  * the thread is remote), then give the migration one more second; 1 when it was seen within 30 s. */
 static int await_child_remote(pid_t child)
 {
-	char path[64], text[32] = "";
-	int i, fd;
+	char path[64], text[32];
+	int i;
 
 	snprintf(path, sizeof(path), "/proc/%d/syscall", child);
 	for (i = 0; i < 3000; i++) {
-		fd = open(path, O_RDONLY);
-		if (fd >= 0) {
-			ssize_t n = read(fd, text, sizeof(text) - 1);
-
-			text[n > 0 ? n : 0] = '\0';
-			close(fd);
-		}
+		phc_read_proc(path, text, sizeof(text));
 		if (atoi(text) == PCN_NR_MIGRATE) {
-			sleep_ms(1000);
+			phc_sleep_ms(1000);
 			return 1;
 		}
-		sleep_ms(10);
+		phc_sleep_ms(10);
 	}
 	return 0;
 }
@@ -328,11 +273,11 @@ static void mode_exit_group(void)
 
 		if (phc_thread_start(&t, exiting_thread, NULL) != 0)
 			_exit(5);
-		sleep_ms(60000);
+		phc_sleep_ms(60000);
 		_exit(6);
 	}
-	check_child_exit("remote_exit_group_by_second_thread_ends_process", child, 3,
-			 "exited 3 (4: the thread could not migrate, 6: the process outlived it)", 30);
+	phc_check_child_exit("remote_exit_group_by_second_thread_ends_process", child, 3,
+			     "exited 3 (4: the thread could not migrate, 6: the process outlived it)", 30);
 }
 
 static void mode_execve(void)
@@ -347,8 +292,8 @@ static void mode_execve(void)
 		execve("/bin/busybox", argv, environ);
 		_exit(5);
 	}
-	check_child_exit("remote_execve_runs_new_image", child, 7,
-			 "exited 7 (4: could not migrate, 5: execve failed)", 30);
+	phc_check_child_exit("remote_execve_runs_new_image", child, 7,
+			     "exited 7 (4: could not migrate, 5: execve failed)", 30);
 }
 
 /* Signals a child gets while its only thread is remote. */
@@ -370,7 +315,7 @@ static void remote_child_body(long remote_ms, int (*code)(void))
 		_exit(4);
 	end = now_s() + remote_ms / 1000.0;
 	while (now_s() < end && !child_sig)
-		sleep_ms(10);
+		phc_sleep_ms(10);
 	phc_migrate(phc_origin);
 	_exit(code());
 }
@@ -395,8 +340,8 @@ static void mode_kill_pid(void)
 	phc_check("child_remote", remote, "the child's thread in popcorn_migrate at the origin", "%s",
 		  remote ? "yes" : "not seen in 30 s");
 	phc_check("kill_pid_returns_0", kill(child, SIGUSR1) == 0, "0", "%s", strerror(errno));
-	check_child_exit("kill_pid_handled_at_remote", child, 0,
-			 "exited 0: handled at the remote node (1: handled at the origin, 2: never, 4: no migration)", 40);
+	phc_check_child_exit("kill_pid_handled_at_remote", child, 0,
+			     "exited 0: handled at the remote node (1: handled at the origin, 2: never, 4: no migration)", 40);
 }
 
 static int stop_cont_code(void)
@@ -416,14 +361,14 @@ static void mode_stop_cont(void)
 	phc_check("child_remote", remote, "the child's thread in popcorn_migrate at the origin", "%s",
 		  remote ? "yes" : "not seen in 30 s");
 	kill(child, SIGSTOP);
-	waited = wait_child(child, &status, WUNTRACED, 30);
+	waited = phc_wait_child(child, &status, WUNTRACED, 30);
 	phc_check("remote_process_stops", waited == child && WIFSTOPPED(status) && WSTOPSIG(status) == SIGSTOP,
-		  "stopped by 19", "%s", describe_wait(waited, status, 30));
+		  "stopped by 19", "%s", phc_describe_wait(waited, status, 30));
 	kill(child, SIGCONT);
-	waited = waited == child && WIFSTOPPED(status) ? wait_child(child, &status, WCONTINUED, 30) : -1;
+	waited = waited == child && WIFSTOPPED(status) ? phc_wait_child(child, &status, WCONTINUED, 30) : -1;
 	phc_check("remote_process_continues", waited == child && WIFCONTINUED(status), "continued", "%s",
-		  waited < 0 ? "never stopped" : describe_wait(waited, status, 30));
-	check_child_exit("remote_process_exits_0", child, 0, "exited 0 (4: no migration)", 30);
+		  waited < 0 ? "never stopped" : phc_describe_wait(waited, status, 30));
+	phc_check_child_exit("remote_process_exits_0", child, 0, "exited 0 (4: no migration)", 30);
 }
 
 /* -- futexes -------------------------------------------------------------------------------------- */

@@ -39,7 +39,7 @@ def test_readers_on_four_nodes_then_origin_writes_4(popcorn):
 
 @pytest.mark.xdist_group("popcorn2-memory")
 def test_another_process_reads_a_page_the_remote_node_wrote(popcorn):
-    """Another process at the origin reads this one's memory, as a debugger does (process_vm_readv and
-    /proc/PID/mem, from an ordinary process): a page the peer wrote last must read as the peer's write, and
-    the origin and the peer must still see that write afterwards."""
+    """Another process at the origin reads this one's memory, as a debugger does (/proc/PID/mem, from an
+    ordinary process): a page the peer wrote last must read as the peer's write, and the origin and the peer
+    must still see that write afterwards."""
     _run(popcorn, "foreign")

@@ -93,7 +93,7 @@ static inline int phc_thread_wait_exit(struct phc_thread *t, int timeout_s, long
 	return t->tid != 0 ? -ETIMEDOUT : 0;
 }
 
-/* One small /proc file of this process into buf (without its last newline); "?" when it cannot be read. */
+/* A small /proc file into buf (without its last newline); "?" when it cannot be read. */
 static inline void phc_read_proc(const char *path, char *buf, size_t len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
