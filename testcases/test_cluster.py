@@ -180,9 +180,14 @@ def test_a_node_whose_kernel_panics_while_booting_is_booted_again_alone_then_ref
                                         r"(?s:.*)--- node1 console tail:\n(?s:.*)Kernel panic - not syncing"):
         cluster.start()
     again = [line for line in caplog.messages if "booting it again" in line]
-    assert [line for line in again if line.startswith("node1:")] == \
-        [f"node1: kernel panicked while booting: {again[0].split('booting: ')[1].split(': booting')[0]}: "
-         f"booting it again ({n}/3)" for n in (2, 3)], caplog.messages
+    # node0 may be booted again for a failure of its own (seen in CI: its TSC ran fast), never for node1's panic.
+    node1_again = [line for line in again if line.startswith("node1:")]
+    assert node1_again, caplog.messages
+    title = node1_again[0].removeprefix("node1: kernel panicked while booting: ").split(": booting it again")[0]
+    assert title.startswith("kernel panic: "), caplog.messages
+    assert node1_again == [f"node1: kernel panicked while booting: {title}: booting it again ({n}/3)"
+                           for n in (2, 3)], caplog.messages
+    assert not [line for line in again if line.startswith("node0: kernel panicked")], caplog.messages
     booted = [line.split(":")[0] for line in caplog.messages if line.endswith(": booting")]
     assert booted.count("node1") == 3 and booted.count("node0") == 1 + len([a for a in again if a.startswith("node0")])
     assert leftovers(cluster.run_id) == []
