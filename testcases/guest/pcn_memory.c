@@ -1,6 +1,6 @@
 /* pcn_memory: page coherence between the origin and remote nodes.
  *
- * usage: pcn_memory pages|readers NODE_ID NR_NODES [NR_PAGES]
+ * usage: pcn_memory pages|readers|foreign|residency NODE_ID NR_NODES [NR_PAGES]
  *   pages    NR_PAGES (default 64) pages written at the origin read remotely, rewritten remotely and
  *            read back at the origin; pages first touched remotely read at the origin; pages rewritten
  *            at the origin read again remotely (the remote copy must have been invalidated).
@@ -12,12 +12,20 @@
  *            the reader sees the peer's write; afterwards the origin and the peer still see it. The reader
  *            is a child forked before the first migration: an ordinary process, which Popcorn's fault
  *            path does not treat as distributed.
+ *   residency  the kernel's own views of this process's memory at the origin, which walk its page table
+ *            without faulting (mincore, /proc/self/smaps_rollup, /proc/self/pagemap), for a page the origin
+ *            wrote and a page the main thread wrote at the peer: both pages are resident (mincore 1), the
+ *            process has no swap (the guest has none: its Swap is 0 kB) and pagemap calls neither page
+ *            swapped; then the origin reads the peer's write and the views are checked again.
  */
 #include "migrate.h"
 #include "program.h"
 #include "child.h"
 
 #include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <poll.h>
 #include <signal.h>
 
@@ -252,6 +260,99 @@ static void mode_foreign(void)
 	phc_flush();
 }
 
+/* The residency views of one page at the origin; each fills `got` (for the check's "got"). */
+static int mincore_of(void *page, char *got, size_t len)
+{
+	unsigned char vec = 0xff;
+
+	if (mincore(page, page_size, &vec) != 0) {
+		snprintf(got, len, "mincore: %s", phc_errname(errno));
+		return 0;
+	}
+	snprintf(got, len, "%u", vec);
+	return vec == 1;
+}
+
+/* The process's swapped-out memory as smaps_rollup adds it up (its "Swap:" line), in kB, or -1. */
+static long smaps_swap_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Swap: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* Whether pagemap says the page is swapped (bit 62), present (bit 63); "got" names both. */
+static int pagemap_not_swapped(void *page, char *got, size_t len)
+{
+	uint64_t entry = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	off_t at = (off_t)((unsigned long)page / page_size) * sizeof(entry);
+	ssize_t n = fd < 0 ? -1 : pread(fd, &entry, sizeof(entry), at);
+
+	if (fd >= 0)
+		close(fd);
+	if (n != sizeof(entry)) {
+		snprintf(got, len, "pagemap: %s", n < 0 ? phc_errname(errno) : "short read");
+		return 0;
+	}
+	if (entry >> 62 & 1)
+		snprintf(got, len, "swapped (swap type %u), %s", (unsigned)(entry & 0x1f),
+			 entry >> 63 & 1 ? "present" : "not present");
+	else
+		snprintf(got, len, "not swapped, %s", entry >> 63 & 1 ? "present" : "not present");
+	return !(entry >> 62 & 1);
+}
+
+static void check_residency(const char *when, void *page, const char *which)
+{
+	char name[96], got[96];
+	long kb = smaps_swap_kb();
+	int ok;
+
+	snprintf(name, sizeof(name), "mincore_%s_%s", which, when);
+	ok = mincore_of(page, got, sizeof(got));
+	phc_check(name, ok, "1 (resident)", "%s", got);
+	snprintf(name, sizeof(name), "pagemap_%s_%s", which, when);
+	ok = pagemap_not_swapped(page, got, sizeof(got));
+	phc_check(name, ok, "not swapped", "%s", got);
+	snprintf(name, sizeof(name), "smaps_swap_%s_%s", which, when);
+	phc_check(name, kb == 0, "Swap: 0 kB (the guest has no swap)", kb < 0 ? "no Swap line" : "Swap: %ld kB", kb);
+}
+
+static void mode_residency(void)
+{
+	int peer = (origin + 1) % nr_nodes, ret;
+	unsigned long *pages = mmap(NULL, 2 * page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	volatile unsigned long *mine = pages, *theirs = pages + page_size / 8;
+
+	*mine = word_for(0, 1);
+	*theirs = word_for(1, 1);
+	check_residency("before", (void *)theirs, "page");
+	ret = phc_migrate_recorded("migrate_to_peer", peer);
+	if (ret == 0) {
+		*theirs = word_for(1, 2); /* at the peer: the page is the peer's now */
+		ret = phc_migrate_recorded("migrate_back", origin);
+	}
+	if (ret == 0) {
+		char got[96];
+
+		/* only the kernel's views first: nothing here touches the peer's page */
+		phc_check("mincore_origin_page", mincore_of((void *)mine, got, sizeof(got)), "1 (resident)", "%s", got);
+		check_residency("peer_owns", (void *)theirs, "page");
+		phc_check("origin_reads_peer_write", *theirs == word_for(1, 2), "the peer's write", "%#lx", *theirs);
+		check_residency("after_origin_read", (void *)theirs, "page");
+	}
+	phc_flush();
+}
+
 static const struct phc_mode modes[] = {
 	{ "pages", mode_pages,
 	  "migrate_to_peer origin_written_read_remotely remote_written_read_remotely migrate_back "
@@ -264,6 +365,11 @@ static const struct phc_mode modes[] = {
 	  "reader_sees_origin_write migrate_to_peer migrate_back reader_sees_remote_write "
 	  "origin_sees_remote_write_after migrate_to_peer_again peer_sees_its_write_after migrate_back_again "
 	  "reader_exited" },
+	{ "residency", mode_residency,
+	  "mincore_page_before pagemap_page_before smaps_swap_page_before migrate_to_peer migrate_back "
+	  "mincore_origin_page mincore_page_peer_owns pagemap_page_peer_owns smaps_swap_page_peer_owns "
+	  "origin_reads_peer_write mincore_page_after_origin_read pagemap_page_after_origin_read "
+	  "smaps_swap_page_after_origin_read" },
 };
 
 int main(int argc, char **argv)

@@ -282,6 +282,17 @@ DEFECTS = {d.id: d for d in (
            "pread of /proc/PID/mem (mem_rw -> access_remote_vm), as gdb and other debuggers do, and ptrace "
            "PEEKDATA, process_vm_readv, core dumps of the origin's pages the same way. The reader is killed "
            "(SIGSEGV from the BUG's oops); the node stays up. Found by pcn_memory foreign"),
+    Defect("P43", "a page a remote node owns looks swapped out at the origin, and mincore WARNs on it",
+           "the origin gives up a page by clearing only its PTE's present bit (pte_make_invalid, "
+           "kernel/popcorn/pgtable.h:7, from __revoke_page_ownership), which leaves what every generic page-table "
+           "walker takes for a swap entry (is_swap_pte: not none, not present), of swap type 16 (the top five "
+           "bits: NX) on a kernel with no swap at all (no CONFIG_SWAP: it has no CONFIG_BLOCK). At the origin, "
+           "for such a page: mincore hits WARN_ON(1) in mincore_pte_range (mm/mincore.c:166, the !CONFIG_SWAP "
+           "branch), from any unprivileged process; /proc/PID/smaps and smaps_rollup count it as Swap "
+           "(smaps_pte_entry, fs/proc/task_mmu.c:509-515), /proc/PID/pagemap reports it swapped "
+           "(pte_to_pagemap_entry, task_mmu.c:1296), and it drops out of Rss, so memory tools (ps, top, pmap, "
+           "smem) see a distributed process swapping where nothing swaps. Once the origin reads the page back "
+           "every view is right again. Found by pcn_memory residency"),
     Defect("P16", "three threads migrating at once to three nodes deadlock in fault retry (racy)",
            "the thread on one node loops in the page-fault retry backoff (mm/memory.c:3894-3902, "
            "page_server_handle_pte_fault returns VM_FAULT_RETRY) while the origin's threads wait in D state in "
@@ -317,6 +328,8 @@ P16_UNDER_LOAD = "the P16 pair beside 4 busy loops, 2026-12-05"
 REMOTE_LIFE = "issue 10: targeted run of the remote-life tests, 2026-12-02"
 #: The first runs of the test of another process reading a distributed process's memory (P42).
 FOREIGN_READ = "targeted runs of pcn_memory foreign, 2026-12-05"
+#: The first runs of the test of the kernel's non-faulting views of a page a remote node owns (P43).
+RESIDENCY = "targeted runs of pcn_memory residency, 2026-12-05"
 #: Issue 10's third session: the rogue peer (the harness listed in the nodes file as the last node).
 ROGUE_PEER = "issue 10: targeted run of the rogue-peer tests, 2026-12-02"
 #: The remote node gone after its process died (P23, P26, P27), as the crash watch sees it: an RCU stall of
@@ -365,6 +378,9 @@ KNOWN_FAILURES: list[KnownFailure] = [
     _known("test_another_process_reads_a_page_the_remote_node_wrote", "P42",
            (r"finding:node0:kernel BUG in __handle_mm_fault", r"check:reader_sees_remote_write",
             r"check:reader_exited"), evidence=_runs(3, 3, FOREIGN_READ)),
+    _known("test_memory_views_of_a_page_the_remote_node_owns", "P43",
+           (r"finding:node0:WARNING in mincore_pte_range", r"check:pagemap_page_peer_owns",
+            r"check:smaps_swap_page_peer_owns"), evidence=_runs(3, 3, RESIDENCY)),
     _known("test_madv_release_at_origin_of_distributed_process_keeps_data", "P10",
            (r"finding:node0:kernel BUG in (__claim_remote_page|__handle_mm_fault)",),
            (r"check:watchdog", r"exit:124", r"missing:release_at_origin_of_distributed_process")

@@ -43,3 +43,11 @@ def test_another_process_reads_a_page_the_remote_node_wrote(popcorn):
     ordinary process): a page the peer wrote last must read as the peer's write, and the origin and the peer
     must still see that write afterwards."""
     _run(popcorn, "foreign")
+
+
+@pytest.mark.xdist_group("popcorn2-memory")
+def test_memory_views_of_a_page_the_remote_node_owns(popcorn):
+    """The kernel's views of a process's memory that walk its page table without faulting (mincore,
+    smaps_rollup, pagemap), taken at the origin of a page the peer wrote last: the page is resident and
+    nothing is swapped (the guest has no swap), before, while the peer owns it, and after the origin read it."""
+    _run(popcorn, "residency")

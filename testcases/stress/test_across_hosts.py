@@ -41,6 +41,7 @@ KNOWN_DEFECTS = {  # test -> (its defect, the outcomes it may have: a racy defec
     "test_madv_release_invalid_arguments": ("P11", {"xfailed"}),
     "test_madv_release_in_undistributed_process": ("P09", {"xfailed"}),
     "test_another_process_reads_a_page_the_remote_node_wrote": ("P42", {"xfailed"}),
+    "test_memory_views_of_a_page_the_remote_node_owns": ("P43", {"xfailed"}),
 }
 
 
