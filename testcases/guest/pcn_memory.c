@@ -1,6 +1,6 @@
 /* pcn_memory: page coherence between the origin and remote nodes.
  *
- * usage: pcn_memory pages|readers|foreign|residency NODE_ID NR_NODES [NR_PAGES]
+ * usage: pcn_memory pages|readers|foreign|residency|fork_before|fork_after NODE_ID NR_NODES [NR_PAGES]
  *   pages    NR_PAGES (default 64) pages written at the origin read remotely, rewritten remotely and
  *            read back at the origin; pages first touched remotely read at the origin; pages rewritten
  *            at the origin read again remotely (the remote copy must have been invalidated).
@@ -17,6 +17,11 @@
  *            wrote and a page the main thread wrote at the peer: both pages are resident (mincore 1), the
  *            process has no swap (the guest has none: its Swap is 0 kB) and pagemap calls neither page
  *            swapped; then the origin reads the peer's write and the views are checked again.
+ *   fork_before  a child forked before the first migration keeps its copy of a page (the value at the
+ *            fork) while the parent's page goes to the peer, is written there and comes back, and the
+ *            parent writes it again.
+ *   fork_after  a child forked while the peer owns a page (written there last) reads the peer's write,
+ *            and keeps it when the parent writes the page again.
  */
 #include "migrate.h"
 #include "program.h"
@@ -212,27 +217,67 @@ static void check_foreign(const char *name, int ask_fd, int answer_fd, volatile 
 		phc_check(name, a.ret == 8 && a.word == want, expected, "%ld bytes, %#lx", a.ret, a.word);
 }
 
+/* The child reader of the fork modes: answers each address asked for with its own word there (its copy of
+ * the parent's memory at the fork), until ask_fd closes. */
+static void own_reader(int ask_fd, int answer_fd, pid_t parent)
+{
+	unsigned long addr;
+
+	(void)parent;
+	while (read(ask_fd, &addr, sizeof(addr)) == sizeof(addr)) {
+		struct foreign_answer a = { .ret = sizeof(a.word), .word = *(volatile unsigned long *)addr };
+
+		if (write(answer_fd, &a, sizeof(a)) != sizeof(a))
+			break;
+	}
+	_exit(0);
+}
+
+/* Fork a reader child running `reader`, asked on ask[1], answering on answer[0]; -1 (and check `first`
+ * failed) when it cannot be started. */
+static pid_t start_reader(void (*reader)(int, int, pid_t), int ask[2], int answer[2], const char *first)
+{
+	pid_t child;
+
+	if (pipe(ask) || pipe(answer)) {
+		phc_check(first, 0, "a reader", "pipe: %s", phc_errname(errno));
+		return -1;
+	}
+	signal(SIGPIPE, SIG_IGN); /* a reader that died: a failed write, not the end of this program */
+	fflush(stdout); /* the plan and the records so far, printed once */
+	child = fork();
+	if (child < 0) {
+		phc_check(first, 0, "a reader", "fork: %s", phc_errname(errno));
+		return -1;
+	}
+	if (child == 0) {
+		close(ask[1]);
+		close(answer[0]);
+		reader(ask[0], answer[1], getppid());
+	}
+	close(ask[0]);
+	close(answer[1]);
+	return child;
+}
+
+/* Let the reader go (its cue to exit) and check it exited 0. */
+static void end_reader(pid_t child, int ask[2], int answer[2], const char *name)
+{
+	close(ask[1]);
+	close(answer[0]);
+	phc_check_child_exit(name, child, 0, "exited 0", DEADLINE_S);
+}
+
 static void mode_foreign(void)
 {
 	int peer = (origin + 1) % nr_nodes, ask[2], answer[2], ret;
 	volatile unsigned long *word;
-	pid_t child;
+	pid_t child = start_reader(foreign_reader, ask, answer, "reader_sees_origin_write");
 
-	if (pipe(ask) || pipe(answer)) {
-		phc_check("reader_sees_origin_write", 0, "a reader", "pipe: %s", phc_errname(errno));
+	if (child < 0) {
 		phc_flush();
 		return;
 	}
-	signal(SIGPIPE, SIG_IGN); /* a reader that died: a failed write, not the end of this program */
-	fflush(stdout); /* the plan, printed once */
-	child = fork();
-	if (child == 0) {
-		close(ask[1]);
-		close(answer[0]);
-		foreign_reader(ask[0], answer[1], getppid());
-	}
-	close(ask[0]);
-	close(answer[1]);
 	word = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	*word = word_for(0, 1);
 	check_foreign("reader_sees_origin_write", ask[1], answer[0], word, word_for(0, 1),
@@ -254,9 +299,76 @@ static void mode_foreign(void)
 			phc_migrate_recorded("migrate_back_again", origin);
 		}
 	}
-	close(ask[1]); /* the reader's cue to exit */
-	close(answer[0]);
-	phc_check_child_exit("reader_exited", child, 0, "exited 0", DEADLINE_S);
+	end_reader(child, ask, answer, "reader_exited");
+	phc_flush();
+}
+
+/* Forked before the first migration: the child's copy of a page stays what it was at the fork while the
+ * parent's page goes to the peer, is written there and comes back, and the parent writes it again. */
+static void mode_fork_before(void)
+{
+	int peer = (origin + 1) % nr_nodes, ask[2], answer[2], ret;
+	volatile unsigned long *word = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+					    -1, 0);
+	pid_t child;
+
+	*word = word_for(0, 1);
+	child = start_reader(own_reader, ask, answer, "child_sees_its_copy");
+	if (child < 0) {
+		phc_flush();
+		return;
+	}
+	check_foreign("child_sees_its_copy", ask[1], answer[0], word, word_for(0, 1), "8 bytes, the value at the fork");
+	ret = phc_migrate_recorded("migrate_to_peer", peer);
+	if (ret == 0) {
+		*word = word_for(0, 2); /* at the peer: the page is the peer's now */
+		ret = phc_migrate_recorded("migrate_back", origin);
+	}
+	if (ret == 0) {
+		phc_record("origin_sees_remote_write", phc_my_nid(), *word == word_for(0, 2), "the peer's write",
+			   "%#lx", *word);
+		check_foreign("child_sees_its_copy_after_remote_write", ask[1], answer[0], word, word_for(0, 1),
+			      "8 bytes, the value at the fork");
+		*word = word_for(0, 3);
+		check_foreign("child_sees_its_copy_after_origin_write", ask[1], answer[0], word, word_for(0, 1),
+			      "8 bytes, the value at the fork");
+	}
+	end_reader(child, ask, answer, "child_exited");
+	phc_flush();
+}
+
+/* Forked while the peer owns a page (the main thread wrote it there; the origin has not touched it since):
+ * the child reads the peer's write, and keeps it when the parent writes the page again. */
+static void mode_fork_after(void)
+{
+	int peer = (origin + 1) % nr_nodes, ask[2], answer[2], ret;
+	volatile unsigned long *word = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+					    -1, 0);
+	pid_t child;
+
+	*word = word_for(0, 1);
+	ret = phc_migrate_recorded("migrate_to_peer", peer);
+	if (ret == 0) {
+		*word = word_for(0, 2);
+		ret = phc_migrate_recorded("migrate_back", origin);
+	}
+	if (ret != 0) {
+		phc_flush();
+		return;
+	}
+	child = start_reader(own_reader, ask, answer, "child_sees_remote_write");
+	if (child < 0) {
+		phc_flush();
+		return;
+	}
+	check_foreign("child_sees_remote_write", ask[1], answer[0], word, word_for(0, 2),
+		      "8 bytes, the peer's write (the value at the fork)");
+	phc_record("origin_sees_remote_write", phc_my_nid(), *word == word_for(0, 2), "the peer's write", "%#lx",
+		   *word);
+	*word = word_for(0, 3);
+	check_foreign("child_keeps_its_copy_after_origin_write", ask[1], answer[0], word, word_for(0, 2),
+		      "8 bytes, the value at the fork");
+	end_reader(child, ask, answer, "child_exited");
 	phc_flush();
 }
 
@@ -370,6 +482,12 @@ static const struct phc_mode modes[] = {
 	  "mincore_origin_page mincore_page_peer_owns pagemap_page_peer_owns smaps_swap_page_peer_owns "
 	  "origin_reads_peer_write mincore_page_after_origin_read pagemap_page_after_origin_read "
 	  "smaps_swap_page_after_origin_read" },
+	{ "fork_before", mode_fork_before,
+	  "child_sees_its_copy migrate_to_peer migrate_back origin_sees_remote_write "
+	  "child_sees_its_copy_after_remote_write child_sees_its_copy_after_origin_write child_exited" },
+	{ "fork_after", mode_fork_after,
+	  "migrate_to_peer migrate_back child_sees_remote_write origin_sees_remote_write "
+	  "child_keeps_its_copy_after_origin_write child_exited" },
 };
 
 int main(int argc, char **argv)

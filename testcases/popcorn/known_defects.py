@@ -293,6 +293,26 @@ DEFECTS = {d.id: d for d in (
            "(pte_to_pagemap_entry, task_mmu.c:1296), and it drops out of Rss, so memory tools (ps, top, pmap, "
            "smem) see a distributed process swapping where nothing swaps. Once the origin reads the page back "
            "every view is right again. Found by pcn_memory residency"),
+    Defect("P44", "a child forked before its parent's page went to a remote node sees the parent's later writes",
+           "fork shares the parent's anonymous frames with the child copy-on-write (copy_one_pte), and the origin's "
+           "page server never breaks that sharing for an anonymous page (__handle_copy_on_write, "
+           "kernel/popcorn/page_server.c:1736, returns false for any anonymous VMA): claiming the page back from "
+           "the peer, __handle_localfault_at_origin takes the frame the origin's stale PTE maps (page_server.c:"
+           "1839-1847), __claim_remote_page copies the peer's data into it (copy_to_user_page, page_server.c:"
+           "1134-1136), and a later write at the origin makes the PTE writable in place (pte_mkwrite, "
+           "page_server.c:1832): the child, which maps the same frame, reads the peer's write and then the "
+           "parent's. A forked child's memory is no longer its own (a shell-out, a pre-forked worker, a "
+           "fork-based snapshot). Found by pcn_memory fork_before"),
+    Defect("P45", "a child forked while a remote node owns a page oopses on it, and the origin dies",
+           "fork copies the origin's PTE of a page a remote node owns as it is (present bit cleared: copy_one_pte, "
+           "mm/memory.c:709-730, takes it for a swap entry; no Popcorn hook), so the child's page table holds a "
+           "non-present PTE that no page server serves: the child is not a distributed process (dup_mm resets "
+           "mm->remote, kernel/fork.c:1062), its fault on that page goes to page_server_panic (mm/memory.c:3918), "
+           "whose __get_page_info_mapped dereferences the child's NULL mm->remote ('BUG: kernel NULL pointer "
+           "dereference' in radix_tree_load_root), then 'BUG: Bad page map' as the dying child's mm is torn down. "
+           "The origin stopped answering in 1 of 3 runs; in the other 2 the parent went on with its own memory "
+           "corrupted (its records came out as a check named '#x05') and died. Same crash site as P42, reached "
+           "by the child's own page table. Found by pcn_memory fork_after"),
     Defect("P16", "three threads migrating at once to three nodes deadlock in fault retry (racy)",
            "the thread on one node loops in the page-fault retry backoff (mm/memory.c:3894-3902, "
            "page_server_handle_pte_fault returns VM_FAULT_RETRY) while the origin's threads wait in D state in "
@@ -330,6 +350,8 @@ REMOTE_LIFE = "issue 10: targeted run of the remote-life tests, 2026-12-02"
 FOREIGN_READ = "targeted runs of pcn_memory foreign, 2026-12-05"
 #: The first runs of the test of the kernel's non-faulting views of a page a remote node owns (P43).
 RESIDENCY = "targeted runs of pcn_memory residency, 2026-12-05"
+#: The first runs of the fork tests (a child forked before the first migration, and while the peer owns a page).
+FORK = "targeted runs of pcn_memory fork_before and fork_after, 2026-12-05"
 #: Issue 10's third session: the rogue peer (the harness listed in the nodes file as the last node).
 ROGUE_PEER = "issue 10: targeted run of the rogue-peer tests, 2026-12-02"
 #: The remote node gone after its process died (P23, P26, P27), as the crash watch sees it: an RCU stall of
@@ -381,6 +403,13 @@ KNOWN_FAILURES: list[KnownFailure] = [
     _known("test_memory_views_of_a_page_the_remote_node_owns", "P43",
            (r"finding:node0:WARNING in mincore_pte_range", r"check:pagemap_page_peer_owns",
             r"check:smaps_swap_page_peer_owns"), evidence=_runs(3, 3, RESIDENCY)),
+    _known("test_child_forked_before_migration_keeps_its_copy", "P44",
+           (r"check:child_sees_its_copy_after_remote_write", r"check:child_sees_its_copy_after_origin_write"),
+           evidence=_runs(3, 3, FORK)),
+    _known("test_child_forked_while_the_remote_node_owns_a_page_reads_it", "P45",
+           (r"finding:node0:BUG: unable to handle kernel NULL pointer dereference in radix_tree_load_root",),
+           (r"finding:node0:BUG: Bad page map",) + ORIGIN_SILENT + ORIGIN_SILENT_AFTERMATH,
+           evidence=_runs(3, 3, FORK)),
     _known("test_madv_release_at_origin_of_distributed_process_keeps_data", "P10",
            (r"finding:node0:kernel BUG in (__claim_remote_page|__handle_mm_fault)",),
            (r"check:watchdog", r"exit:124", r"missing:release_at_origin_of_distributed_process")

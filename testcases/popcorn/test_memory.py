@@ -51,3 +51,18 @@ def test_memory_views_of_a_page_the_remote_node_owns(popcorn):
     smaps_rollup, pagemap), taken at the origin of a page the peer wrote last: the page is resident and
     nothing is swapped (the guest has no swap), before, while the peer owns it, and after the origin read it."""
     _run(popcorn, "residency")
+
+
+@pytest.mark.xdist_group("popcorn2-memory")
+def test_child_forked_before_migration_keeps_its_copy(popcorn):
+    """fork() gives the child its own copy of the parent's memory: the parent's page going to the peer,
+    written there and read back at the origin, then written at the origin, leaves the child's copy as it was
+    at the fork."""
+    _run(popcorn, "fork_before")
+
+
+@pytest.mark.xdist_group("popcorn2-memory")
+def test_child_forked_while_the_remote_node_owns_a_page_reads_it(popcorn):
+    """A child forked at the origin while the peer owns a page (the main thread wrote it there) reads the
+    peer's write, and keeps it when the parent writes the page again."""
+    _run(popcorn, "fork_after")
