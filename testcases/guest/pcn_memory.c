@@ -164,6 +164,25 @@ static void mode_readers(void)
 	phc_flush();
 }
 
+/* A fresh private anonymous page (`pages` of them), zero-filled. */
+static unsigned long *map_pages(int pages)
+{
+	return mmap(NULL, pages * page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+}
+
+/* The main thread migrates to the peer, writes `value` at `word` there (the page is the peer's then; the
+ * origin does not touch it after) and migrates back: 0, or the failed migration's result (recorded). */
+static int write_at_peer(volatile unsigned long *word, unsigned long value)
+{
+	int ret = phc_migrate_recorded("migrate_to_peer", (origin + 1) % nr_nodes);
+
+	if (ret == 0) {
+		*word = value;
+		ret = phc_migrate_recorded("migrate_back", origin);
+	}
+	return ret;
+}
+
 /* The foreign reader's answer for one address: bytes read (or -errno) and the word read. */
 struct foreign_answer {
 	long ret;
@@ -278,15 +297,11 @@ static void mode_foreign(void)
 		phc_flush();
 		return;
 	}
-	word = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	word = map_pages(1);
 	*word = word_for(0, 1);
 	check_foreign("reader_sees_origin_write", ask[1], answer[0], word, word_for(0, 1),
 		      "8 bytes, the origin's write");
-	ret = phc_migrate_recorded("migrate_to_peer", peer);
-	if (ret == 0) {
-		*word = word_for(0, 2); /* at the peer: the page is the peer's now */
-		ret = phc_migrate_recorded("migrate_back", origin);
-	}
+	ret = write_at_peer(word, word_for(0, 2));
 	if (ret == 0) {
 		check_foreign("reader_sees_remote_write", ask[1], answer[0], word, word_for(0, 2),
 			      "8 bytes, the peer's write");
@@ -307,9 +322,8 @@ static void mode_foreign(void)
  * parent's page goes to the peer, is written there and comes back, and the parent writes it again. */
 static void mode_fork_before(void)
 {
-	int peer = (origin + 1) % nr_nodes, ask[2], answer[2], ret;
-	volatile unsigned long *word = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-					    -1, 0);
+	volatile unsigned long *word = map_pages(1);
+	int ask[2], answer[2];
 	pid_t child;
 
 	*word = word_for(0, 1);
@@ -319,12 +333,7 @@ static void mode_fork_before(void)
 		return;
 	}
 	check_foreign("child_sees_its_copy", ask[1], answer[0], word, word_for(0, 1), "8 bytes, the value at the fork");
-	ret = phc_migrate_recorded("migrate_to_peer", peer);
-	if (ret == 0) {
-		*word = word_for(0, 2); /* at the peer: the page is the peer's now */
-		ret = phc_migrate_recorded("migrate_back", origin);
-	}
-	if (ret == 0) {
+	if (write_at_peer(word, word_for(0, 2)) == 0) {
 		phc_record("origin_sees_remote_write", phc_my_nid(), *word == word_for(0, 2), "the peer's write",
 			   "%#lx", *word);
 		check_foreign("child_sees_its_copy_after_remote_write", ask[1], answer[0], word, word_for(0, 1),
@@ -341,18 +350,12 @@ static void mode_fork_before(void)
  * the child reads the peer's write, and keeps it when the parent writes the page again. */
 static void mode_fork_after(void)
 {
-	int peer = (origin + 1) % nr_nodes, ask[2], answer[2], ret;
-	volatile unsigned long *word = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-					    -1, 0);
+	volatile unsigned long *word = map_pages(1);
+	int ask[2], answer[2];
 	pid_t child;
 
 	*word = word_for(0, 1);
-	ret = phc_migrate_recorded("migrate_to_peer", peer);
-	if (ret == 0) {
-		*word = word_for(0, 2);
-		ret = phc_migrate_recorded("migrate_back", origin);
-	}
-	if (ret != 0) {
+	if (write_at_peer(word, word_for(0, 2)) != 0) {
 		phc_flush();
 		return;
 	}
@@ -441,19 +444,13 @@ static void check_residency(const char *when, void *page, const char *which)
 
 static void mode_residency(void)
 {
-	int peer = (origin + 1) % nr_nodes, ret;
-	unsigned long *pages = mmap(NULL, 2 * page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned long *pages = map_pages(2);
 	volatile unsigned long *mine = pages, *theirs = pages + page_size / 8;
 
 	*mine = word_for(0, 1);
 	*theirs = word_for(1, 1);
 	check_residency("before", (void *)theirs, "page");
-	ret = phc_migrate_recorded("migrate_to_peer", peer);
-	if (ret == 0) {
-		*theirs = word_for(1, 2); /* at the peer: the page is the peer's now */
-		ret = phc_migrate_recorded("migrate_back", origin);
-	}
-	if (ret == 0) {
+	if (write_at_peer(theirs, word_for(1, 2)) == 0) {
 		char got[96];
 
 		/* only the kernel's views first: nothing here touches the peer's page */
