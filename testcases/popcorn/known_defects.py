@@ -182,7 +182,13 @@ DEFECTS = {d.id: d for d in (
     Defect("P26", "a MAP_SHARED mapping is not reachable from the remote node",
            "a remote thread's read of a MAP_SHARED page (anonymous or of a file at the origin) faults: "
            "'pcn_remote[..]: segfault at <page> ... error 4' and 'EXITED [..] remote / 0xb' on the remote node, "
-           "which then stalls (RCU stall in kthread / __wait_for_common); the program at the origin never ends"),
+           "which then stalls (RCU stall in kthread / __wait_for_common); the program at the origin never ends. "
+           "Cause: a remote node builds a VMA it lacks from the origin's answer (__update_vma, "
+           "kernel/popcorn/vma_server.c:703-768), as anonymous only when the origin's VMA has no file, else by "
+           "opening the file at the path the origin sent; a shared anonymous mapping's file is shmem named "
+           "'/dev/zero (deleted)', which no node can open ('__update_vma: cannot find backing file /dev/zero "
+           "(deleted)', -EIO, then the SIGSEGV; seen again with pcn_memory, 2026-12-05, a SIGSEGV on the read "
+           "at the peer), and a file at the origin exists at the peer only by chance (another file if it does)"),
     Defect("P27", "signal handlers do not follow a migrated thread",
            "the remote process does not get the program's handlers (the copy of sighand->action in "
            "__request_clone_remote, kernel/popcorn/process_server.c:943-951, is commented out): a SIGUSR1 the "
@@ -290,7 +296,7 @@ DEFECTS = {d.id: d for d in (
            "for such a page: mincore hits WARN_ON(1) in mincore_pte_range (mm/mincore.c:166, the !CONFIG_SWAP "
            "branch), from any unprivileged process; /proc/PID/smaps and smaps_rollup count it as Swap "
            "(smaps_pte_entry, fs/proc/task_mmu.c:509-515), /proc/PID/pagemap reports it swapped "
-           "(pte_to_pagemap_entry, task_mmu.c:1296), and it drops out of Rss, so memory tools (ps, top, pmap, "
+           "(pte_to_pagemap_entry, task_mmu.c:1296) and, by the code, leaves it out of smaps' Rss, so memory tools (ps, top, pmap, "
            "smem) see a distributed process swapping where nothing swaps. Once the origin reads the page back "
            "every view is right again. Found by pcn_memory residency"),
     Defect("P44", "a child forked before its parent's page went to a remote node sees the parent's later writes",
