@@ -12,6 +12,8 @@
  *                sees the new break and the write.
  *   origin_mmap  after a round trip (the process is distributed), the origin maps and writes a region;
  *                the thread, migrated again, sees the write.
+ *   origin_mremap  the origin moves (mremap MREMAP_FIXED) a two-page region whose second page the peer
+ *                wrote last: both pages read right at the new address, at the origin and at the peer.
  *   origin_munmaps  after a round trip, the origin maps and unmaps a page 100 times (each munmap of a
  *                distributed process asks the remote node to unmap too, and waits for its reply); the
  *                thread then still migrates there and back.
@@ -191,6 +193,37 @@ static void mode_origin_mmap(void)
 	back("migrate_back_again");
 }
 
+/* The origin moves a two-page region whose second page the peer wrote last (and owns): both pages read
+ * right at the new address, at the origin and, migrated again, at the peer. */
+static void mode_origin_mremap(void)
+{
+	volatile unsigned *region = map(2), *moved;
+	void *target;
+	size_t second = pg / sizeof(unsigned);
+
+	region[0] = MAGIC;
+	region[second] = MAGIC;
+	if (!to_peer("migrate_to_peer"))
+		return;
+	region[second] = MAGIC + 1; /* the peer owns the second page now */
+	if (!back("migrate_back"))
+		return;
+	target = map(2); /* the new place, replaced by the move */
+	moved = mremap((void *)region, 2 * pg, 2 * pg, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+	phc_check("origin_mremap", moved == target, "the region at the new address", "%p (asked %p): %s",
+		  (void *)moved, target, moved == MAP_FAILED ? phc_errname(errno) : "ok");
+	if (moved == MAP_FAILED)
+		return;
+	phc_check("origin_reads_its_moved_page", moved[0] == MAGIC, "origin's write", "%#x", moved[0]);
+	phc_check("origin_reads_moved_remote_write", moved[second] == MAGIC + 1, "the peer's write", "%#x",
+		  moved[second]);
+	if (!to_peer("migrate_to_peer_again"))
+		return;
+	phc_record("remote_reads_moved_pages", phc_my_nid(), moved[0] == MAGIC && moved[second] == MAGIC + 1,
+		   "origin's write, its own write", "%#x, %#x", moved[0], moved[second]);
+	back("migrate_back_again");
+}
+
 #define ORIGIN_MUNMAPS 100
 
 static void mode_origin_munmaps(void)
@@ -334,6 +367,9 @@ static const struct phc_mode modes[] = {
 	  "thread_started thread_at_peer thread_back_and_ended every_dontneed_succeeds" },
 	{ "remote_write_dontneed_vs_writes", mode_remote_write_dontneed_vs_writes,
 	  "thread_started thread_at_peer thread_back_and_ended every_dontneed_succeeds" },
+	{ "origin_mremap", mode_origin_mremap,
+	  "migrate_to_peer migrate_back origin_mremap origin_reads_its_moved_page origin_reads_moved_remote_write "
+	  "migrate_to_peer_again remote_reads_moved_pages migrate_back_again" },
 	{ "origin_munmaps", mode_origin_munmaps,
 	  "migrate_to_peer migrate_back origin_munmaps_succeed migrate_to_peer_again migrate_back_again" },
 };

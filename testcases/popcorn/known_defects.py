@@ -319,6 +319,16 @@ DEFECTS = {d.id: d for d in (
            "The origin stopped answering in 1 of 3 runs; in the other 2 the parent went on with its own memory "
            "corrupted (its records came out as a check named '#x05') and died. Same crash site as P42, reached "
            "by the child's own page table. Found by pcn_memory fork_after"),
+    Defect("P46", "a region the origin moves with mremap: reading a page the remote node owns there is a BUG",
+           "mremap at the origin moves the region's PTEs (move_ptes) but not Popcorn's per-address page info "
+           "(mm->remote->pages, keyed by the virtual address: __get_page_info_mapped, kernel/popcorn/"
+           "page_server.c:110-120), and nothing tells the remote node (only a remote mremap is forwarded: "
+           "mm/mremap.c:625-628). At the new address the origin's not-present PTE of a page the peer owns has no "
+           "page info: __handle_localfault_at_origin finds it not PageDistributed and lets Linux handle it "
+           "(VM_FAULT_CONTINUE, page_server.c:1791-1795), which takes the not-present PTE to page_server_panic "
+           "(mm/memory.c:3918): 'kernel BUG at kernel/popcorn/page_server.c:623' ('page_server_panic: <addr> ... "
+           "0', the info word 0), the thread killed holding its mmap_sem, the process stuck (its watchdog "
+           "reports it). A page the origin wrote last moves fine. Found by pcn_vma origin_mremap"),
     Defect("P16", "three threads migrating at once to three nodes deadlock in fault retry (racy)",
            "the thread on one node loops in the page-fault retry backoff (mm/memory.c:3894-3902, "
            "page_server_handle_pte_fault returns VM_FAULT_RETRY) while the origin's threads wait in D state in "
@@ -358,6 +368,8 @@ FOREIGN_READ = "targeted runs of pcn_memory foreign, 2026-12-05"
 RESIDENCY = "targeted runs of pcn_memory residency, 2026-12-05"
 #: The first runs of the fork tests (a child forked before the first migration, and while the peer owns a page).
 FORK = "targeted runs of pcn_memory fork_before and fork_after, 2026-12-05"
+#: The first runs of the test of a region the origin moves (pcn_vma origin_mremap, P46).
+ORIGIN_MREMAP = "targeted runs of pcn_vma origin_mremap, 2026-12-05"
 #: Issue 10's third session: the rogue peer (the harness listed in the nodes file as the last node).
 ROGUE_PEER = "issue 10: targeted run of the rogue-peer tests, 2026-12-02"
 #: The remote node gone after its process died (P23, P26, P27), as the crash watch sees it: an RCU stall of
@@ -379,6 +391,11 @@ KNOWN_FAILURES: list[KnownFailure] = [
            evidence=(Evidence(2, 2, REFERENCE, FUZZ_SPLIT + ": the test's first runs ('type 10' 36 times)"),
                      Evidence(1, 1, REFERENCE, FUZZ_SPLIT + ": pcn_fuzz --calls migrate,touch,map_unmap --seed "
                                                "1949785701, on both nodes (each the origin of its fuzzer)"))),
+    _known("test_remote_vma_operation_seen_at_origin_and_back[origin_mremap]", "P46",
+           (r"finding:node0:kernel BUG in __handle_mm_fault",),
+           (r"check:watchdog", r"exit:124", r"missing:(origin_reads_moved_remote_write|migrate_to_peer_again|"
+                                            r"remote_reads_moved_pages|migrate_back_again)"),
+           evidence=_runs(3, 3, ORIGIN_MREMAP)),
     _known("test_remote_vma_operation_seen_at_origin_and_back[remote_write_dontneed_vs_writes]", "P41",
            ORIGIN_SILENT + (r"stuck:node1:__start_fault_handling",), ORIGIN_SILENT_AFTERMATH,
            evidence=(Evidence(3, 3, REFERENCE, FUZZ_SPLIT + ": the test's first runs (sysrq: the remote "
