@@ -14,6 +14,8 @@
  *                the thread, migrated again, sees the write.
  *   origin_mremap  the origin moves (mremap MREMAP_FIXED) a two-page region whose second page the peer
  *                wrote last: both pages read right at the new address, at the origin and at the peer.
+ *   origin_free  the origin madvise(MADV_FREE)s a page the peer wrote last: it reads the peer's write or
+ *                0; the peer writes it again; the origin reads that write.
  *   origin_munmaps  after a round trip, the origin maps and unmaps a page 100 times (each munmap of a
  *                distributed process asks the remote node to unmap too, and waits for its reply); the
  *                thread then still migrates there and back.
@@ -224,6 +226,35 @@ static void mode_origin_mremap(void)
 	back("migrate_back_again");
 }
 
+/* The origin madvise(MADV_FREE)s a page the peer wrote last (and owns): it reads the peer's write or 0 (a
+ * freed page may be dropped); the peer writes it again (a write after MADV_FREE keeps the page) and the
+ * origin reads that write. */
+static void mode_origin_free(void)
+{
+	volatile unsigned *page = map(1);
+	unsigned first;
+	int ret;
+
+	page[0] = MAGIC;
+	if (!to_peer("migrate_to_peer"))
+		return;
+	page[0] = MAGIC + 1; /* the peer owns the page now */
+	if (!back("migrate_back"))
+		return;
+	errno = 0;
+	ret = madvise((void *)page, pg, MADV_FREE);
+	phc_check("origin_madvise_free", ret == 0, "0", "%d (%s)", ret, phc_errname(errno));
+	first = page[0];
+	phc_check("origin_reads_freed_page", first == MAGIC + 1 || first == 0, "the peer's write or 0", "%#x", first);
+	if (!to_peer("migrate_to_peer_again"))
+		return;
+	page[0] = MAGIC + 2;
+	phc_record("peer_writes_after_free", phc_my_nid(), page[0] == MAGIC + 2, "its write", "%#x", page[0]);
+	if (!back("migrate_back_again"))
+		return;
+	phc_check("origin_sees_write_after_free", page[0] == MAGIC + 2, "the peer's new write", "%#x", page[0]);
+}
+
 #define ORIGIN_MUNMAPS 100
 
 static void mode_origin_munmaps(void)
@@ -370,6 +401,9 @@ static const struct phc_mode modes[] = {
 	{ "origin_mremap", mode_origin_mremap,
 	  "migrate_to_peer migrate_back origin_mremap origin_reads_its_moved_page origin_reads_moved_remote_write "
 	  "migrate_to_peer_again remote_reads_moved_pages migrate_back_again" },
+	{ "origin_free", mode_origin_free,
+	  "migrate_to_peer migrate_back origin_madvise_free origin_reads_freed_page migrate_to_peer_again "
+	  "peer_writes_after_free migrate_back_again origin_sees_write_after_free" },
 	{ "origin_munmaps", mode_origin_munmaps,
 	  "migrate_to_peer migrate_back origin_munmaps_succeed migrate_to_peer_again migrate_back_again" },
 };

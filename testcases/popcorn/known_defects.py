@@ -329,6 +329,16 @@ DEFECTS = {d.id: d for d in (
            "(mm/memory.c:3918): 'kernel BUG at kernel/popcorn/page_server.c:623' ('page_server_panic: <addr> ... "
            "0', the info word 0), the thread killed holding its mmap_sem, the process stuck (its watchdog "
            "reports it). A page the origin wrote last moves fine. Found by pcn_vma origin_mremap"),
+    Defect("P47", "MADV_FREE at the origin of a page a remote node owns: the peer's later writes are lost there",
+           "madvise_free_pte_range (mm/madvise.c:355-371, no Popcorn hook: only MADV_RELEASE and a remote "
+           "thread's madvise are Popcorn's) takes the origin's not-present PTE of a page the peer owns for a swap "
+           "entry and clears it, telling nobody: the origin's page info still says the peer owns the page, the "
+           "peer keeps its writable copy, and the origin's next fault on the now-empty PTE is a fresh anonymous "
+           "page ('fresh at origin', kernel/popcorn/page_server.c:1776-1780). The peer's write after the "
+           "MADV_FREE (which Linux keeps: a written page is no longer freed) never reaches the origin, which "
+           "reads 0. The cleared PTE also leaks the origin's frame and miscounts the mm: 'BUG: Bad rss-counter "
+           "state ... idx:1 val:1' and '... idx:2 val:-1' (MM_ANONPAGES, MM_SWAPENTS) at exit. Found by "
+           "pcn_vma origin_free"),
     Defect("P16", "three threads migrating at once to three nodes deadlock in fault retry (racy)",
            "the thread on one node loops in the page-fault retry backoff (mm/memory.c:3894-3902, "
            "page_server_handle_pte_fault returns VM_FAULT_RETRY) while the origin's threads wait in D state in "
@@ -370,6 +380,8 @@ RESIDENCY = "targeted runs of pcn_memory residency, 2026-12-05"
 FORK = "targeted runs of pcn_memory fork_before and fork_after, 2026-12-05"
 #: The first runs of the test of a region the origin moves (pcn_vma origin_mremap, P46).
 ORIGIN_MREMAP = "targeted runs of pcn_vma origin_mremap, 2026-12-05"
+#: The first runs of the test of MADV_FREE at the origin (pcn_vma origin_free, P47).
+ORIGIN_FREE = "targeted runs of pcn_vma origin_free, 2026-12-05"
 #: Issue 10's third session: the rogue peer (the harness listed in the nodes file as the last node).
 ROGUE_PEER = "issue 10: targeted run of the rogue-peer tests, 2026-12-02"
 #: The remote node gone after its process died (P23, P26, P27), as the crash watch sees it: an RCU stall of
@@ -396,6 +408,9 @@ KNOWN_FAILURES: list[KnownFailure] = [
            (r"check:watchdog", r"exit:124", r"missing:(origin_reads_moved_remote_write|migrate_to_peer_again|"
                                             r"remote_reads_moved_pages|migrate_back_again)"),
            evidence=_runs(3, 3, ORIGIN_MREMAP)),
+    _known("test_remote_vma_operation_seen_at_origin_and_back[origin_free]", "P47",
+           (r"finding:node0:BUG: Bad rss-counter state", r"check:origin_sees_write_after_free"),
+           evidence=_runs(3, 3, ORIGIN_FREE)),
     _known("test_remote_vma_operation_seen_at_origin_and_back[remote_write_dontneed_vs_writes]", "P41",
            ORIGIN_SILENT + (r"stuck:node1:__start_fault_handling",), ORIGIN_SILENT_AFTERMATH,
            evidence=(Evidence(3, 3, REFERENCE, FUZZ_SPLIT + ": the test's first runs (sysrq: the remote "

@@ -9,8 +9,9 @@ import pytest
 
 from .checks import run_checks
 
-OPERATIONS = ("mmap", "munmap", "mprotect", "mremap", "dontneed", "brk", "origin_mmap", "origin_mremap", "origin_munmaps",
-              "dontneed_vs_remote_writes", "remote_dontneed_vs_writes", "remote_write_dontneed_vs_writes")
+OPERATIONS = ("mmap", "munmap", "mprotect", "mremap", "dontneed", "brk", "origin_mmap", "origin_mremap",
+              "origin_free", "origin_munmaps", "dontneed_vs_remote_writes", "remote_dontneed_vs_writes",
+              "remote_write_dontneed_vs_writes")
 
 
 @pytest.mark.xdist_group("popcorn2-vma")
@@ -18,6 +19,7 @@ OPERATIONS = ("mmap", "munmap", "mprotect", "mremap", "dontneed", "brk", "origin
 def test_remote_vma_operation_seen_at_origin_and_back(popcorn, operation):
     """The operation done remotely shows at the origin (origin_mmap: an origin mapping shows remotely;
     origin_mremap: a region the origin moves reads right at its new place, a page the peer wrote included;
+    origin_free: a page the origin MADV_FREEs, then the peer writes, reads as the peer's write at the origin;
     origin_munmaps: a hundred munmaps at the origin of a distributed process, each answered by the remote
     node, leave no kernel report: on a kernel with CONFIG_POPCORN_CHECK_SANITY more than 64 replies not
     freed make pcn_kmsg_process warn; the DONTNEED races: one page written on one node while the other
