@@ -33,6 +33,8 @@
  *                 with status 3 (its main thread, at the origin, sleeps meanwhile).
  *   execve        a child process migrates and calls execve (busybox sh -c 'exit 7') there: the child
  *                 ends with status 7.
+ *   origin_execve a child process migrates there and back, then calls execve (busybox sh -c 'exit 7') at
+ *                 the origin: the child ends with status 7 (the test then checks the peer kept nothing).
  *   kill_pid      kill(pid, SIGUSR1) from another process to a child whose only thread is remote: the
  *                 child's handler runs at the remote node and the child then exits 0 by itself.
  *   stop_cont     SIGSTOP then SIGCONT from another process to a child whose only thread is remote: wait4
@@ -42,7 +44,7 @@
  *   two_step      (3 nodes or more) state set at node +1 (stack and heap words, a thread-local word, the
  *                 SSE rounding mode in MXCSR) is intact at node +2 after a stop at the origin (the MXCSR is
  *                 checked there too): the documented path from one remote node to another.
- * Children (exit_group, execve, kill_pid, stop_cont) report by their exit status: the parent stays an
+ * Children (exit_group, execve, origin_execve, kill_pid, stop_cont) report by their exit status: the parent stays an
  * ordinary process at the origin, waits at most 30 s per step, and SIGKILLs a child still running.
  *   isolation ARG one of two processes (ARG a or b) run at once on the same nodes, with the same fixed
  *                 address: 30 round trips, each writing its own pattern there and reading it back on both
@@ -280,7 +282,9 @@ static void mode_exit_group(void)
 			     "exited 3 (4: the thread could not migrate, 6: the process outlived it)", 30);
 }
 
-static void mode_execve(void)
+/* A child migrates to the peer (and back to the origin when `back`), then runs busybox sh -c 'exit 7' with
+ * execve there: check NAME, its exit status 7. */
+static void execve_in_child(const char *name, int back)
 {
 	pid_t child = fork();
 
@@ -289,11 +293,23 @@ static void mode_execve(void)
 
 		if (phc_migrate(peer) != 0 || phc_my_nid() != peer)
 			_exit(4);
+		if (back && (phc_migrate(phc_origin) != 0 || phc_my_nid() != phc_origin))
+			_exit(5);
 		execve("/bin/busybox", argv, environ);
-		_exit(5);
+		_exit(6);
 	}
-	phc_check_child_exit("remote_execve_runs_new_image", child, 7,
-			     "exited 7 (4: could not migrate, 5: execve failed)", 30);
+	phc_check_child_exit(name, child, 7, "exited 7 (4: could not migrate, 5: could not come back, 6: execve "
+			     "failed)", 30);
+}
+
+static void mode_execve(void)
+{
+	execve_in_child("remote_execve_runs_new_image", 0);
+}
+
+static void mode_origin_execve(void)
+{
+	execve_in_child("origin_execve_runs_new_image", 1);
 }
 
 /* Signals a child gets while its only thread is remote. */
@@ -904,6 +920,7 @@ static const struct phc_mode modes[] = {
 	{ "segv", mode_segv, "sigaction_installed migrated segv_handler_ran_at_remote back_at_origin" },
 	{ "exit_group", mode_exit_group, "remote_exit_group_by_second_thread_ends_process" },
 	{ "execve", mode_execve, "remote_execve_runs_new_image" },
+	{ "origin_execve", mode_origin_execve, "origin_execve_runs_new_image" },
 	{ "kill_pid", mode_kill_pid, "child_remote kill_pid_returns_0 kill_pid_handled_at_remote" },
 	{ "stop_cont", mode_stop_cont,
 	  "child_remote remote_process_stops remote_process_continues remote_process_exits_0" },

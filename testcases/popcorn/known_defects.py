@@ -339,6 +339,15 @@ DEFECTS = {d.id: d for d in (
            "reads 0. The cleared PTE also leaks the origin's frame and miscounts the mm: 'BUG: Bad rss-counter "
            "state ... idx:1 val:1' and '... idx:2 val:-1' (MM_ANONPAGES, MM_SWAPENTS) at exit. Found by "
            "pcn_vma origin_free"),
+    Defect("P48", "execve at the origin leaves the process's remote side running at the peer forever",
+           "the peer's side of a process (its remote process, named as the program) ends only on the origin's "
+           "TASK_EXIT_ORIGIN message, which __terminate_remotes sends from process_server_task_exit when the "
+           "last task of a distributed mm exits (kernel/popcorn/process_server.c:263-300, 328-349). An execve at "
+           "the origin drops the old mm without an exit (exec_mmap -> mmput -> free_remote_context, which only "
+           "frees the context, kernel/fork.c:1123-1125), and the new image's exit is not a distributed one "
+           "(its mm has no remote): nobody tells the peer, whose remote process of the old image stays in S "
+           "state for good (one per re-exec or exec-based shell-out of a migrated program). The new image runs "
+           "to its exit status. Found by pcn_remote origin_execve"),
     Defect("P16", "three threads migrating at once to three nodes deadlock in fault retry (racy)",
            "the thread on one node loops in the page-fault retry backoff (mm/memory.c:3894-3902, "
            "page_server_handle_pte_fault returns VM_FAULT_RETRY) while the origin's threads wait in D state in "
@@ -382,6 +391,8 @@ FORK = "targeted runs of pcn_memory fork_before and fork_after, 2026-12-05"
 ORIGIN_MREMAP = "targeted runs of pcn_vma origin_mremap, 2026-12-05"
 #: The first runs of the test of MADV_FREE at the origin (pcn_vma origin_free, P47).
 ORIGIN_FREE = "targeted runs of pcn_vma origin_free, 2026-12-05"
+#: The first runs of the test of execve at the origin after a round trip (pcn_remote origin_execve, P48).
+ORIGIN_EXECVE = "targeted runs of pcn_remote origin_execve, 2026-12-05"
 #: Issue 10's third session: the rogue peer (the harness listed in the nodes file as the last node).
 ROGUE_PEER = "issue 10: targeted run of the rogue-peer tests, 2026-12-02"
 #: The remote node gone after its process died (P23, P26, P27), as the crash watch sees it: an RCU stall of
@@ -582,6 +593,8 @@ KNOWN_FAILURES: list[KnownFailure] = [
     _known("test_migrated_thread_at_the_remote_node[execve]", "P33",
            (r"finding:node1:kernel BUG in __handle_localfault_at_remote", r"check:remote_execve_runs_new_image"),
            evidence=_runs(3, 3, "issue 10's first session (by hand); " + REMOTE_LIFE + "; its rerun")),
+    _known("test_execve_at_the_origin_after_a_round_trip", "P48", (r"expect:peer_keeps_nothing",),
+           evidence=_runs(3, 3, ORIGIN_EXECVE)),
     _known("test_migrated_thread_at_the_remote_node[futex_signal]", "P27",
            (r"check:remote_futex_wait_interrupted", r"check:handler_ran_at_remote"),
            evidence=_runs(2, 2, REMOTE_LIFE + "; its rerun")),

@@ -4,9 +4,18 @@ mappings, signal handlers, signals from other processes, the two-step path to a 
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from harness.cluster.node import leftover_programs
+from harness.pytest.known_failures import expect
+
 from .checks import run_checks
+
+#: Seconds the peer may take to end its side of a process that left the origin's view (the origin's exit
+#: message to it is one round trip; 10 s is generous under TCG and load).
+PEER_END_S = 10
 
 MODES = {
     "identity": "getpid, getppid, gettid are the origin's; the thread status names the origin task",
@@ -37,6 +46,20 @@ def test_migrated_thread_at_the_remote_node(popcorn, mode):
     """One thing a real program does after its thread migrated (``MODES``), checked exactly."""
     run_checks(popcorn, popcorn.nodes[0], "pcn_remote", mode, "0", str(len(popcorn.nodes)), timeout=90)
 
+
+
+@pytest.mark.xdist_group("popcorn2-remote")
+def test_execve_at_the_origin_after_a_round_trip(popcorn):
+    """A process whose thread went to the peer and came back calls execve at the origin (a re-exec, a
+    shell-out by exec): the new image runs to its exit status, and the peer keeps no task of the old image
+    (its remote process ends, as after an exit)."""
+    run_checks(popcorn, popcorn.nodes[0], "pcn_remote", "origin_execve", "0", str(len(popcorn.nodes)), timeout=90)
+    peer = popcorn.nodes[1]
+    deadline = time.monotonic() + PEER_END_S
+    while (left := leftover_programs(peer)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    expect(not left, "peer_keeps_nothing", f"{peer.name} still runs, {PEER_END_S} s after the program ended: "
+                                           f"{'; '.join(left)}")
 
 
 @pytest.mark.nodes(4)
